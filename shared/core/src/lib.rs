@@ -1,0 +1,19 @@
+//! Secure-2FA domain: parsed types, the OTP state machine and use cases,
+//! API payload crypto, field (envelope) encryption and the ports that adapters
+//! implement.
+//!
+//! This crate performs no I/O of its own and must not depend on AWS, HTTP
+//! frameworks or SQLite: every effect goes through a trait in [`ports`].
+
+pub mod clock;
+pub mod crypto;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod otp;
+pub mod ports;
+pub mod render;
+pub mod types;
+
+pub use clock::{Clock, SystemClock, UnixTime};
+pub use error::ApiError;

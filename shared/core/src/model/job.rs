@@ -1,0 +1,59 @@
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::Sealed;
+use crate::ids::{EventId, ProjectId, VerificationId};
+use crate::model::UserRef;
+use crate::types::Lang;
+
+/// Work placed on a queue. Anything sensitive inside is sealed under the
+/// project's data key, so queue messages hold no code or address in clear.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Job {
+    Delivery(DeliveryJob),
+    Webhook(WebhookJob),
+}
+
+impl Job {
+    pub fn queue_name(&self) -> &'static str {
+        match self {
+            Job::Delivery(_) => "delivery",
+            Job::Webhook(_) => "webhook",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryJob {
+    pub project_id: ProjectId,
+    pub user_ref: UserRef,
+    pub verification_id: VerificationId,
+    /// The code, sealed (entity `job`, id = verification id, field `code`).
+    pub code: Sealed,
+    /// The destination, sealed (field `recipient`).
+    pub recipient: Sealed,
+    /// Requested language; `None`: the template's default.
+    pub lang: Option<Lang>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookJob {
+    pub project_id: ProjectId,
+    pub event_id: EventId,
+    /// The JSON event body, sealed (entity `job`, id = event id, field `event`).
+    pub event: Sealed,
+}
+
+/// Which delivery of a job a handler is running, so it can tell the last try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobAttempt {
+    /// 1 for the first delivery.
+    pub number: u32,
+    pub max: u32,
+}
+
+impl JobAttempt {
+    pub fn is_final(&self) -> bool {
+        self.number >= self.max
+    }
+}

@@ -1,0 +1,25 @@
+//! Domain entities as stored: plain data with sensitive fields already sealed
+//! (see [`crate::crypto::field`]). Adapters persist these shapes; use cases in
+//! [`crate::otp`] open and seal fields with the owning entity's data key.
+
+mod channel;
+mod client;
+mod job;
+mod log;
+mod project;
+mod template;
+mod verification;
+
+pub use channel::{Channel, ChannelMethod, ProviderKind};
+pub use client::Client;
+pub use job::{DeliveryJob, Job, JobAttempt, WebhookJob};
+pub use log::{LogEntry, LogFilter, LogLevel, LOG_RETENTION_SECONDS};
+pub use project::{Project, ProjectSettings, Webhook};
+pub use template::{Template, TemplateFormat, TemplateVersion};
+pub use verification::{
+    CheckRejection, DeliveryState, DestinationLimit, NewVerification, Verification, VerificationStatus,
+};
+
+/// Keyed blind index of an end user's id within a project: the end user's
+/// key everywhere we store or log something about them.
+pub type UserRef = crate::crypto::Mac;

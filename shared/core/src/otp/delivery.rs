@@ -1,0 +1,134 @@
+//! The delivery worker: renders the project's template in the requested
+//! language and sends it through the channel's provider.
+//!
+//! Exactly-once is impossible with an external provider; what holds here:
+//! - a job for a superseded, expired, approved or already sent code is dropped;
+//! - a job delivered twice (SQS is at-least-once) sends once: the worker first
+//!   *claims* the delivery with a conditional write and a lease;
+//! - a worker that dies mid-send leaves a lease that expires, so the queue's
+//!   retry (or a redrive from the dead-letter queue) can claim it again.
+//!
+//! Writes (DESIGN §8, at most 2): the claim, then either `sent`, or the
+//! claim's release for a retry, or, when retries are exhausted or the
+//! failure is permanent, a danger log entry.
+
+use serde_json::json;
+use tracing::Instrument;
+
+use super::aad::Aad;
+use super::webhook::{EventType, emit};
+use super::{JobOutcome, RetryJob, Worker, write_log};
+use crate::crypto::KeyContext;
+use crate::model::{ChannelMethod, DeliveryJob, DeliveryState, JobAttempt, LogLevel};
+use crate::ports::{OutgoingMessage, ProviderCredentials, SendError};
+use crate::render::{RenderVars, render};
+use crate::types::{Email, PhoneNumber, Recipient};
+
+/// How long a claim protects a delivery in progress. Longer than a provider
+/// call with retries, shorter than the queue's retry delay.
+pub const DELIVERY_LEASE_SECONDS: u32 = 60;
+
+impl Worker {
+    pub async fn handle_delivery(&self, job: &DeliveryJob, attempt: JobAttempt) -> Result<JobOutcome, RetryJob> {
+        let span = tracing::info_span!(
+            "delivery",
+            project_id = %job.project_id,
+            verification_id = %job.verification_id,
+            attempt = attempt.number,
+        );
+        self.deliver(job, attempt).instrument(span).await
+    }
+
+    async fn deliver(&self, job: &DeliveryJob, attempt: JobAttempt) -> Result<JobOutcome, RetryJob> {
+        let retry = |e: &dyn std::fmt::Display| RetryJob(e.to_string());
+        let store = self.store.as_ref();
+
+        // Reads first, so a failure here needs no write to undo.
+        let Some(project) = store.project(job.project_id).await.map_err(|e| retry(&e))? else {
+            return Ok(JobOutcome::Dropped("project deleted"));
+        };
+        let Some(channel) = store.channel(project.client_id, project.channel_id).await.map_err(|e| retry(&e))? else {
+            return Ok(JobOutcome::Dropped("channel deleted"));
+        };
+        let Some(template) = store.template(project.client_id, project.template_id).await.map_err(|e| retry(&e))? else {
+            return Ok(JobOutcome::Dropped("template deleted"));
+        };
+        let Some(client) = store.client(project.client_id).await.map_err(|e| retry(&e))? else {
+            return Ok(JobOutcome::Dropped("client deleted"));
+        };
+        let key = self.keys.get(&KeyContext::project(project.id), &project.data_key).await.map_err(|e| retry(&e))?;
+        let client_key = self.keys.get(&KeyContext::client(client.id), &client.data_key).await.map_err(|e| retry(&e))?;
+
+        let vid = job.verification_id.to_string();
+        let opened = (
+            key.open_string(Aad::job_code(&vid), &job.code),
+            key.open_string(Aad::job_recipient(&vid), &job.recipient),
+            client_key.open(Aad::channel_credentials(&channel.id.to_string()), &channel.credentials),
+        );
+        let (Ok(code), Ok(to), Ok(credentials)) = opened else {
+            tracing::error!("delivery job or channel credentials could not be opened; dropping");
+            return Ok(JobOutcome::Dropped("sealed values do not open"));
+        };
+        let recipient = match channel.method {
+            ChannelMethod::Email => Email::parse(&to).map(Recipient::Email),
+            ChannelMethod::Sms => PhoneNumber::parse(&to).map(Recipient::Phone),
+        };
+        let (Ok(recipient), Ok(credentials)) = (recipient, serde_json::from_slice(&credentials)) else {
+            return Ok(JobOutcome::Dropped("recipient does not fit the channel"));
+        };
+
+        let now = self.clock.now();
+        let claimed = store
+            .claim_delivery(project.id, &job.user_ref, job.verification_id, now, DELIVERY_LEASE_SECONDS)
+            .await
+            .map_err(|e| retry(&e))?;
+        if !claimed {
+            return Ok(JobOutcome::Dropped("superseded, expired or already delivered"));
+        }
+
+        let lang = job.lang.clone().unwrap_or_else(|| template.default_lang.clone());
+        let rendered = template.version_for(&lang).ok_or_else(|| "template has no versions".to_string()).and_then(|(_, version)| {
+            let vars = RenderVars { code: &code, expires_in_seconds: project.settings.expiration_seconds, project_name: &project.title };
+            render(template.format, version, &vars).map_err(|e| e.to_string())
+        });
+        let result = match rendered {
+            Ok(r) => {
+                let message = OutgoingMessage { to: recipient, subject: r.subject, body: r.body, format: template.format };
+                self.sender.send(channel.provider, &ProviderCredentials(credentials), &message).await
+            }
+            Err(reason) => Err(SendError::Permanent(reason)),
+        };
+
+        let finish = |state| store.finish_delivery(project.id, &job.user_ref, job.verification_id, state);
+        let (reason, permanent) = match result {
+            Ok(sent) => {
+                tracing::info!(provider = channel.provider.as_str(), provider_message_id = ?sent.provider_message_id, "delivered");
+                // If this write fails the lease still stops duplicates for a
+                // while; a retry after it would resend the same code.
+                finish(DeliveryState::Sent).await.map_err(|e| retry(&e))?;
+                return Ok(JobOutcome::Done);
+            }
+            Err(SendError::Transient(reason)) => (reason, false),
+            Err(SendError::Permanent(reason)) => (reason, true),
+        };
+        tracing::warn!(provider = channel.provider.as_str(), %reason, permanent, "delivery failed");
+        if !permanent && !attempt.is_final() {
+            finish(DeliveryState::Queued).await.map_err(|e| retry(&e))?;
+            return Err(RetryJob(reason));
+        }
+        write_log(
+            store,
+            &project,
+            Some(&job.user_ref),
+            Some(job.verification_id),
+            LogLevel::Danger,
+            "delivery.failed",
+            format!("Delivery via {} failed after {} attempt(s): {reason}", channel.provider.as_str(), attempt.number),
+            now,
+        )
+        .await;
+        let data = json!({ "provider": channel.provider.as_str(), "reason": reason, "attempts": attempt.number });
+        emit(self.queue.as_ref(), &project, &key, EventType::DeliveryFailed, Some(job.verification_id), None, data, now).await;
+        if permanent { Ok(JobOutcome::Done) } else { Err(RetryJob(reason)) }
+    }
+}

@@ -1,0 +1,229 @@
+//! `POST /otp/generate`.
+//!
+//! Hot path (DESIGN §8): 1 read (the project by public key), 1 transactional
+//! write of the end user's verification with the destination counter (2
+//! items), 1 log write, 1 queue send. No key-vault call once the project's
+//! data key is cached.
+
+use serde::Serialize;
+use tracing::Instrument;
+
+use super::aad::Aad;
+use super::request::{GenerateRequest, parse_generate};
+use super::{EncryptedRequest, OpenProject, OtpService, write_log};
+use crate::clock::UnixTime;
+use crate::crypto::payload;
+use crate::error::{ApiError, RateLimitReason};
+use crate::ids::VerificationId;
+use crate::model::{
+    ChannelMethod, DeliveryJob, DeliveryState, DestinationLimit, Job, LogLevel, NewVerification, Verification,
+    VerificationStatus,
+};
+use crate::ports::StartError;
+use crate::render::{RenderVars, render};
+use crate::types::{Email, OtpCode, PhoneNumber, Recipient};
+
+/// What generate answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum GenerateOutcome {
+    /// The code is on its way.
+    Queued { status: &'static str, verification_id: VerificationId, channel: ChannelMethod, expires_at: UnixTime },
+    /// `template_request`: nothing sent; the rendered message, encrypted
+    /// like a request (AES-256-GCM, AAD = public key).
+    Template { verification_id: VerificationId, expires_at: UnixTime, encrypted_data: String },
+}
+
+#[derive(Serialize)]
+struct TemplateResponsePlaintext<'a> {
+    code: &'a str,
+    subject: &'a str,
+    body: &'a str,
+    lang: &'a str,
+    verification_id: VerificationId,
+    expires_at: UnixTime,
+}
+
+impl OtpService {
+    pub async fn generate(&self, req: &EncryptedRequest) -> Result<GenerateOutcome, ApiError> {
+        let open = self.open_project(&req.public_key).await?;
+        let span = tracing::info_span!("generate", project_id = %open.project.id, verification_id = tracing::field::Empty);
+        async move {
+            let now = self.clock.now();
+            match self.generate_opened(&open, req, now).await {
+                Ok(outcome) => Ok(outcome),
+                Err(e) => {
+                    self.log_rejection(&open, "otp.generate_rejected", "Generate", &e, now).await;
+                    Err(e)
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn generate_opened(&self, open: &OpenProject, req: &EncryptedRequest, now: UnixTime) -> Result<GenerateOutcome, ApiError> {
+        let plaintext = payload::open(&open.secret, &open.public_key, &req.encrypted_data).map_err(|e| match e {
+            payload::PayloadError::Malformed => ApiError::MalformedPayload,
+            payload::PayloadError::Unauthentic => ApiError::Unauthenticated,
+        })?;
+        let r: GenerateRequest = parse_generate(&plaintext)?;
+        if !payload::iat_is_fresh(r.iat, now) {
+            return Err(ApiError::StaleRequest);
+        }
+        let project = &open.project;
+        let recipient = match project.channel_method {
+            ChannelMethod::Email => Recipient::Email(Email::parse(&r.to)?),
+            ChannelMethod::Sms => Recipient::Phone(PhoneNumber::parse(&r.to)?),
+        };
+        let key = &open.key;
+        let settings = project.settings;
+        let user_ref = key.blind_index("end_user", r.user_id.as_str());
+        let verification_id = VerificationId::generate();
+        tracing::Span::current().record("verification_id", tracing::field::display(verification_id));
+        let vid = verification_id.to_string();
+        let code = OtpCode::generate(settings.code_length);
+        let expires_at = now + settings.expiration_seconds as i64;
+
+        let end_user_aad_id = format!("{}/{}", project.id, user_ref.as_str());
+        let record = Verification {
+            project_id: project.id,
+            user_ref: user_ref.clone(),
+            user_id: key.seal_str(Aad::end_user_id(&end_user_aad_id), r.user_id.as_str()),
+            verification_id,
+            code_mac: key.mac("otp_code", &[user_ref.as_str(), code.expose()]),
+            device_mac: r.device.as_ref().map(|d| key.mac("device", &[user_ref.as_str(), d.as_str()])),
+            recipient: key.seal_str(Aad::verification_recipient(&vid), recipient.as_str()),
+            lang: r.lang.clone(),
+            status: VerificationStatus::Pending,
+            attempts: 0,
+            max_attempts: settings.max_attempts,
+            sent_at: now,
+            expires_at,
+            delivery: if r.template_request { DeliveryState::NotRequired } else { DeliveryState::Queued },
+            delivery_lease_until: None,
+            first_seen: now,
+        };
+
+        if r.template_request {
+            return self.generate_template(open, record, &code, r.lang.as_ref(), now).await;
+        }
+
+        let window = settings.send_window_seconds as i64;
+        let new = NewVerification {
+            record,
+            cooldown_seconds: settings.resend_cooldown_seconds,
+            destination_limit: Some(DestinationLimit {
+                destination: key.blind_index("destination", &recipient.canonical()),
+                window_start: now - now.rem_euclid(window),
+                window_seconds: settings.send_window_seconds,
+                max_sends: settings.sends_per_destination,
+            }),
+        };
+        self.start(&new, now).await?;
+
+        let job = Job::Delivery(DeliveryJob {
+            project_id: project.id,
+            user_ref: user_ref.clone(),
+            verification_id,
+            code: key.seal_str(Aad::job_code(&vid), code.expose()),
+            recipient: key.seal_str(Aad::job_recipient(&vid), recipient.as_str()),
+            lang: new.record.lang.clone(),
+        });
+        self.queue.enqueue(&job).await?;
+
+        write_log(
+            self.store.as_ref(),
+            project,
+            Some(&user_ref),
+            Some(verification_id),
+            LogLevel::Info,
+            "otp.generated",
+            format!("Code generated, {} delivery queued", project.channel_method.as_str()),
+            now,
+        )
+        .await;
+        Ok(GenerateOutcome::Queued { status: "pending", verification_id, channel: project.channel_method, expires_at })
+    }
+
+    async fn start(&self, new: &NewVerification, now: UnixTime) -> Result<(), ApiError> {
+        self.store.start_verification(new, now).await.map_err(|e| match e {
+            StartError::Cooldown { retry_after } => {
+                ApiError::RateLimited { reason: RateLimitReason::ResendCooldown, retry_after_seconds: retry_after.max(1) }
+            }
+            StartError::DestinationLimit { retry_after } => {
+                ApiError::RateLimited { reason: RateLimitReason::DestinationLimit, retry_after_seconds: retry_after.max(1) }
+            }
+            StartError::Store(e) => e.into(),
+        })
+    }
+
+    /// `template_request`: the client sends the message itself. The code is
+    /// stored (as a MAC) for verify exactly as for a delivered one.
+    async fn generate_template(
+        &self,
+        open: &OpenProject,
+        record: Verification,
+        code: &OtpCode,
+        lang: Option<&crate::types::Lang>,
+        now: UnixTime,
+    ) -> Result<GenerateOutcome, ApiError> {
+        let project = &open.project;
+        let template = self
+            .store
+            .template(project.client_id, project.template_id)
+            .await?
+            .ok_or_else(|| ApiError::Internal(format!("template of {} is missing", project.id)))?;
+        let lang = lang.cloned().unwrap_or_else(|| template.default_lang.clone());
+        let (used_lang, version) = template
+            .version_for(&lang)
+            .ok_or_else(|| ApiError::Internal(format!("template {} has no versions", template.id)))?;
+        let vars = RenderVars { code: code.expose(), expires_in_seconds: project.settings.expiration_seconds, project_name: &project.title };
+        let rendered = render(template.format, version, &vars).map_err(|e| ApiError::Internal(e.to_string()))?;
+
+        let mut record = record;
+        record.lang = Some(used_lang.clone());
+        let (verification_id, expires_at, user_ref) = (record.verification_id, record.expires_at, record.user_ref.clone());
+        let new = NewVerification { record, cooldown_seconds: project.settings.resend_cooldown_seconds, destination_limit: None };
+        self.start(&new, now).await?;
+
+        let plaintext = serde_json::to_vec(&TemplateResponsePlaintext {
+            code: code.expose(),
+            subject: &rendered.subject,
+            body: &rendered.body,
+            lang: used_lang.as_str(),
+            verification_id,
+            expires_at,
+        })
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        write_log(
+            self.store.as_ref(),
+            project,
+            Some(&user_ref),
+            Some(verification_id),
+            LogLevel::Info,
+            "otp.generated",
+            "Code generated for a template request (not sent by us)".into(),
+            now,
+        )
+        .await;
+        Ok(GenerateOutcome::Template {
+            verification_id,
+            expires_at,
+            encrypted_data: payload::seal(&open.secret, &open.public_key, &plaintext),
+        })
+    }
+
+    /// Leaves a trace of a refused call on the project's log.
+    pub(super) async fn log_rejection(&self, open: &OpenProject, event: &str, what: &str, e: &ApiError, now: UnixTime) {
+        let level = match e {
+            ApiError::Internal(_) | ApiError::Unavailable(_) => LogLevel::Danger,
+            _ => LogLevel::Warning,
+        };
+        let message = match e {
+            ApiError::Internal(_) | ApiError::Unavailable(_) => format!("{what} failed: internal error"),
+            other => format!("{what} refused ({}): {}", other.code(), other.public_message()),
+        };
+        write_log(self.store.as_ref(), &open.project, None, None, level, event, message, now).await;
+    }
+}

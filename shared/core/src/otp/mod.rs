@@ -1,0 +1,120 @@
+//! The OTP use cases: [`OtpService::generate`] and [`OtpService::verify`] for
+//! the public API, and the background handlers [`Worker::handle_delivery`] and
+//! [`Worker::handle_webhook`] that SQS Lambdas and local pollers call.
+
+mod aad;
+mod delivery;
+mod generate;
+mod request;
+mod verify;
+mod webhook;
+
+use std::sync::Arc;
+
+use crate::clock::{Clock, UnixTime};
+use crate::crypto::{DataKey, DataKeyCache, KeyContext};
+use crate::error::ApiError;
+use crate::ids::{LogId, VerificationId};
+use crate::model::{LogEntry, LogLevel, Project, UserRef};
+use crate::ports::{JobQueue, LogStore, MessageSender, Store, WebhookPoster};
+use crate::types::{PublicKey, SecretKey};
+
+pub use aad::Aad;
+pub use delivery::DELIVERY_LEASE_SECONDS;
+pub use generate::GenerateOutcome;
+pub use verify::{VerifyOutcome, VerifyStatus};
+pub use webhook::{EventType, SIGNATURE_HEADER, WebhookSecret, sign_webhook};
+
+/// What the client's backend posts to `/otp/generate` and `/otp/verify`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct EncryptedRequest {
+    pub public_key: String,
+    pub encrypted_data: String,
+}
+
+/// The public API's use cases, over the ports.
+#[derive(Clone)]
+pub struct OtpService {
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<DataKeyCache>,
+    pub queue: Arc<dyn JobQueue>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Background job handlers, over the ports.
+#[derive(Clone)]
+pub struct Worker {
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<DataKeyCache>,
+    pub queue: Arc<dyn JobQueue>,
+    pub sender: Arc<dyn MessageSender>,
+    pub webhooks: Arc<dyn WebhookPoster>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// How a job ended when it needs no retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    Done,
+    /// Nothing to do any more (superseded, already delivered, project gone).
+    Dropped(&'static str),
+}
+
+/// The job should be retried (and dead-lettered once retries run out).
+#[derive(Debug, thiserror::Error)]
+#[error("job will be retried: {0}")]
+pub struct RetryJob(pub String);
+
+/// A project with its data key and payload secret, opened for one request.
+pub(crate) struct OpenProject {
+    pub project: Project,
+    pub key: Arc<DataKey>,
+    pub secret: SecretKey,
+    pub public_key: PublicKey,
+}
+
+impl OtpService {
+    /// Looks the project up by public key and opens its keys. Unknown and
+    /// malformed public keys are reported exactly like a bad payload.
+    async fn open_project(&self, public_key: &str) -> Result<OpenProject, ApiError> {
+        let public_key = PublicKey::parse(public_key).map_err(|_| ApiError::Unauthenticated)?;
+        let project = self.store.project_by_public_key(public_key.as_str()).await?.ok_or(ApiError::Unauthenticated)?;
+        let key = self.keys.get(&KeyContext::project(project.id), &project.data_key).await?;
+        let secret = key
+            .open(Aad::project_secret_key(&project.id.to_string()), &project.secret_key)
+            .ok()
+            .and_then(|raw| <[u8; 32]>::try_from(raw.as_slice()).ok())
+            .map(SecretKey::from_bytes)
+            .ok_or_else(|| ApiError::Internal(format!("secret key of {} cannot be opened", project.id)))?;
+        Ok(OpenProject { project, key, secret, public_key })
+    }
+}
+
+/// Writes an audit entry. Best effort: the audit trail must not turn a
+/// completed verification into an error for the caller, so a failure is
+/// reported to tracing instead.
+pub(crate) async fn write_log(
+    logs: &dyn LogStore,
+    project: &Project,
+    user_ref: Option<&UserRef>,
+    verification_id: Option<VerificationId>,
+    level: LogLevel,
+    event: &str,
+    message: String,
+    now: UnixTime,
+) {
+    let entry = LogEntry {
+        id: LogId::generate(),
+        client_id: project.client_id,
+        project_id: Some(project.id),
+        user_ref: user_ref.cloned(),
+        verification_id,
+        level,
+        event: event.to_owned(),
+        message,
+        created_at: now,
+    };
+    if let Err(e) = logs.append_log(&entry).await {
+        tracing::error!(project_id = %project.id, event, error = %e, "failed to write log entry");
+    }
+}

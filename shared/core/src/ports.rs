@@ -1,0 +1,236 @@
+//! Ports: what the domain needs from the outside world. Each has an embedded
+//! adapter (`secure2fa-local`) and an AWS adapter (`secure2fa-aws`), and one
+//! contract test suite that both must pass.
+//!
+//! Every invariant is the store's job and is enforced atomically (a
+//! conditional write or a transaction), never by a read followed by a write.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::clock::UnixTime;
+use crate::crypto::Mac;
+use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId, VerificationId};
+use crate::model::{
+    Channel, Client, DeliveryState, Job, LogEntry, LogFilter, NewVerification, Project, ProviderKind, Template,
+    TemplateFormat, UserRef, Verification,
+};
+use crate::types::Recipient;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule would be broken (`what` names it, e.g. `email`).
+    #[error("conflict on {0}")]
+    Conflict(&'static str),
+    /// The record is referenced by projects and cannot be deleted.
+    #[error("still used by a project")]
+    InUse,
+    /// A referenced record (channel, template) does not exist.
+    #[error("{0} not found")]
+    Missing(&'static str),
+    /// A stored record could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Why a new verification was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("resend cooldown, retry after {retry_after}s")]
+    Cooldown { retry_after: u32 },
+    #[error("destination send limit, retry after {retry_after}s")]
+    DestinationLimit { retry_after: u32 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Stores a new client. Fails with `Conflict("email")` if the email index
+    /// is taken. The first client ever stored becomes the admin, decided
+    /// atomically by the store (the `is_admin` passed in is ignored); the
+    /// stored client is returned.
+    async fn insert_client(&self, client: &Client) -> Result<Client, StoreError>;
+    async fn client(&self, id: ClientId) -> Result<Option<Client>, StoreError>;
+    async fn client_by_email_index(&self, index: &Mac) -> Result<Option<Client>, StoreError>;
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
+}
+
+#[async_trait]
+pub trait ChannelStore: Send + Sync {
+    async fn insert_channel(&self, channel: &Channel) -> Result<(), StoreError>;
+    async fn channel(&self, client: ClientId, id: ChannelId) -> Result<Option<Channel>, StoreError>;
+    async fn list_channels(&self, client: ClientId) -> Result<Vec<Channel>, StoreError>;
+    /// `Ok(false)` if absent; `Err(InUse)` while a project links it.
+    async fn delete_channel(&self, client: ClientId, id: ChannelId) -> Result<bool, StoreError>;
+}
+
+#[async_trait]
+pub trait TemplateStore: Send + Sync {
+    async fn insert_template(&self, template: &Template) -> Result<(), StoreError>;
+    /// Replaces title, default language, format and versions.
+    async fn update_template(&self, template: &Template) -> Result<bool, StoreError>;
+    async fn template(&self, client: ClientId, id: TemplateId) -> Result<Option<Template>, StoreError>;
+    async fn list_templates(&self, client: ClientId) -> Result<Vec<Template>, StoreError>;
+    /// `Ok(false)` if absent; `Err(InUse)` while a project links it.
+    async fn delete_template(&self, client: ClientId, id: TemplateId) -> Result<bool, StoreError>;
+}
+
+#[async_trait]
+pub trait ProjectStore: Send + Sync {
+    /// Stores a project. Its channel and template must exist and belong to
+    /// the same client (`Missing`), and the public key must be unused.
+    async fn insert_project(&self, project: &Project) -> Result<(), StoreError>;
+    async fn project(&self, id: ProjectId) -> Result<Option<Project>, StoreError>;
+    async fn project_by_public_key(&self, public_key: &str) -> Result<Option<Project>, StoreError>;
+    async fn list_projects(&self, client: ClientId) -> Result<Vec<Project>, StoreError>;
+    /// Deletes a project with its wrapped data key (so everything sealed
+    /// under it becomes unreadable) and its end users. `Ok(false)` if absent.
+    async fn delete_project(&self, client: ClientId, id: ProjectId) -> Result<bool, StoreError>;
+}
+
+#[async_trait]
+pub trait VerificationStore: Send + Sync {
+    /// Replaces the end user's current verification with `new.record`
+    /// (keeping `first_seen`), atomically with the limits: refused if the
+    /// previous code was sent less than `cooldown_seconds` ago, or if the
+    /// destination has used up its window. Both or neither are written.
+    async fn start_verification(&self, new: &NewVerification, now: UnixTime) -> Result<(), StartError>;
+
+    async fn verification(&self, project: ProjectId, user_ref: &UserRef) -> Result<Option<Verification>, StoreError>;
+
+    /// Approves in one conditional write if the current verification is
+    /// pending, unexpired at `now`, has attempts left, its code MAC equals
+    /// `code_mac` and its device matches (no device stored, or the same MAC).
+    /// The check counts as an attempt. On refusal, returns the record as it
+    /// was (`None` if there is none) so the caller can say why.
+    async fn approve(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        code_mac: &Mac,
+        device_mac: Option<&Mac>,
+        now: UnixTime,
+    ) -> Result<Result<Verification, Option<Verification>>, StoreError>;
+
+    /// Counts one failed check against verification `id` if it is still the
+    /// current one, pending, unexpired and has attempts left. Returns the
+    /// attempts used after the increment, or the record as it was.
+    async fn record_failed_attempt(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        now: UnixTime,
+    ) -> Result<Result<u32, Option<Verification>>, StoreError>;
+
+    /// Takes the delivery of verification `id` for `lease_seconds` if it is
+    /// current, pending, unexpired, and queued (or claimed with an elapsed
+    /// lease, after a crashed worker). `false`: someone else delivered or is
+    /// delivering it, or it was superseded; the job must be dropped.
+    async fn claim_delivery(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        now: UnixTime,
+        lease_seconds: u32,
+    ) -> Result<bool, StoreError>;
+
+    /// Ends a claim: `Sent` after the provider accepted, `Queued` to let a
+    /// retry claim it again. A no-op if `id` is no longer current.
+    async fn finish_delivery(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        state: DeliveryState,
+    ) -> Result<(), StoreError>;
+
+    /// End users of a project, most recently sent first.
+    async fn list_verifications(&self, project: ProjectId, limit: usize) -> Result<Vec<Verification>, StoreError>;
+}
+
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    async fn append_log(&self, entry: &LogEntry) -> Result<(), StoreError>;
+    /// Newest first.
+    async fn list_logs(&self, client: ClientId, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError>;
+}
+
+/// Everything the application stores.
+pub trait Store: ClientStore + ChannelStore + TemplateStore + ProjectStore + VerificationStore + LogStore {}
+impl<T> Store for T where T: ClientStore + ChannelStore + TemplateStore + ProjectStore + VerificationStore + LogStore {}
+
+#[derive(Debug, thiserror::Error)]
+#[error("queue unavailable: {0}")]
+pub struct QueueError(pub String);
+
+/// Where background work goes: SQS on AWS, the durable job table locally.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    async fn enqueue(&self, job: &Job) -> Result<(), QueueError>;
+}
+
+/// A rendered message ready for a provider.
+pub struct OutgoingMessage {
+    pub to: Recipient,
+    pub subject: String,
+    pub body: String,
+    pub format: TemplateFormat,
+}
+
+impl fmt::Debug for OutgoingMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The body holds the code.
+        f.debug_struct("OutgoingMessage").field("format", &self.format).finish_non_exhaustive()
+    }
+}
+
+/// A provider's credentials (shape depends on the provider), opened from the
+/// channel. Debug output is redacted.
+pub struct ProviderCredentials(pub serde_json::Value);
+
+impl fmt::Debug for ProviderCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProviderCredentials(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    pub provider_message_id: Option<String>,
+}
+
+/// A provider refusal. Reasons are ours or the provider's error codes and
+/// never include the recipient or the message.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SendError {
+    /// Worth retrying: timeouts, 5xx, throttling.
+    #[error("transient provider failure: {0}")]
+    Transient(String),
+    /// Retrying cannot help: bad credentials, rejected recipient, misconfiguration.
+    #[error("permanent provider failure: {0}")]
+    Permanent(String),
+}
+
+/// Sends a rendered message through a provider.
+#[async_trait]
+pub trait MessageSender: Send + Sync {
+    async fn send(
+        &self,
+        provider: ProviderKind,
+        credentials: &ProviderCredentials,
+        message: &OutgoingMessage,
+    ) -> Result<SentMessage, SendError>;
+}
+
+/// Posts a signed webhook body. Returns the HTTP status, or an error for
+/// transport failures.
+#[async_trait]
+pub trait WebhookPoster: Send + Sync {
+    async fn post(&self, url: &str, headers: &[(&str, String)], body: &[u8]) -> Result<u16, String>;
+}
