@@ -13,6 +13,7 @@ pub mod model;
 pub mod otp;
 pub mod ports;
 pub mod render;
+pub mod secrets;
 pub mod types;
 
 pub use clock::{Clock, SystemClock, UnixTime};

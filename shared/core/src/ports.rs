@@ -95,9 +95,10 @@ pub trait ProjectStore: Send + Sync {
 #[async_trait]
 pub trait VerificationStore: Send + Sync {
     /// Replaces the end user's current verification with `new.record`
-    /// (keeping `first_seen`), atomically with the limits: refused if the
-    /// previous code was sent less than `cooldown_seconds` ago, or if the
-    /// destination has used up its window. Both or neither are written.
+    /// (keeping `first_seen`), atomically with the limits: refused while the
+    /// previous code is still pending, unexpired and was sent less than
+    /// `cooldown_seconds` ago, or if the destination has used up its window.
+    /// Both or neither are written.
     async fn start_verification(&self, new: &NewVerification, now: UnixTime) -> Result<(), StartError>;
 
     async fn verification(&self, project: ProjectId, user_ref: &UserRef) -> Result<Option<Verification>, StoreError>;

@@ -190,6 +190,9 @@ impl IndexKey {
     pub fn from_bytes(b: [u8; 32]) -> Self {
         Self(Zeroizing::new(b))
     }
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
     pub fn index(&self, purpose: &str, value: &str) -> Mac {
         Mac(hmac_hex(&self.0, &[purpose.as_bytes(), value.as_bytes()], 16))
     }

@@ -1,0 +1,71 @@
+//! Contract test suites: one per port, written once and instantiated for
+//! each adapter (SQLite and DynamoDB for the store, the master key file and
+//! KMS for the key vault). Each function panics on a broken contract.
+//!
+//! Adapters instantiate every suite with [`store_contract_tests!`] and
+//! [`key_vault_contract_tests!`], passing an expression that builds a fresh,
+//! empty adapter.
+
+pub mod fixtures;
+pub mod key_vault;
+pub mod store;
+
+/// Expands to one `#[tokio::test]` per store contract. `$make` is an async
+/// expression evaluating to an `Arc<dyn Store>` over empty storage.
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($make:expr) => {
+        $crate::store_contract_tests!(@each $make;
+            first_client_is_admin_and_only_the_first,
+            concurrent_first_clients_make_exactly_one_admin,
+            client_email_is_unique,
+            channels_and_templates_are_scoped_to_their_client,
+            linked_channel_and_template_cannot_be_deleted,
+            project_needs_its_clients_channel_and_template,
+            project_public_key_is_unique,
+            deleting_a_project_removes_its_end_users,
+            start_verification_supersedes_after_cooldown,
+            cooldown_does_not_apply_once_the_code_is_used_or_expired,
+            destination_limit_refuses_atomically,
+            approve_checks_code_device_expiry_and_attempts,
+            approve_is_one_time,
+            failed_attempts_are_capped_under_concurrency,
+            concurrent_correct_codes_approve_once,
+            failed_attempt_against_superseded_verification_is_refused,
+            delivery_is_claimed_once_and_lease_expiry_allows_a_retry,
+            delivery_claim_refused_for_superseded_or_expired_code,
+            logs_filter_and_page_newest_first,
+        );
+    };
+    (@each $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let store = $make;
+                $crate::store::$name(store).await;
+            }
+        )*
+    };
+}
+
+/// Expands to one `#[tokio::test]` per key-vault contract. `$make` is an
+/// async expression evaluating to an `Arc<dyn KeyVault>`.
+#[macro_export]
+macro_rules! key_vault_contract_tests {
+    ($make:expr) => {
+        $crate::key_vault_contract_tests!(@each $make;
+            data_key_round_trips_through_the_vault,
+            data_key_only_unwraps_for_its_own_context,
+            tampered_wrapped_key_is_rejected,
+        );
+    };
+    (@each $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let vault = $make;
+                $crate::key_vault::$name(vault).await;
+            }
+        )*
+    };
+}

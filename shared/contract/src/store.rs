@@ -1,0 +1,334 @@
+//! The store contract. Times are explicit (`now` parameters), so these tests
+//! never sleep.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use secure2fa_core::crypto::Mac;
+use secure2fa_core::ids::{ClientId, LogId, VerificationId};
+use secure2fa_core::model::{DeliveryState, LogEntry, LogFilter, LogLevel, VerificationStatus};
+use secure2fa_core::ports::{StartError, Store, StoreError};
+
+use crate::fixtures::*;
+
+const NOW: i64 = 1_800_000_000;
+
+fn m(s: &str) -> Mac {
+    Mac::from_hex(s.to_owned())
+}
+
+pub async fn first_client_is_admin_and_only_the_first(store: Arc<dyn Store>) {
+    let mut a = client("idx-a");
+    a.is_admin = false;
+    let a = store.insert_client(&a).await.unwrap();
+    let mut b = client("idx-b");
+    b.is_admin = true; // ignored: the store decides
+    let b = store.insert_client(&b).await.unwrap();
+    assert!(a.is_admin);
+    assert!(!b.is_admin);
+    assert!(store.client(a.id).await.unwrap().unwrap().is_admin);
+    assert!(!store.client(b.id).await.unwrap().unwrap().is_admin);
+    assert_eq!(store.client_by_email_index(&m("idx-b")).await.unwrap().unwrap().id, b.id);
+    assert_eq!(store.list_clients().await.unwrap().len(), 2);
+}
+
+pub async fn concurrent_first_clients_make_exactly_one_admin(store: Arc<dyn Store>) {
+    let inserts = (0..10).map(|i| {
+        let store = store.clone();
+        async move { store.insert_client(&client(&format!("idx-{i}"))).await.unwrap() }
+    });
+    let clients = join_all(inserts).await;
+    assert_eq!(clients.iter().filter(|c| c.is_admin).count(), 1);
+    let stored = store.list_clients().await.unwrap();
+    assert_eq!(stored.iter().filter(|c| c.is_admin).count(), 1);
+}
+
+pub async fn client_email_is_unique(store: Arc<dyn Store>) {
+    store.insert_client(&client("idx-same")).await.unwrap();
+    let err = store.insert_client(&client("idx-same")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("email")), "{err:?}");
+    assert_eq!(store.list_clients().await.unwrap().len(), 1);
+    assert!(store.client_by_email_index(&m("idx-other")).await.unwrap().is_none());
+}
+
+pub async fn channels_and_templates_are_scoped_to_their_client(store: Arc<dyn Store>) {
+    let a = store.insert_client(&client("idx-a")).await.unwrap();
+    let b = store.insert_client(&client("idx-b")).await.unwrap();
+    let ch = channel(a.id);
+    let mut t = template(a.id);
+    store.insert_channel(&ch).await.unwrap();
+    store.insert_template(&t).await.unwrap();
+    assert_eq!(store.channel(a.id, ch.id).await.unwrap().unwrap(), ch);
+    assert_eq!(store.template(a.id, t.id).await.unwrap().unwrap(), t);
+    assert!(store.channel(b.id, ch.id).await.unwrap().is_none());
+    assert!(store.template(b.id, t.id).await.unwrap().is_none());
+    assert_eq!(store.list_channels(a.id).await.unwrap(), vec![ch.clone()]);
+    assert!(store.list_templates(b.id).await.unwrap().is_empty());
+    assert!(!store.delete_channel(b.id, ch.id).await.unwrap(), "another client cannot delete it");
+
+    t.title = "Renamed".into();
+    assert!(store.update_template(&t).await.unwrap());
+    assert_eq!(store.template(a.id, t.id).await.unwrap().unwrap().title, "Renamed");
+    assert!(store.delete_template(a.id, t.id).await.unwrap());
+    assert!(store.template(a.id, t.id).await.unwrap().is_none());
+    assert!(!store.delete_template(a.id, t.id).await.unwrap());
+}
+
+pub async fn linked_channel_and_template_cannot_be_deleted(store: Arc<dyn Store>) {
+    let p = seeded_project(store.as_ref()).await;
+    assert!(matches!(store.delete_channel(p.client_id, p.channel_id).await, Err(StoreError::InUse)));
+    assert!(matches!(store.delete_template(p.client_id, p.template_id).await, Err(StoreError::InUse)));
+    assert!(store.channel(p.client_id, p.channel_id).await.unwrap().is_some());
+    assert!(store.delete_project(p.client_id, p.id).await.unwrap());
+    assert!(store.delete_channel(p.client_id, p.channel_id).await.unwrap());
+    assert!(store.delete_template(p.client_id, p.template_id).await.unwrap());
+}
+
+pub async fn project_needs_its_clients_channel_and_template(store: Arc<dyn Store>) {
+    let a = store.insert_client(&client("idx-a")).await.unwrap();
+    let b = store.insert_client(&client("idx-b")).await.unwrap();
+    let (ch_a, t_a, t_b) = (channel(a.id), template(a.id), template(b.id));
+    store.insert_channel(&ch_a).await.unwrap();
+    store.insert_template(&t_a).await.unwrap();
+    store.insert_template(&t_b).await.unwrap();
+
+    let err = store.insert_project(&project(a.id, ch_a.id, t_b.id)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Missing("template")), "{err:?}");
+    let err = store.insert_project(&project(b.id, ch_a.id, t_b.id)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Missing("channel")), "{err:?}");
+    assert!(store.list_projects(a.id).await.unwrap().is_empty());
+    assert!(store.list_projects(b.id).await.unwrap().is_empty());
+
+    let p = project(a.id, ch_a.id, t_a.id);
+    store.insert_project(&p).await.unwrap();
+    assert_eq!(store.project(p.id).await.unwrap().unwrap(), p);
+    assert_eq!(store.list_projects(a.id).await.unwrap(), vec![p]);
+}
+
+pub async fn project_public_key_is_unique(store: Arc<dyn Store>) {
+    let p = seeded_project(store.as_ref()).await;
+    let mut twin = project(p.client_id, p.channel_id, p.template_id);
+    twin.public_key = p.public_key.clone();
+    let err = store.insert_project(&twin).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("public_key")), "{err:?}");
+    assert_eq!(store.project_by_public_key(p.public_key.as_str()).await.unwrap().unwrap().id, p.id);
+    assert!(store.project_by_public_key("pk_unknown").await.unwrap().is_none());
+}
+
+pub async fn deleting_a_project_removes_its_end_users(store: Arc<dyn Store>) {
+    let p = seeded_project(store.as_ref()).await;
+    let v = verification(p.id, "u1", "code", NOW);
+    store.start_verification(&new_verification(v.clone(), 30), NOW).await.unwrap();
+    assert!(store.delete_project(p.client_id, p.id).await.unwrap());
+    assert!(store.project(p.id).await.unwrap().is_none());
+    assert!(store.project_by_public_key(p.public_key.as_str()).await.unwrap().is_none());
+    assert!(store.verification(p.id, &v.user_ref).await.unwrap().is_none());
+    assert!(!store.delete_project(p.client_id, p.id).await.unwrap());
+}
+
+pub async fn start_verification_supersedes_after_cooldown(store: Arc<dyn Store>) {
+    let p = seeded_project(store.as_ref()).await;
+    let first = verification(p.id, "u1", "code-1", NOW);
+    store.start_verification(&new_verification(first.clone(), 30), NOW).await.unwrap();
+    assert_eq!(store.verification(p.id, &first.user_ref).await.unwrap().unwrap(), first);
+
+    let second = verification(p.id, "u1", "code-2", NOW + 10);
+    match store.start_verification(&new_verification(second.clone(), 30), NOW + 10).await {
+        Err(StartError::Cooldown { retry_after }) => assert_eq!(retry_after, 20),
+        other => panic!("expected cooldown, got {other:?}"),
+    }
+    assert_eq!(store.verification(p.id, &first.user_ref).await.unwrap().unwrap().verification_id, first.verification_id);
+
+    let mut third = verification(p.id, "u1", "code-3", NOW + 30);
+    third.first_seen = NOW + 30;
+    store.start_verification(&new_verification(third.clone(), 30), NOW + 30).await.unwrap();
+    let stored = store.verification(p.id, &first.user_ref).await.unwrap().unwrap();
+    assert_eq!(stored.verification_id, third.verification_id);
+    assert_eq!(stored.code_mac, m("code-3"));
+    assert_eq!(stored.attempts, 0);
+    assert_eq!(stored.first_seen, NOW, "first_seen survives a new code");
+}
+
+pub async fn cooldown_does_not_apply_once_the_code_is_used_or_expired(store: Arc<dyn Store>) {
+    let p = seeded_project(store.as_ref()).await;
+    let v = verification(p.id, "u1", "code-1", NOW);
+    store.start_verification(&new_verification(v.clone(), 300), NOW).await.unwrap();
+    store.approve(p.id, &v.user_ref, &m("code-1"), None, NOW + 1).await.unwrap().unwrap();
+    let again = verification(p.id, "u1", "code-2", NOW + 2);
+    store.start_verification(&new_verification(again.clone(), 300), NOW + 2).await.unwrap();
+
+    let mut short = verification(p.id, "u2", "code-1", NOW);
+    short.expires_at = NOW + 60;
+    store.start_verification(&new_verification(short, 300), NOW).await.unwrap();
+    let after_expiry = verification(p.id, "u2", "code-2", NOW + 61);
+    store.start_verification(&new_verification(after_expiry, 300), NOW + 61).await.unwrap();
+}
+
+pub async fn destination_limit_refuses_atomically(store: Arc<dyn Store>) {
+    let p = seeded_project(store.as_ref()).await;
+    for i in 0..3 {
+        let v = verification(p.id, &format!("u{i}"), "c", NOW);
+        store.start_verification(&limited(v, "dest", NOW, 3), NOW).await.unwrap();
+    }
+    let blocked = verification(p.id, "u9", "c", NOW);
+    match store.start_verification(&limited(blocked.clone(), "dest", NOW, 3), NOW).await {
+        Err(StartError::DestinationLimit { retry_after }) => {
+            assert_eq!(retry_after as i64, (NOW - NOW % 3600 + 3600) - NOW)
+        }
+        other => panic!("expected destination limit, got {other:?}"),
+    }
+    assert!(store.verification(p.id, &blocked.user_ref).await.unwrap().is_none(), "refused start wrote nothing");
+    // Another destination is unaffected; the next window starts afresh.
+    store.start_verification(&limited(verification(p.id, "u10", "c", NOW), "other", NOW, 3), NOW).await.unwrap();
+    let later = NOW + 3600;
+    store.start_verification(&limited(verification(p.id, "u9", "c", later), "dest", later, 3), later).await.unwrap();
+}
+
+pub async fn approve_checks_code_device_expiry_and_attempts(store: Arc<dyn Store>) {
+    let p = seeded_project(store.as_ref()).await;
+    let mut v = verification(p.id, "u1", "right", NOW);
+    v.device_mac = Some(m("phone"));
+    store.start_verification(&new_verification(v.clone(), 0), NOW).await.unwrap();
+
+    let refused = store.approve(p.id, &v.user_ref, &m("wrong"), Some(&m("phone")), NOW).await.unwrap();
+    assert_eq!(refused.unwrap_err().unwrap().verification_id, v.verification_id);
+    let refused = store.approve(p.id, &v.user_ref, &m("right"), Some(&m("laptop")), NOW).await.unwrap();
+    assert!(refused.is_err(), "other device");
+    let refused = store.approve(p.id, &v.user_ref, &m("right"), None, NOW).await.unwrap();
+    assert!(refused.is_err(), "no device");
+    let refused = store.approve(p.id, &v.user_ref, &m("right"), Some(&m("phone")), v.expires_at).await.unwrap();
+    assert!(refused.is_err(), "expired");
+    assert!(store.approve(p.id, &m("user-nobody"), &m("right"), None, NOW).await.unwrap().unwrap_err().is_none());
+
+    // Refused approvals do not count; failed attempts do, up to the cap.
+    for expected in 1..=3 {
+        assert_eq!(store.record_failed_attempt(p.id, &v.user_ref, v.verification_id, NOW).await.unwrap().unwrap(), expected);
+    }
+    let capped = store.record_failed_attempt(p.id, &v.user_ref, v.verification_id, NOW).await.unwrap();
+    assert_eq!(capped.unwrap_err().unwrap().attempts, 3);
+    let refused = store.approve(p.id, &v.user_ref, &m("right"), Some(&m("phone")), NOW).await.unwrap();
+    assert_eq!(refused.unwrap_err().unwrap().attempts, 3, "a correct code after the cap is refused");
+}
+
+pub async fn approve_is_one_time(store: Arc<dyn Store>) {
+    let p = seeded_project(store.as_ref()).await;
+    let v = verification(p.id, "u1", "right", NOW);
+    store.start_verification(&new_verification(v.clone(), 0), NOW).await.unwrap();
+    let approved = store.approve(p.id, &v.user_ref, &m("right"), None, NOW).await.unwrap().unwrap();
+    assert_eq!(approved.status, VerificationStatus::Approved);
+    assert_eq!(approved.attempts, 1);
+    let replay = store.approve(p.id, &v.user_ref, &m("right"), None, NOW).await.unwrap();
+    assert_eq!(replay.unwrap_err().unwrap().status, VerificationStatus::Approved);
+    assert!(store.record_failed_attempt(p.id, &v.user_ref, v.verification_id, NOW).await.unwrap().is_err());
+}
+
+pub async fn failed_attempts_are_capped_under_concurrency(store: Arc<dyn Store>) {
+    let p = seeded_project(store.as_ref()).await;
+    let v = verification(p.id, "u1", "right", NOW);
+    store.start_verification(&new_verification(v.clone(), 0), NOW).await.unwrap();
+    let guesses = (0..50).map(|_| {
+        let (store, v) = (store.clone(), v.clone());
+        tokio::spawn(async move { store.record_failed_attempt(p.id, &v.user_ref, v.verification_id, NOW).await.unwrap() })
+    });
+    let results: Vec<_> = join_all(guesses).await.into_iter().map(|r| r.unwrap()).collect();
+    let mut counted: Vec<u32> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+    counted.sort();
+    assert_eq!(counted, vec![1, 2, 3], "exactly max_attempts checks counted");
+    assert_eq!(store.verification(p.id, &v.user_ref).await.unwrap().unwrap().attempts, 3);
+}
+
+pub async fn concurrent_correct_codes_approve_once(store: Arc<dyn Store>) {
+    let p = seeded_project(store.as_ref()).await;
+    let v = verification(p.id, "u1", "right", NOW);
+    store.start_verification(&new_verification(v.clone(), 0), NOW).await.unwrap();
+    let checks = (0..20).map(|_| {
+        let (store, v) = (store.clone(), v.clone());
+        tokio::spawn(async move { store.approve(p.id, &v.user_ref, &m("right"), None, NOW).await.unwrap() })
+    });
+    let approved = join_all(checks).await.into_iter().filter(|r| r.as_ref().unwrap().is_ok()).count();
+    assert_eq!(approved, 1);
+}
+
+pub async fn failed_attempt_against_superseded_verification_is_refused(store: Arc<dyn Store>) {
+    let p = seeded_project(store.as_ref()).await;
+    let old = verification(p.id, "u1", "c1", NOW);
+    store.start_verification(&new_verification(old.clone(), 0), NOW).await.unwrap();
+    let new = verification(p.id, "u1", "c2", NOW + 1);
+    store.start_verification(&new_verification(new.clone(), 0), NOW + 1).await.unwrap();
+    let r = store.record_failed_attempt(p.id, &old.user_ref, old.verification_id, NOW + 1).await.unwrap();
+    assert_eq!(r.unwrap_err().unwrap().verification_id, new.verification_id);
+    assert!(store.approve(p.id, &old.user_ref, &m("c1"), None, NOW + 1).await.unwrap().is_err(), "superseded code refused");
+    assert!(store.approve(p.id, &old.user_ref, &m("c2"), None, NOW + 1).await.unwrap().is_ok());
+}
+
+pub async fn delivery_is_claimed_once_and_lease_expiry_allows_a_retry(store: Arc<dyn Store>) {
+    let p = seeded_project(store.as_ref()).await;
+    let v = verification(p.id, "u1", "c", NOW);
+    store.start_verification(&new_verification(v.clone(), 0), NOW).await.unwrap();
+    let id = v.verification_id;
+
+    let claims = (0..10).map(|_| {
+        let (store, v) = (store.clone(), v.clone());
+        tokio::spawn(async move { store.claim_delivery(p.id, &v.user_ref, id, NOW, 60).await.unwrap() })
+    });
+    assert_eq!(join_all(claims).await.into_iter().filter(|r| *r.as_ref().unwrap()).count(), 1);
+    assert!(!store.claim_delivery(p.id, &v.user_ref, id, NOW + 59, 60).await.unwrap(), "lease holds");
+    assert!(store.claim_delivery(p.id, &v.user_ref, id, NOW + 60, 60).await.unwrap(), "elapsed lease can be taken over");
+
+    store.finish_delivery(p.id, &v.user_ref, id, DeliveryState::Queued).await.unwrap();
+    assert!(store.claim_delivery(p.id, &v.user_ref, id, NOW + 61, 60).await.unwrap(), "released claim can be retaken");
+    store.finish_delivery(p.id, &v.user_ref, id, DeliveryState::Sent).await.unwrap();
+    let stored = store.verification(p.id, &v.user_ref).await.unwrap().unwrap();
+    assert_eq!(stored.delivery, DeliveryState::Sent);
+    assert!(!store.claim_delivery(p.id, &v.user_ref, id, NOW + 500, 60).await.unwrap(), "sent is final");
+}
+
+pub async fn delivery_claim_refused_for_superseded_or_expired_code(store: Arc<dyn Store>) {
+    let p = seeded_project(store.as_ref()).await;
+    let old = verification(p.id, "u1", "c1", NOW);
+    store.start_verification(&new_verification(old.clone(), 0), NOW).await.unwrap();
+    let new = verification(p.id, "u1", "c2", NOW);
+    store.start_verification(&new_verification(new.clone(), 0), NOW).await.unwrap();
+    assert!(!store.claim_delivery(p.id, &old.user_ref, old.verification_id, NOW, 60).await.unwrap());
+    assert!(!store.claim_delivery(p.id, &new.user_ref, new.verification_id, new.expires_at, 60).await.unwrap());
+    assert!(!store.claim_delivery(p.id, &new.user_ref, VerificationId::generate(), NOW, 60).await.unwrap());
+    assert!(store.claim_delivery(p.id, &new.user_ref, new.verification_id, NOW, 60).await.unwrap());
+}
+
+pub async fn logs_filter_and_page_newest_first(store: Arc<dyn Store>) {
+    let p = seeded_project(store.as_ref()).await;
+    let other = ClientId::generate();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let entry = LogEntry {
+            id: LogId::generate(),
+            client_id: p.client_id,
+            project_id: if i % 2 == 0 { Some(p.id) } else { None },
+            user_ref: if i == 4 { Some(m("user-x")) } else { None },
+            verification_id: None,
+            level: if i % 3 == 0 { LogLevel::Danger } else { LogLevel::Info },
+            event: format!("e{i}"),
+            message: format!("message {i}"),
+            created_at: NOW + i,
+        };
+        store.append_log(&entry).await.unwrap();
+        ids.push(entry.id);
+        // ULIDs minted in the same millisecond are not ordered.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let foreign = LogEntry { client_id: other, id: LogId::generate(), ..store.list_logs(p.client_id, &LogFilter { limit: 1, ..Default::default() }).await.unwrap()[0].clone() };
+    store.append_log(&foreign).await.unwrap();
+
+    let all = store.list_logs(p.client_id, &LogFilter { limit: 100, ..Default::default() }).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), ids.iter().rev().copied().collect::<Vec<_>>());
+    let events = |f: LogFilter| {
+        let store = store.clone();
+        async move { store.list_logs(p.client_id, &f).await.unwrap().into_iter().map(|e| e.event).collect::<Vec<_>>() }
+    };
+    assert_eq!(events(LogFilter { project_id: Some(p.id), limit: 100, ..Default::default() }).await, ["e4", "e2", "e0"]);
+    assert_eq!(events(LogFilter { level: Some(LogLevel::Danger), limit: 100, ..Default::default() }).await, ["e3", "e0"]);
+    assert_eq!(events(LogFilter { user_ref: Some(m("user-x")), limit: 100, ..Default::default() }).await, ["e4"]);
+    assert_eq!(events(LogFilter { limit: 2, ..Default::default() }).await, ["e5", "e4"]);
+    assert_eq!(events(LogFilter { before: Some(ids[4]), limit: 2, ..Default::default() }).await, ["e3", "e2"]);
+    assert_eq!(store.list_logs(other, &LogFilter { limit: 100, ..Default::default() }).await.unwrap().len(), 1);
+}

@@ -1,0 +1,70 @@
+//! Private files in the data directory (master key, deployment secrets,
+//! dev credentials): created 0600, written atomically.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use secure2fa_core::secrets::DeploymentSecrets;
+use zeroize::Zeroizing;
+
+/// Writes `bytes` to `path` with mode 0600, via a temporary file and a
+/// rename so a crash never leaves a half-written file.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)
+}
+
+/// Reads a private file, or creates it from `make` when absent. Refuses a
+/// file that others can read.
+pub fn read_or_create_private(path: &Path, make: impl FnOnce() -> Zeroizing<Vec<u8>>) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(bytes) => {
+            check_private(path)?;
+            Ok(Zeroizing::new(bytes))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let bytes = make();
+            write_private(path, &bytes)?;
+            Ok(bytes)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(unix)]
+fn check_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(std::io::Error::other(format!(
+            "{} is readable by other users (mode {:o}); run chmod 600 on it",
+            path.display(),
+            mode & 0o777
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// The deployment secrets of a local data directory (`secrets.json`).
+pub fn load_or_create_secrets(dir: &Path) -> std::io::Result<DeploymentSecrets> {
+    let path = dir.join("secrets.json");
+    let text = read_or_create_private(&path, || Zeroizing::new(DeploymentSecrets::generate().to_json().as_bytes().to_vec()))?;
+    let text = std::str::from_utf8(&text).map_err(|_| std::io::Error::other("secrets.json is not UTF-8"))?;
+    DeploymentSecrets::from_json(text).map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))
+}

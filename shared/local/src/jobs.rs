@@ -1,0 +1,274 @@
+//! The durable local job table: the embedded stand-in for SQS. Same
+//! semantics as the AWS side: at-least-once, a visibility lease per receive,
+//! a receive count that tells the handler its attempt number, backoff between
+//! retries and a dead-letter table after `max_attempts` (SQS's
+//! `maxReceiveCount`), from which jobs can be redriven. Jobs survive a
+//! restart because they live in the same SQLite file as the data.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::{OptionalExtension, params};
+use secure2fa_core::clock::Clock;
+use secure2fa_core::model::{Job, JobAttempt};
+use secure2fa_core::otp::Worker;
+use secure2fa_core::ports::{JobQueue, QueueError, StoreError};
+use serde::Serialize;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::db::{Db, sql};
+
+pub const QUEUES: [&str; 2] = ["delivery", "webhook"];
+
+/// Seconds to wait before retry number `n` (1-based).
+fn backoff_seconds(n: u32) -> i64 {
+    match n {
+        0 | 1 => 5,
+        2 => 30,
+        3 => 120,
+        _ => 300,
+    }
+}
+
+#[derive(Debug)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub job: Job,
+    pub attempt: JobAttempt,
+}
+
+/// Depth of one queue, as the admin page shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct QueueStats {
+    pub queue: String,
+    /// Ready to run now.
+    pub ready: u64,
+    /// Leased by a worker.
+    pub in_flight: u64,
+    /// Waiting for a retry delay.
+    pub delayed: u64,
+    pub dead_letters: u64,
+}
+
+#[derive(Clone)]
+pub struct LocalJobQueue {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    notify: Arc<Notify>,
+    max_attempts: u32,
+    lease_seconds: i64,
+}
+
+#[async_trait::async_trait]
+impl JobQueue for LocalJobQueue {
+    async fn enqueue(&self, job: &Job) -> Result<(), QueueError> {
+        let payload = serde_json::to_string(job).map_err(|e| QueueError(e.to_string()))?;
+        let (queue, now) = (job.queue_name(), self.clock.now());
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached("INSERT INTO jobs (queue, payload, available_at, created_at) VALUES (?1, ?2, ?3, ?3)")
+                    .and_then(|mut s| s.execute(params![queue, payload, now]))
+                    .map_err(sql)
+            })
+            .await
+            .map_err(|e| QueueError(e.to_string()))?;
+        self.notify.notify_one();
+        Ok(())
+    }
+}
+
+impl LocalJobQueue {
+    pub fn new(db: Db, clock: Arc<dyn Clock>, max_attempts: u32) -> Self {
+        Self { db, clock, notify: Arc::new(Notify::new()), max_attempts: max_attempts.max(1), lease_seconds: 60 }
+    }
+
+    /// Takes the oldest runnable job of `queue` under a lease.
+    pub async fn claim(&self, queue: &'static str) -> Result<Option<ClaimedJob>, StoreError> {
+        let (now, lease, max) = (self.clock.now(), self.lease_seconds, self.max_attempts);
+        let row: Option<(i64, String, u32)> = self
+            .db
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE jobs SET attempts = attempts + 1, lease_until = ?3
+                     WHERE id = (SELECT id FROM jobs WHERE queue = ?1 AND available_at <= ?2
+                                   AND (lease_until IS NULL OR lease_until <= ?2)
+                                 ORDER BY available_at, id LIMIT 1)
+                     RETURNING id, payload, attempts",
+                )
+                .and_then(|mut s| s.query_row(params![queue, now, now + lease], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
+                .map_err(sql)
+            })
+            .await?;
+        let Some((id, payload, attempts)) = row else { return Ok(None) };
+        match serde_json::from_str::<Job>(&payload) {
+            Ok(job) => Ok(Some(ClaimedJob { id, job, attempt: JobAttempt { number: attempts, max } })),
+            Err(e) => {
+                tracing::error!(job_id = id, error = %e, "undecodable job moved to dead letters");
+                self.dead_letter(id, format!("undecodable payload: {e}")).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    pub async fn complete(&self, id: i64) -> Result<(), StoreError> {
+        self.db.run(move |conn| conn.execute("DELETE FROM jobs WHERE id = ?1", [id]).map(|_| ()).map_err(sql)).await
+    }
+
+    /// Schedules a retry with backoff, or dead-letters the job once it has
+    /// been received `max_attempts` times.
+    pub async fn retry(&self, claimed: &ClaimedJob, error: String) -> Result<(), StoreError> {
+        if claimed.attempt.is_final() {
+            return self.dead_letter(claimed.id, error).await;
+        }
+        let (id, at) = (claimed.id, self.clock.now() + backoff_seconds(claimed.attempt.number));
+        self.db
+            .run(move |conn| {
+                conn.execute("UPDATE jobs SET lease_until = NULL, available_at = ?2, last_error = ?3 WHERE id = ?1", params![id, at, error])
+                    .map(|_| ())
+                    .map_err(sql)
+            })
+            .await
+    }
+
+    async fn dead_letter(&self, id: i64, error: String) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        self.db
+            .run(move |conn| {
+                let tx = conn.transaction().map_err(sql)?;
+                tx.execute(
+                    "INSERT INTO dead_jobs (id, queue, payload, attempts, last_error, failed_at)
+                     SELECT id, queue, payload, attempts, ?2, ?3 FROM jobs WHERE id = ?1",
+                    params![id, error, now],
+                )
+                .map_err(sql)?;
+                tx.execute("DELETE FROM jobs WHERE id = ?1", [id]).map_err(sql)?;
+                tx.commit().map_err(sql)
+            })
+            .await
+    }
+
+    /// Moves every dead letter of `queue` back to the queue with a fresh
+    /// receive count (SQS's redrive). Returns how many moved.
+    pub async fn redrive(&self, queue: &'static str) -> Result<u64, StoreError> {
+        let now = self.clock.now();
+        let moved = self
+            .db
+            .run(move |conn| {
+                let tx = conn.transaction().map_err(sql)?;
+                let n = tx
+                    .execute(
+                        "INSERT INTO jobs (queue, payload, attempts, available_at, created_at)
+                         SELECT queue, payload, 0, ?2, ?2 FROM dead_jobs WHERE queue = ?1 ORDER BY id",
+                        params![queue, now],
+                    )
+                    .map_err(sql)?;
+                tx.execute("DELETE FROM dead_jobs WHERE queue = ?1", [queue]).map_err(sql)?;
+                tx.commit().map_err(sql)?;
+                Ok(n as u64)
+            })
+            .await?;
+        self.notify.notify_one();
+        Ok(moved)
+    }
+
+    pub async fn stats(&self) -> Result<Vec<QueueStats>, StoreError> {
+        let now = self.clock.now();
+        self.db
+            .run(move |conn| {
+                QUEUES
+                    .iter()
+                    .map(|q| {
+                        conn.query_row(
+                            "SELECT
+                                (SELECT COUNT(*) FROM jobs WHERE queue = ?1 AND available_at <= ?2 AND (lease_until IS NULL OR lease_until <= ?2)),
+                                (SELECT COUNT(*) FROM jobs WHERE queue = ?1 AND lease_until > ?2),
+                                (SELECT COUNT(*) FROM jobs WHERE queue = ?1 AND available_at > ?2 AND lease_until IS NULL),
+                                (SELECT COUNT(*) FROM dead_jobs WHERE queue = ?1)",
+                            params![q, now],
+                            |r| {
+                                Ok(QueueStats {
+                                    queue: q.to_string(),
+                                    ready: r.get(0)?,
+                                    in_flight: r.get(1)?,
+                                    delayed: r.get(2)?,
+                                    dead_letters: r.get(3)?,
+                                })
+                            },
+                        )
+                        .map_err(sql)
+                    })
+                    .collect()
+            })
+            .await
+    }
+
+    /// After a restart nothing holds a lease: release them so pending jobs
+    /// run at once instead of after the lease.
+    pub async fn release_leases(&self) -> Result<u64, StoreError> {
+        self.db
+            .run(|conn| conn.execute("UPDATE jobs SET lease_until = NULL WHERE lease_until IS NOT NULL", []).map(|n| n as u64).map_err(sql))
+            .await
+    }
+
+    async fn process(&self, worker: &Worker, claimed: ClaimedJob) -> Result<(), StoreError> {
+        let result = match &claimed.job {
+            Job::Delivery(job) => worker.handle_delivery(job, claimed.attempt).await,
+            Job::Webhook(job) => worker.handle_webhook(job, claimed.attempt).await,
+        };
+        match result {
+            Ok(outcome) => {
+                tracing::debug!(job_id = claimed.id, ?outcome, "job finished");
+                self.complete(claimed.id).await
+            }
+            Err(retry) => self.retry(&claimed, retry.0).await,
+        }
+    }
+
+    /// Runs every job that is runnable now, one at a time, until none is
+    /// left; returns how many ran. Deterministic: what tests call instead of
+    /// waiting for the pollers.
+    pub async fn run_pending(&self, worker: &Worker) -> Result<usize, StoreError> {
+        let mut ran = 0;
+        loop {
+            let mut any = false;
+            for queue in QUEUES {
+                if let Some(claimed) = self.claim(queue).await? {
+                    self.process(worker, claimed).await?;
+                    ran += 1;
+                    any = true;
+                }
+            }
+            if !any {
+                return Ok(ran);
+            }
+        }
+    }
+
+    /// Starts `concurrency` in-process pollers. Each wakes on every enqueue
+    /// and at least once a second (for retries that came due), and stops
+    /// when `shutdown` turns true.
+    pub fn spawn_pollers(&self, worker: Worker, concurrency: usize, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+        (0..concurrency.max(1))
+            .map(|n| {
+                let (queue, worker, mut shutdown) = (self.clone(), worker.clone(), shutdown.clone());
+                tokio::spawn(async move {
+                    loop {
+                        if *shutdown.borrow() {
+                            break;
+                        }
+                        match queue.run_pending(&worker).await {
+                            Ok(_) => {}
+                            Err(e) => tracing::error!(poller = n, error = %e, "job poller error"),
+                        }
+                        tokio::select! {
+                            _ = queue.notify.notified() => {}
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            _ = shutdown.changed() => {}
+                        }
+                    }
+                })
+            })
+            .collect()
+    }
+}

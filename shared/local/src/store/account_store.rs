@@ -1,0 +1,274 @@
+//! Clients, channels and templates.
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, Row, params};
+use secure2fa_core::ids::{ChannelId, ClientId, TemplateId};
+use secure2fa_core::model::{Channel, ChannelMethod, Client, ProviderKind, Template, TemplateFormat};
+use secure2fa_core::ports::{ChannelStore, ClientStore, StoreError, TemplateStore};
+use secure2fa_core::types::Lang;
+
+use super::{SqliteStore, enum_col, get, id_col, json_col, mac, parsed, sealed, sealed_opt, wrapped};
+use crate::db::sql;
+
+fn client_row(row: &Row<'_>) -> rusqlite::Result<Client> {
+    Ok(Client {
+        id: id_col(row, "id")?,
+        email: sealed(row, "email")?,
+        email_index: mac(row, "email_index")?,
+        password_hash: get(row, "password_hash")?,
+        totp_secret: sealed_opt(row, "totp_secret")?,
+        totp_last_step: get(row, "totp_last_step")?,
+        backup_codes: json_col(row, "backup_codes")?,
+        is_admin: get(row, "is_admin")?,
+        confirmed_at: get(row, "confirmed_at")?,
+        created_at: get(row, "created_at")?,
+        data_key: wrapped(row, "data_key")?,
+    })
+}
+
+fn channel_row(row: &Row<'_>) -> rusqlite::Result<Channel> {
+    Ok(Channel {
+        id: id_col(row, "id")?,
+        client_id: id_col(row, "client_id")?,
+        title: get(row, "title")?,
+        method: enum_col(row, "method", ChannelMethod::parse)?,
+        provider: enum_col(row, "provider", ProviderKind::parse)?,
+        credentials: sealed(row, "credentials")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+fn template_row(row: &Row<'_>) -> rusqlite::Result<Template> {
+    Ok(Template {
+        id: id_col(row, "id")?,
+        client_id: id_col(row, "client_id")?,
+        title: get(row, "title")?,
+        default_lang: parsed(row, "default_lang", Lang::parse)?,
+        format: json_col::<TemplateFormat>(row, "format")?,
+        versions: json_col(row, "versions")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+fn json(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).expect("model types serialise")
+}
+
+#[async_trait]
+impl ClientStore for SqliteStore {
+    async fn insert_client(&self, c: &Client) -> Result<Client, StoreError> {
+        let c = c.clone();
+        self.db
+            .run(move |conn| {
+                // The admin flag is decided inside the INSERT, atomically:
+                // the first client ever stored is the admin.
+                let mut stmt = conn
+                    .prepare_cached(
+                        "INSERT INTO clients (id, email, email_index, password_hash, totp_secret, totp_last_step,
+                                              backup_codes, is_admin, confirmed_at, created_at, data_key)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NOT EXISTS (SELECT 1 FROM clients), ?8, ?9, ?10)
+                         RETURNING *",
+                    )
+                    .map_err(sql)?;
+                stmt.query_row(
+                    params![
+                        c.id.to_string(),
+                        c.email.as_bytes(),
+                        c.email_index.as_str(),
+                        c.password_hash,
+                        c.totp_secret.as_ref().map(|s| s.as_bytes().to_vec()),
+                        c.totp_last_step,
+                        json(&c.backup_codes),
+                        c.confirmed_at,
+                        c.created_at,
+                        c.data_key.as_bytes(),
+                    ],
+                    client_row,
+                )
+                .map_err(|e| match sql(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict("email"),
+                    other => other,
+                })
+            })
+            .await
+    }
+
+    async fn client(&self, id: ClientId) -> Result<Option<Client>, StoreError> {
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached("SELECT * FROM clients WHERE id = ?1")
+                    .and_then(|mut s| s.query_row([id.to_string()], client_row).optional())
+                    .map_err(sql)
+            })
+            .await
+    }
+
+    async fn client_by_email_index(&self, index: &secure2fa_core::crypto::Mac) -> Result<Option<Client>, StoreError> {
+        let index = index.as_str().to_owned();
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached("SELECT * FROM clients WHERE email_index = ?1")
+                    .and_then(|mut s| s.query_row([index], client_row).optional())
+                    .map_err(sql)
+            })
+            .await
+    }
+
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        self.db
+            .run(move |conn| {
+                let mut s = conn.prepare_cached("SELECT * FROM clients ORDER BY id").map_err(sql)?;
+                let rows = s.query_map([], client_row).map_err(sql)?;
+                rows.collect::<Result<_, _>>().map_err(sql)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl ChannelStore for SqliteStore {
+    async fn insert_channel(&self, c: &Channel) -> Result<(), StoreError> {
+        let c = c.clone();
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO channels (id, client_id, title, method, provider, credentials, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        c.id.to_string(),
+                        c.client_id.to_string(),
+                        c.title,
+                        c.method.as_str(),
+                        c.provider.as_str(),
+                        c.credentials.as_bytes(),
+                        c.created_at
+                    ])
+                })
+                .map_err(|e| match sql(e) {
+                    StoreError::InUse => StoreError::Missing("client"),
+                    other => other,
+                })?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn channel(&self, client: ClientId, id: ChannelId) -> Result<Option<Channel>, StoreError> {
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached("SELECT * FROM channels WHERE id = ?1 AND client_id = ?2")
+                    .and_then(|mut s| s.query_row([id.to_string(), client.to_string()], channel_row).optional())
+                    .map_err(sql)
+            })
+            .await
+    }
+
+    async fn list_channels(&self, client: ClientId) -> Result<Vec<Channel>, StoreError> {
+        self.db
+            .run(move |conn| {
+                let mut s = conn.prepare_cached("SELECT * FROM channels WHERE client_id = ?1 ORDER BY id").map_err(sql)?;
+                let rows = s.query_map([client.to_string()], channel_row).map_err(sql)?;
+                rows.collect::<Result<_, _>>().map_err(sql)
+            })
+            .await
+    }
+
+    async fn delete_channel(&self, client: ClientId, id: ChannelId) -> Result<bool, StoreError> {
+        self.db
+            .run(move |conn| {
+                // ON DELETE RESTRICT refuses while a project links the channel.
+                let n = conn
+                    .execute("DELETE FROM channels WHERE id = ?1 AND client_id = ?2", [id.to_string(), client.to_string()])
+                    .map_err(sql)?;
+                Ok(n == 1)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl TemplateStore for SqliteStore {
+    async fn insert_template(&self, t: &Template) -> Result<(), StoreError> {
+        let t = t.clone();
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO templates (id, client_id, title, default_lang, format, versions, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        t.id.to_string(),
+                        t.client_id.to_string(),
+                        t.title,
+                        t.default_lang.as_str(),
+                        json(&t.format),
+                        json(&t.versions),
+                        t.created_at
+                    ])
+                })
+                .map_err(|e| match sql(e) {
+                    StoreError::InUse => StoreError::Missing("client"),
+                    other => other,
+                })?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn update_template(&self, t: &Template) -> Result<bool, StoreError> {
+        let t = t.clone();
+        self.db
+            .run(move |conn| {
+                let n = conn
+                    .execute(
+                        "UPDATE templates SET title = ?3, default_lang = ?4, format = ?5, versions = ?6
+                         WHERE id = ?1 AND client_id = ?2",
+                        params![
+                            t.id.to_string(),
+                            t.client_id.to_string(),
+                            t.title,
+                            t.default_lang.as_str(),
+                            json(&t.format),
+                            json(&t.versions)
+                        ],
+                    )
+                    .map_err(sql)?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    async fn template(&self, client: ClientId, id: TemplateId) -> Result<Option<Template>, StoreError> {
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached("SELECT * FROM templates WHERE id = ?1 AND client_id = ?2")
+                    .and_then(|mut s| s.query_row([id.to_string(), client.to_string()], template_row).optional())
+                    .map_err(sql)
+            })
+            .await
+    }
+
+    async fn list_templates(&self, client: ClientId) -> Result<Vec<Template>, StoreError> {
+        self.db
+            .run(move |conn| {
+                let mut s = conn.prepare_cached("SELECT * FROM templates WHERE client_id = ?1 ORDER BY id").map_err(sql)?;
+                let rows = s.query_map([client.to_string()], template_row).map_err(sql)?;
+                rows.collect::<Result<_, _>>().map_err(sql)
+            })
+            .await
+    }
+
+    async fn delete_template(&self, client: ClientId, id: TemplateId) -> Result<bool, StoreError> {
+        self.db
+            .run(move |conn| {
+                let n = conn
+                    .execute("DELETE FROM templates WHERE id = ?1 AND client_id = ?2", [id.to_string(), client.to_string()])
+                    .map_err(sql)?;
+                Ok(n == 1)
+            })
+            .await
+    }
+}

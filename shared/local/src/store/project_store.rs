@@ -1,0 +1,126 @@
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, Row, params};
+use secure2fa_core::ids::{ClientId, ProjectId};
+use secure2fa_core::model::{ChannelMethod, Project, Webhook};
+use secure2fa_core::ports::{ProjectStore, StoreError};
+use secure2fa_core::types::PublicKey;
+
+use super::{SqliteStore, enum_col, get, id_col, json_col, parsed, sealed, sealed_opt, wrapped};
+use crate::db::sql;
+
+fn project_row(row: &Row<'_>) -> rusqlite::Result<Project> {
+    let webhook = match (sealed_opt(row, "webhook_url")?, sealed_opt(row, "webhook_secret")?) {
+        (Some(url), Some(signing_secret)) => Some(Webhook { url, signing_secret }),
+        _ => None,
+    };
+    Ok(Project {
+        id: id_col(row, "id")?,
+        client_id: id_col(row, "client_id")?,
+        title: get(row, "title")?,
+        public_key: parsed(row, "public_key", PublicKey::parse)?,
+        secret_key: sealed(row, "secret_key")?,
+        channel_id: id_col(row, "channel_id")?,
+        channel_method: enum_col(row, "channel_method", ChannelMethod::parse)?,
+        template_id: id_col(row, "template_id")?,
+        settings: json_col(row, "settings")?,
+        webhook,
+        data_key: wrapped(row, "data_key")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+#[async_trait]
+impl ProjectStore for SqliteStore {
+    async fn insert_project(&self, p: &Project) -> Result<(), StoreError> {
+        let p = p.clone();
+        self.db
+            .run(move |conn| {
+                let tx = conn.transaction().map_err(sql)?;
+                // The channel and template must be the same client's: the
+                // INSERT only happens if both exist for that client.
+                let n = tx
+                    .execute(
+                        "INSERT INTO projects (id, client_id, title, public_key, secret_key, channel_id, channel_method,
+                                               template_id, settings, webhook_url, webhook_secret, data_key, created_at)
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13
+                         WHERE EXISTS (SELECT 1 FROM channels WHERE id = ?6 AND client_id = ?2)
+                           AND EXISTS (SELECT 1 FROM templates WHERE id = ?8 AND client_id = ?2)",
+                        params![
+                            p.id.to_string(),
+                            p.client_id.to_string(),
+                            p.title,
+                            p.public_key.as_str(),
+                            p.secret_key.as_bytes(),
+                            p.channel_id.to_string(),
+                            p.channel_method.as_str(),
+                            p.template_id.to_string(),
+                            serde_json::to_string(&p.settings).expect("settings serialise"),
+                            p.webhook.as_ref().map(|w| w.url.as_bytes().to_vec()),
+                            p.webhook.as_ref().map(|w| w.signing_secret.as_bytes().to_vec()),
+                            p.data_key.as_bytes(),
+                            p.created_at,
+                        ],
+                    )
+                    .map_err(|e| match sql(e) {
+                        StoreError::Conflict(_) => StoreError::Conflict("public_key"),
+                        other => other,
+                    })?;
+                if n == 0 {
+                    let channel_ok: bool = tx
+                        .query_row(
+                            "SELECT EXISTS (SELECT 1 FROM channels WHERE id = ?1 AND client_id = ?2)",
+                            [p.channel_id.to_string(), p.client_id.to_string()],
+                            |r| r.get(0),
+                        )
+                        .map_err(sql)?;
+                    return Err(StoreError::Missing(if channel_ok { "template" } else { "channel" }));
+                }
+                tx.commit().map_err(sql)
+            })
+            .await
+    }
+
+    async fn project(&self, id: ProjectId) -> Result<Option<Project>, StoreError> {
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached("SELECT * FROM projects WHERE id = ?1")
+                    .and_then(|mut s| s.query_row([id.to_string()], project_row).optional())
+                    .map_err(sql)
+            })
+            .await
+    }
+
+    async fn project_by_public_key(&self, public_key: &str) -> Result<Option<Project>, StoreError> {
+        let pk = public_key.to_owned();
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached("SELECT * FROM projects WHERE public_key = ?1")
+                    .and_then(|mut s| s.query_row([pk], project_row).optional())
+                    .map_err(sql)
+            })
+            .await
+    }
+
+    async fn list_projects(&self, client: ClientId) -> Result<Vec<Project>, StoreError> {
+        self.db
+            .run(move |conn| {
+                let mut s = conn.prepare_cached("SELECT * FROM projects WHERE client_id = ?1 ORDER BY id").map_err(sql)?;
+                let rows = s.query_map([client.to_string()], project_row).map_err(sql)?;
+                rows.collect::<Result<_, _>>().map_err(sql)
+            })
+            .await
+    }
+
+    async fn delete_project(&self, client: ClientId, id: ProjectId) -> Result<bool, StoreError> {
+        self.db
+            .run(move |conn| {
+                // End users and send counters go with it (ON DELETE CASCADE),
+                // and so does the wrapped data key stored on the row.
+                let n = conn
+                    .execute("DELETE FROM projects WHERE id = ?1 AND client_id = ?2", [id.to_string(), client.to_string()])
+                    .map_err(sql)?;
+                Ok(n == 1)
+            })
+            .await
+    }
+}

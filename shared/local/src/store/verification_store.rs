@@ -1,0 +1,249 @@
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Row, named_params, params};
+use secure2fa_core::clock::UnixTime;
+use secure2fa_core::crypto::Mac;
+use secure2fa_core::ids::{ProjectId, VerificationId};
+use secure2fa_core::model::{DeliveryState, NewVerification, UserRef, Verification, VerificationStatus};
+use secure2fa_core::ports::{StartError, StoreError, VerificationStore};
+use secure2fa_core::types::Lang;
+
+use super::{SqliteStore, enum_col, get, id_col, mac, mac_opt, parsed_opt, sealed};
+use crate::db::sql;
+
+fn verification_row(row: &Row<'_>) -> rusqlite::Result<Verification> {
+    Ok(Verification {
+        project_id: id_col(row, "project_id")?,
+        user_ref: mac(row, "user_ref")?,
+        user_id: sealed(row, "user_id")?,
+        verification_id: id_col(row, "verification_id")?,
+        code_mac: mac(row, "code_mac")?,
+        device_mac: mac_opt(row, "device_mac")?,
+        recipient: sealed(row, "recipient")?,
+        lang: parsed_opt(row, "lang", Lang::parse)?,
+        status: enum_col(row, "status", VerificationStatus::parse)?,
+        attempts: get(row, "attempts")?,
+        max_attempts: get(row, "max_attempts")?,
+        sent_at: get(row, "sent_at")?,
+        expires_at: get(row, "expires_at")?,
+        delivery: enum_col(row, "delivery", DeliveryState::parse)?,
+        delivery_lease_until: get(row, "delivery_lease_until")?,
+        first_seen: get(row, "first_seen")?,
+    })
+}
+
+fn current(conn: &Connection, project: &str, user_ref: &str) -> Result<Option<Verification>, StoreError> {
+    conn.prepare_cached("SELECT * FROM end_users WHERE project_id = ?1 AND user_ref = ?2")
+        .and_then(|mut s| s.query_row([project, user_ref], verification_row).optional())
+        .map_err(sql)
+}
+
+#[async_trait]
+impl VerificationStore for SqliteStore {
+    async fn start_verification(&self, new: &NewVerification, now: UnixTime) -> Result<(), StartError> {
+        let new = new.clone();
+        let result = self
+            .db
+            .run(move |conn| {
+                let v = &new.record;
+                let (pid, uref) = (v.project_id.to_string(), v.user_ref.as_str().to_owned());
+                let tx = conn.transaction().map_err(sql)?;
+                // Upsert guarded by the cooldown: replaces the previous code
+                // (superseding it) unless it is still pending, unexpired and
+                // was sent less than the cooldown ago.
+                let written = tx
+                    .prepare_cached(
+                        "INSERT INTO end_users (project_id, user_ref, user_id, verification_id, code_mac, device_mac,
+                             recipient, lang, status, attempts, max_attempts, sent_at, expires_at, delivery,
+                             delivery_lease_until, first_seen)
+                         VALUES (:pid, :uref, :user_id, :vid, :code_mac, :device_mac, :recipient, :lang, :status, 0,
+                                 :max_attempts, :sent_at, :expires_at, :delivery, NULL, :sent_at)
+                         ON CONFLICT (project_id, user_ref) DO UPDATE SET
+                             user_id = excluded.user_id, verification_id = excluded.verification_id,
+                             code_mac = excluded.code_mac, device_mac = excluded.device_mac,
+                             recipient = excluded.recipient, lang = excluded.lang, status = excluded.status,
+                             attempts = 0, max_attempts = excluded.max_attempts, sent_at = excluded.sent_at,
+                             expires_at = excluded.expires_at, delivery = excluded.delivery,
+                             delivery_lease_until = NULL
+                         WHERE end_users.status <> 'pending' OR end_users.sent_at <= :cooldown_edge
+                            OR end_users.expires_at <= :now",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(named_params! {
+                            ":pid": pid,
+                            ":uref": uref,
+                            ":user_id": v.user_id.as_bytes(),
+                            ":vid": v.verification_id.to_string(),
+                            ":code_mac": v.code_mac.as_str(),
+                            ":device_mac": v.device_mac.as_ref().map(|m| m.as_str().to_owned()),
+                            ":recipient": v.recipient.as_bytes(),
+                            ":lang": v.lang.as_ref().map(|l| l.as_str().to_owned()),
+                            ":status": v.status.as_str(),
+                            ":max_attempts": v.max_attempts,
+                            ":sent_at": v.sent_at,
+                            ":expires_at": v.expires_at,
+                            ":delivery": v.delivery.as_str(),
+                            ":cooldown_edge": now - new.cooldown_seconds as i64,
+                            ":now": now,
+                        })
+                    })
+                    .map_err(sql)?;
+                if written == 0 {
+                    let last = current(&tx, &pid, &uref)?.map(|v| v.sent_at).unwrap_or(now);
+                    let retry = (last + new.cooldown_seconds as i64 - now).max(1) as u32;
+                    return Ok(Err(StartError::Cooldown { retry_after: retry }));
+                }
+                if let Some(limit) = &new.destination_limit {
+                    // Counts the send unless the window is used up.
+                    let counted = tx
+                        .prepare_cached(
+                            "INSERT INTO send_counters (project_id, destination, window_start, count, expires_at)
+                             VALUES (?1, ?2, ?3, 1, ?4)
+                             ON CONFLICT (project_id, destination, window_start)
+                             DO UPDATE SET count = count + 1 WHERE count < ?5",
+                        )
+                        .and_then(|mut s| {
+                            s.execute(params![pid, limit.destination.as_str(), limit.window_start, limit.window_end(), limit.max_sends])
+                        })
+                        .map_err(sql)?;
+                    if counted == 0 {
+                        // Dropping the transaction rolls back the verification too.
+                        let retry = (limit.window_end() - now).max(1) as u32;
+                        return Ok(Err(StartError::DestinationLimit { retry_after: retry }));
+                    }
+                }
+                tx.commit().map_err(sql)?;
+                Ok(Ok(()))
+            })
+            .await?;
+        result
+    }
+
+    async fn verification(&self, project: ProjectId, user_ref: &UserRef) -> Result<Option<Verification>, StoreError> {
+        let uref = user_ref.as_str().to_owned();
+        self.db.run(move |conn| current(conn, &project.to_string(), &uref)).await
+    }
+
+    async fn approve(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        code_mac: &Mac,
+        device_mac: Option<&Mac>,
+        now: UnixTime,
+    ) -> Result<Result<Verification, Option<Verification>>, StoreError> {
+        let (uref, code, device) = (user_ref.as_str().to_owned(), code_mac.as_str().to_owned(), device_mac.map(|d| d.as_str().to_owned()));
+        self.db
+            .run(move |conn| {
+                let pid = project.to_string();
+                let tx = conn.transaction().map_err(sql)?;
+                let approved = tx
+                    .prepare_cached(
+                        "UPDATE end_users SET status = 'approved', attempts = attempts + 1
+                         WHERE project_id = ?1 AND user_ref = ?2 AND status = 'pending'
+                           AND attempts < max_attempts AND expires_at > ?3 AND code_mac = ?4
+                           AND (device_mac IS NULL OR device_mac = ?5)
+                         RETURNING *",
+                    )
+                    .and_then(|mut s| s.query_row(params![pid, uref, now, code, device], verification_row).optional())
+                    .map_err(sql)?;
+                let result = match approved {
+                    Some(v) => Ok(v),
+                    // Read inside the same transaction: the record as the
+                    // refused write saw it (DynamoDB's ALL_OLD).
+                    None => Err(current(&tx, &pid, &uref)?),
+                };
+                tx.commit().map_err(sql)?;
+                Ok(result)
+            })
+            .await
+    }
+
+    async fn record_failed_attempt(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        now: UnixTime,
+    ) -> Result<Result<u32, Option<Verification>>, StoreError> {
+        let uref = user_ref.as_str().to_owned();
+        self.db
+            .run(move |conn| {
+                let pid = project.to_string();
+                let tx = conn.transaction().map_err(sql)?;
+                let used: Option<u32> = tx
+                    .prepare_cached(
+                        "UPDATE end_users SET attempts = attempts + 1
+                         WHERE project_id = ?1 AND user_ref = ?2 AND verification_id = ?3 AND status = 'pending'
+                           AND attempts < max_attempts AND expires_at > ?4
+                         RETURNING attempts",
+                    )
+                    .and_then(|mut s| s.query_row(params![pid, uref, id.to_string(), now], |r| r.get(0)).optional())
+                    .map_err(sql)?;
+                let result = match used {
+                    Some(n) => Ok(n),
+                    None => Err(current(&tx, &pid, &uref)?),
+                };
+                tx.commit().map_err(sql)?;
+                Ok(result)
+            })
+            .await
+    }
+
+    async fn claim_delivery(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        now: UnixTime,
+        lease_seconds: u32,
+    ) -> Result<bool, StoreError> {
+        let uref = user_ref.as_str().to_owned();
+        self.db
+            .run(move |conn| {
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE end_users SET delivery = 'claimed', delivery_lease_until = ?5
+                         WHERE project_id = ?1 AND user_ref = ?2 AND verification_id = ?3 AND status = 'pending'
+                           AND expires_at > ?4
+                           AND (delivery = 'queued' OR (delivery = 'claimed' AND delivery_lease_until <= ?4))",
+                    )
+                    .and_then(|mut s| s.execute(params![project.to_string(), uref, id.to_string(), now, now + lease_seconds as i64]))
+                    .map_err(sql)?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    async fn finish_delivery(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        state: DeliveryState,
+    ) -> Result<(), StoreError> {
+        let uref = user_ref.as_str().to_owned();
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE end_users SET delivery = ?4, delivery_lease_until = NULL
+                     WHERE project_id = ?1 AND user_ref = ?2 AND verification_id = ?3 AND delivery = 'claimed'",
+                )
+                .and_then(|mut s| s.execute(params![project.to_string(), uref, id.to_string(), state.as_str()]))
+                .map_err(sql)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn list_verifications(&self, project: ProjectId, limit: usize) -> Result<Vec<Verification>, StoreError> {
+        self.db
+            .run(move |conn| {
+                let mut s = conn
+                    .prepare_cached("SELECT * FROM end_users WHERE project_id = ?1 ORDER BY sent_at DESC LIMIT ?2")
+                    .map_err(sql)?;
+                let rows = s.query_map(params![project.to_string(), limit.clamp(1, 500) as i64], verification_row).map_err(sql)?;
+                rows.collect::<Result<_, _>>().map_err(sql)
+            })
+            .await
+    }
+}
