@@ -9,6 +9,7 @@ pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod ids;
+pub mod manage;
 pub mod model;
 pub mod otp;
 pub mod ports;

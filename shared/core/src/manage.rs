@@ -1,0 +1,202 @@
+//! Management use cases: accounts, channels, templates and projects. The
+//! management API and the local server's demo bootstrap both go through
+//! these, so every record is created with its data key and sealed fields in
+//! exactly one way.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::crypto::{DataKeyCache, IndexKey, KeyContext};
+use crate::error::ApiError;
+use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId};
+use crate::model::{
+    Channel, ChannelMethod, Client, Project, ProjectSettings, ProviderKind, Template, TemplateFormat, TemplateVersion,
+    Webhook,
+};
+use crate::otp::{Aad, WebhookSecret};
+use crate::ports::Store;
+use crate::render;
+use crate::types::{Email, Lang, ParseError, PublicKey, SecretKey};
+
+#[derive(Clone)]
+pub struct Management {
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<DataKeyCache>,
+    pub index_key: IndexKey,
+    pub clock: Arc<dyn Clock>,
+    /// Allow `http://` webhook URLs (local development only).
+    pub allow_insecure_webhooks: bool,
+}
+
+/// What a new project's owner is shown once and never again.
+pub struct ProjectKeys {
+    pub public_key: PublicKey,
+    pub secret_key: SecretKey,
+    pub webhook_secret: Option<WebhookSecret>,
+}
+
+pub struct NewProject {
+    pub title: String,
+    pub channel_id: ChannelId,
+    pub template_id: TemplateId,
+    pub settings: ProjectSettings,
+    pub webhook_url: Option<String>,
+}
+
+fn title(field: &'static str, s: &str) -> Result<String, ApiError> {
+    let s = s.trim();
+    if s.is_empty() || s.chars().count() > 100 || s.chars().any(char::is_control) {
+        return Err(ParseError::new(field, "must be 1 to 100 printable characters").into());
+    }
+    Ok(s.to_owned())
+}
+
+impl Management {
+    pub fn email_index(&self, email: &Email) -> crate::crypto::Mac {
+        self.index_key.index("client_email", &email.canonical())
+    }
+
+    /// Registers a client by email. The first client ever is the admin.
+    pub async fn register_client(&self, email: &Email) -> Result<Client, ApiError> {
+        let id = ClientId::generate();
+        let (key, wrapped) = self.keys.generate(&KeyContext::client(id)).await?;
+        let client = Client {
+            id,
+            email: key.seal_str(Aad::client_email(&id.to_string()), email.as_str()),
+            email_index: self.email_index(email),
+            password_hash: None,
+            totp_secret: None,
+            totp_last_step: None,
+            backup_codes: vec![],
+            is_admin: false,
+            confirmed_at: None,
+            created_at: self.clock.now(),
+            data_key: wrapped,
+        };
+        Ok(self.store.insert_client(&client).await?)
+    }
+
+    /// Creates a channel; `credentials` is the provider's JSON object, sealed
+    /// under the client's data key.
+    pub async fn create_channel(
+        &self,
+        client: &Client,
+        title_text: &str,
+        method: ChannelMethod,
+        provider: ProviderKind,
+        credentials: &serde_json::Value,
+    ) -> Result<Channel, ApiError> {
+        if !provider.supports(method) {
+            return Err(ApiError::InvalidRequest(format!("provider {} cannot send {}", provider.as_str(), method.as_str())));
+        }
+        if !credentials.is_object() {
+            return Err(ApiError::InvalidRequest("credentials must be a JSON object".into()));
+        }
+        let key = self.keys.get(&KeyContext::client(client.id), &client.data_key).await?;
+        let id = ChannelId::generate();
+        let raw = serde_json::to_vec(credentials).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let channel = Channel {
+            id,
+            client_id: client.id,
+            title: title("title", title_text)?,
+            method,
+            provider,
+            credentials: key.seal(Aad::channel_credentials(&id.to_string()), &raw),
+            created_at: self.clock.now(),
+        };
+        self.store.insert_channel(&channel).await?;
+        Ok(channel)
+    }
+
+    /// Creates a template after checking that every version renders and
+    /// contains the code, and that the default language has a version.
+    pub async fn create_template(
+        &self,
+        client: ClientId,
+        title_text: &str,
+        default_lang: Lang,
+        format: TemplateFormat,
+        versions: BTreeMap<Lang, TemplateVersion>,
+    ) -> Result<Template, ApiError> {
+        if !versions.contains_key(&default_lang) {
+            return Err(ApiError::InvalidRequest("the default language needs a version".into()));
+        }
+        for (lang, version) in &versions {
+            render::validate(format, version).map_err(|e| ApiError::InvalidRequest(format!("{lang}: {e}")))?;
+        }
+        let template = Template {
+            id: TemplateId::generate(),
+            client_id: client,
+            title: title("title", title_text)?,
+            default_lang,
+            format,
+            versions,
+            created_at: self.clock.now(),
+        };
+        self.store.insert_template(&template).await?;
+        Ok(template)
+    }
+
+    fn check_webhook_url(&self, url: &str) -> Result<(), ApiError> {
+        let bad = || ApiError::InvalidRequest("webhook_url must be an absolute https URL".into());
+        let parsed = url::Url::parse(url).map_err(|_| bad())?;
+        let scheme_ok = parsed.scheme() == "https" || (self.allow_insecure_webhooks && parsed.scheme() == "http");
+        if !scheme_ok || parsed.host().is_none() || url.len() > 2000 {
+            return Err(bad());
+        }
+        Ok(())
+    }
+
+    /// Creates a project with its own data key, a fresh key pair and, if a
+    /// webhook URL is given, a webhook signing secret.
+    pub async fn create_project(&self, client: ClientId, new: NewProject) -> Result<(Project, ProjectKeys), ApiError> {
+        let channel = self
+            .store
+            .channel(client, new.channel_id)
+            .await?
+            .ok_or_else(|| ApiError::InvalidRequest("channel does not exist".into()))?;
+        if let Some(url) = &new.webhook_url {
+            self.check_webhook_url(url)?;
+        }
+        let id = ProjectId::generate();
+        let pid = id.to_string();
+        let (key, wrapped) = self.keys.generate(&KeyContext::project(id)).await?;
+        let keys = ProjectKeys {
+            public_key: PublicKey::generate(),
+            secret_key: SecretKey::generate(),
+            webhook_secret: new.webhook_url.as_ref().map(|_| WebhookSecret::generate()),
+        };
+        let webhook = match (&new.webhook_url, &keys.webhook_secret) {
+            (Some(url), Some(secret)) => Some(Webhook {
+                url: key.seal_str(Aad::webhook_url(&pid), url),
+                signing_secret: key.seal_str(Aad::webhook_secret(&pid), secret.expose()),
+            }),
+            _ => None,
+        };
+        let project = Project {
+            id,
+            client_id: client,
+            title: title("title", &new.title)?,
+            public_key: keys.public_key.clone(),
+            secret_key: key.seal(Aad::project_secret_key(&pid), keys.secret_key.expose()),
+            channel_id: channel.id,
+            channel_method: channel.method,
+            template_id: new.template_id,
+            settings: new.settings,
+            webhook,
+            data_key: wrapped,
+            created_at: self.clock.now(),
+        };
+        self.store.insert_project(&project).await?;
+        Ok((project, keys))
+    }
+
+    /// Deletes a project and forgets its cached data key: with the wrapped
+    /// key gone from storage, nothing sealed under it can be opened again.
+    pub async fn delete_project(&self, client: ClientId, id: ProjectId) -> Result<bool, ApiError> {
+        let deleted = self.store.delete_project(client, id).await?;
+        self.keys.evict(&KeyContext::project(id));
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,10 @@
+//! The local server: every port bound to its embedded adapter, the shared
+//! routers served on one address, and the workers running in-process as
+//! pollers of the durable job table.
+
+mod app;
+mod demo;
+mod dev_routes;
+
+pub use app::{LocalApp, LocalConfig};
+pub use demo::DevCredentials;

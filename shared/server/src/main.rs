@@ -1,0 +1,76 @@
+//! `secure2fa serve [--data-dir DIR] [--addr 127.0.0.1:3000]`: the whole
+//! service on one machine.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use secure2fa::{LocalApp, LocalConfig};
+use secure2fa_core::clock::SystemClock;
+
+#[derive(Parser)]
+#[command(name = "secure2fa", version, about = "Self-hosted OTP verification service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service locally: SQLite store, master key file, outbox delivery.
+    Serve {
+        #[arg(long, env = "SECURE2FA_DATA_DIR", default_value = "./.secure2fa")]
+        data_dir: PathBuf,
+        #[arg(long, env = "SECURE2FA_ADDR", default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
+        /// Requests per minute per client IP on the OTP API (0 disables).
+        #[arg(long, env = "SECURE2FA_IP_LIMIT_PER_MINUTE", default_value_t = 1200)]
+        ip_limit_per_minute: u32,
+        /// In-process job pollers.
+        #[arg(long, env = "SECURE2FA_WORKERS", default_value_t = 2)]
+        workers: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .init();
+    let Command::Serve { data_dir, addr, ip_limit_per_minute, workers } = Cli::parse().command;
+    let config = LocalConfig { ip_limit_per_minute: NonZeroU32::new(ip_limit_per_minute), workers, ..LocalConfig::new(data_dir) };
+    let app = LocalApp::open(config.clone(), Arc::new(SystemClock))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+    let creds = app.ensure_demo_project(&base_url).await?;
+    // The demo secret is printed on purpose: it is the developer's own local
+    // project, and the same file is in the data directory.
+    println!("Secure-2FA listening on {base_url}");
+    println!("Demo project ({}):", config.data_dir.join("dev-credentials.json").display());
+    println!("{}", serde_json::to_string_pretty(&creds)?);
+    app.serve(listener, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

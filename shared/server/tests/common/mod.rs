@@ -1,0 +1,165 @@
+//! `spawn_app()`: the real local router on a random port over a fresh data
+//! directory, with a manual clock. Pollers are not started: tests drain jobs
+//! deterministically with `process_pending_jobs()`.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use secure2fa::{DevCredentials, LocalApp, LocalConfig};
+use secure2fa_core::clock::ManualClock;
+use secure2fa_core::crypto::payload;
+use secure2fa_core::types::{PublicKey, SecretKey};
+use serde_json::{Value, json};
+
+pub const START: i64 = 1_800_000_000;
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub app: LocalApp,
+    pub clock: Arc<ManualClock>,
+    pub creds: DevCredentials,
+    pub dir: tempfile::TempDir,
+    server: tokio::task::JoinHandle<()>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {}", self.body))
+    }
+    pub fn verify_status(&self) -> &str {
+        assert_eq!(self.status, StatusCode::OK, "{}", self.body);
+        self.body["status"].as_str().unwrap()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut LocalConfig)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = LocalConfig::new(dir.path());
+    config.ip_limit_per_minute = None;
+    configure(&mut config);
+    let clock = Arc::new(ManualClock::new(START));
+    let app = LocalApp::open(config, clock.clone()).unwrap();
+    serve(app, clock, dir).await
+}
+
+/// Serves an already opened app (e.g. reopened on an existing data dir).
+pub async fn serve(app: LocalApp, clock: Arc<ManualClock>, dir: tempfile::TempDir) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let creds = app.ensure_demo_project(&base).await.unwrap();
+    let router = app.router().into_make_service_with_connect_info::<SocketAddr>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    TestApp { base, http: reqwest::Client::new(), app, clock, creds, dir, server }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub fn code_in(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() >= 4).expect("no code in message").to_owned()
+}
+
+impl TestApp {
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey::parse(&self.creds.public_key).unwrap()
+    }
+
+    pub fn secret(&self) -> SecretKey {
+        SecretKey::from_base64(&self.creds.secret_key).unwrap()
+    }
+
+    pub fn now(&self) -> i64 {
+        use secure2fa_core::clock::Clock;
+        self.clock.now()
+    }
+
+    pub fn encrypt(&self, plaintext: &Value) -> String {
+        payload::seal(&self.secret(), &self.public_key(), plaintext.to_string().as_bytes())
+    }
+
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>, content_type: Option<&str>) -> Reply {
+        let mut req = self.http.post(format!("{}{path}", self.base)).body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let resp = req.send().await.unwrap();
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: body is not JSON: {text}"));
+        assert!(!status.is_server_error(), "server error {status}: {body}");
+        Reply { status, headers, body }
+    }
+
+    pub async fn post_encrypted(&self, path: &str, plaintext: &Value) -> Reply {
+        let body = json!({ "public_key": self.creds.public_key, "encrypted_data": self.encrypt(plaintext) });
+        self.post_raw(path, body.to_string(), Some("application/json")).await
+    }
+
+    pub async fn generate(&self, user: &str, to: &str) -> Reply {
+        self.post_encrypted("/otp/generate", &json!({ "user_id": user, "to": to, "iat": self.now() })).await
+    }
+
+    pub async fn generate_with(&self, extra: Value) -> Reply {
+        let mut p = json!({ "iat": self.now() });
+        p.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        self.post_encrypted("/otp/generate", &p).await
+    }
+
+    pub async fn verify(&self, user: &str, code: &str) -> Reply {
+        self.post_encrypted("/otp/verify", &json!({ "user_id": user, "code": code, "iat": self.now() })).await
+    }
+
+    pub async fn verify_with(&self, extra: Value) -> Reply {
+        let mut p = json!({ "iat": self.now() });
+        p.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        self.post_encrypted("/otp/verify", &p).await
+    }
+
+    /// Delivers pending jobs and returns the newest outbox message to `to`.
+    pub async fn deliver_and_read(&self, to: &str) -> secure2fa_local::OutboxMessage {
+        self.app.process_pending_jobs().await.unwrap();
+        let resp: Vec<secure2fa_local::OutboxMessage> =
+            self.http.get(format!("{}/dev/outbox", self.base)).send().await.unwrap().json().await.unwrap();
+        resp.into_iter().find(|m| m.to == to).unwrap_or_else(|| panic!("nothing delivered"))
+    }
+
+    /// Generates and delivers a code, returning it.
+    pub async fn send_code(&self, user: &str, to: &str) -> String {
+        let r = self.generate(user, to).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        code_in(&self.deliver_and_read(to).await.body)
+    }
+
+    pub async fn outbox_len(&self) -> usize {
+        self.app.outbox.list(10_000).await.unwrap().len()
+    }
+}
+
+/// A wrong code of the same length as `code`.
+pub fn wrong(code: &str) -> String {
+    code.chars().map(|c| if c == '9' { '0' } else { char::from(c as u8 + 1) }).collect()
+}
+
+pub fn limit(n: u32) -> Option<NonZeroU32> {
+    NonZeroU32::new(n)
+}
