@@ -69,6 +69,16 @@ pub async fn serve(app: LocalApp, clock: Arc<ManualClock>, dir: tempfile::TempDi
     TestApp { base, http: reqwest::Client::new(), app, clock, creds, dir, server }
 }
 
+impl TestApp {
+    /// Stops serving and hands back what a restart needs: the config, the
+    /// clock and the data directory (kept on disk).
+    pub fn stop(mut self) -> (LocalConfig, Arc<ManualClock>, tempfile::TempDir) {
+        self.server.abort();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (self.app.config.clone(), self.clock.clone(), dir)
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();

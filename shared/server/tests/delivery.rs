@@ -1,0 +1,225 @@
+//! The workers: delivery idempotency and failure handling, webhooks signed
+//! and retried to a local receiver, and the log trail every call leaves.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, StatusCode as AxumStatus};
+use axum::routing::post;
+use common::*;
+use reqwest::StatusCode;
+use secure2fa_core::manage::NewProject;
+use secure2fa_core::model::{ChannelMethod, Job, LogFilter, LogLevel, ProjectSettings, ProviderKind};
+use secure2fa_core::otp::sign_webhook;
+use secure2fa_core::ports::{ClientStore, LogStore, ProjectStore};
+use secure2fa_core::types::{PublicKey, SecretKey};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn a_delivery_job_received_twice_sends_once() {
+    let t = spawn_app().await;
+    t.generate("u", "u@example.com").await;
+    let claimed = t.app.queue.claim("delivery").await.unwrap().unwrap();
+    let Job::Delivery(job) = &claimed.job else { panic!("not a delivery job") };
+    let first = t.app.worker.handle_delivery(job, claimed.attempt).await.unwrap();
+    let second = t.app.worker.handle_delivery(job, claimed.attempt).await.unwrap();
+    assert_eq!(first, secure2fa_core::otp::JobOutcome::Done);
+    assert!(matches!(second, secure2fa_core::otp::JobOutcome::Dropped(_)), "{second:?}");
+    assert_eq!(t.outbox_len().await, 1);
+}
+
+#[tokio::test]
+async fn a_superseded_code_is_never_delivered() {
+    let t = spawn_app().await;
+    t.generate("u", "u@example.com").await;
+    t.clock.advance(30);
+    t.generate("u", "u@example.com").await;
+    assert_eq!(t.app.process_pending_jobs().await.unwrap(), 2);
+    assert_eq!(t.outbox_len().await, 1, "only the current code goes out");
+}
+
+#[tokio::test]
+async fn queue_messages_hold_no_code_or_address_in_clear() {
+    let t = spawn_app().await;
+    t.generate("user-secret-id", "hidden.person@example.com").await;
+    let claimed = t.app.queue.claim("delivery").await.unwrap().unwrap();
+    let text = serde_json::to_string(&claimed.job).unwrap();
+    assert!(!text.contains("hidden.person"));
+    assert!(!text.contains("user-secret-id"));
+    t.app.queue.retry(&claimed, "test".into()).await.unwrap();
+    t.clock.advance(10);
+    let code = code_in(&t.deliver_and_read("hidden.person@example.com").await.body);
+    assert!(!text.contains(&code));
+}
+
+/// A project on a channel whose provider this deployment cannot send with.
+async fn project_with_unavailable_provider(t: &TestApp, webhook_url: Option<String>) -> (PublicKey, SecretKey, Option<String>) {
+    let client = t.app.store.list_clients().await.unwrap().remove(0);
+    let demo = t.app.store.list_projects(client.id).await.unwrap().remove(0);
+    let m = &t.app.manage;
+    let channel = m.create_channel(&client, "Twilio", ChannelMethod::Sms, ProviderKind::Twilio, &json!({"account_sid": "AC1"})).await.unwrap();
+    let (_, keys) = m
+        .create_project(client.id, NewProject {
+            title: "SMS".into(),
+            channel_id: channel.id,
+            template_id: demo.template_id,
+            settings: ProjectSettings::default(),
+            webhook_url,
+        })
+        .await
+        .unwrap();
+    (keys.public_key, keys.secret_key.clone(), keys.webhook_secret.map(|s| s.expose().to_owned()))
+}
+
+async fn post_as(t: &TestApp, pk: &PublicKey, sk: &SecretKey, path: &str, plain: Value) -> Reply {
+    let data = secure2fa_core::crypto::payload::seal(sk, pk, plain.to_string().as_bytes());
+    t.post_raw(path, json!({ "public_key": pk.as_str(), "encrypted_data": data }).to_string(), Some("application/json")).await
+}
+
+#[tokio::test]
+async fn a_permanent_provider_failure_is_logged_as_danger_and_not_retried() {
+    let t = spawn_app().await;
+    let (pk, sk, _) = project_with_unavailable_provider(&t, None).await;
+    let r = post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "u", "to": "+14155552671", "iat": t.now() })).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert_eq!(t.app.process_pending_jobs().await.unwrap(), 1);
+    let stats = t.app.queue.stats().await.unwrap();
+    assert!(stats.iter().all(|s| s.ready + s.delayed + s.in_flight + s.dead_letters == 0), "{stats:?}");
+    let client = t.app.store.list_clients().await.unwrap().remove(0);
+    let logs = t.app.store.list_logs(client.id, &LogFilter { level: Some(LogLevel::Danger), limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].event, "delivery.failed");
+    assert!(logs[0].message.contains("provider twilio is not available"), "{}", logs[0].message);
+    assert!(!logs[0].message.contains("+1415"));
+}
+
+/// A local webhook receiver that records requests and answers `status`.
+async fn receiver(status: u16) -> (String, Arc<Mutex<Vec<(HeaderMap, String)>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: String| {
+            let s = s.clone();
+            async move {
+                s.lock().unwrap().push((headers, body));
+                AxumStatus::from_u16(status).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+/// Checks a received webhook the way a client's backend would.
+fn check_signature(secret: &str, headers: &HeaderMap, body: &str) {
+    let sig = headers["secure2fa-signature"].to_str().unwrap();
+    let t: i64 = sig.split(',').find_map(|p| p.strip_prefix("t=")).unwrap().parse().unwrap();
+    assert_eq!(sign_webhook(secret, t, body.as_bytes()), sig);
+}
+
+#[tokio::test]
+async fn webhooks_are_signed_and_describe_the_outcome() {
+    let t = spawn_app().await;
+    let (url, seen) = receiver(204).await;
+    let client = t.app.store.list_clients().await.unwrap().remove(0);
+    let demo = t.app.store.list_projects(client.id).await.unwrap().remove(0);
+    let (_, keys) = t
+        .app
+        .manage
+        .create_project(client.id, NewProject {
+            title: "Hooked".into(),
+            channel_id: demo.channel_id,
+            template_id: demo.template_id,
+            settings: ProjectSettings::default(),
+            webhook_url: Some(url),
+        })
+        .await
+        .unwrap();
+    let (pk, sk) = (keys.public_key.clone(), keys.secret_key.clone());
+    let secret = keys.webhook_secret.as_ref().unwrap().expose().to_owned();
+
+    post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "end-user-7", "to": "w@example.com", "iat": t.now() })).await;
+    let code = code_in(&t.deliver_and_read("w@example.com").await.body);
+    let r = post_as(&t, &pk, &sk, "/otp/verify", json!({ "user_id": "end-user-7", "code": wrong(&code), "iat": t.now() })).await;
+    assert_eq!(r.verify_status(), "invalid_code");
+    let r = post_as(&t, &pk, &sk, "/otp/verify", json!({ "user_id": "end-user-7", "code": code, "iat": t.now() })).await;
+    assert_eq!(r.verify_status(), "approved");
+    t.app.process_pending_jobs().await.unwrap();
+
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    let events: Vec<Value> = seen.iter().map(|(_, b)| serde_json::from_str(b).unwrap()).collect();
+    assert_eq!(events[0]["type"], "verification.failed");
+    assert_eq!(events[0]["data"]["attempts_left"], 4);
+    assert_eq!(events[1]["type"], "verification.approved");
+    assert_eq!(events[1]["user_id"], "end-user-7");
+    assert_eq!(events[1]["verification_id"], r.body["verification_id"]);
+    for (headers, body) in seen.iter() {
+        check_signature(&secret, headers, body);
+        assert_eq!(headers["content-type"], "application/json");
+    }
+}
+
+#[tokio::test]
+async fn failing_webhooks_are_retried_with_backoff_then_dead_lettered_and_redrivable() {
+    let t = spawn_app().await;
+    let (url, seen) = receiver(500).await;
+    let (pk, sk, _) = project_with_unavailable_provider(&t, Some(url)).await;
+    post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "u", "to": "+14155552671", "iat": t.now() })).await;
+    // Delivery fails permanently, which queues a delivery.failed event.
+    t.app.process_pending_jobs().await.unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    for attempt in 2..=5 {
+        assert_eq!(t.app.process_pending_jobs().await.unwrap(), 0, "backoff: not due yet");
+        t.clock.advance(300);
+        assert_eq!(t.app.process_pending_jobs().await.unwrap(), 1);
+        assert_eq!(seen.lock().unwrap().len(), attempt);
+    }
+    let webhook = t.app.queue.stats().await.unwrap().into_iter().find(|s| s.queue == "webhook").unwrap();
+    assert_eq!(webhook.dead_letters, 1);
+    assert_eq!(webhook.ready + webhook.delayed, 0);
+    let event: Value = serde_json::from_str(&seen.lock().unwrap()[0].1).unwrap();
+    assert_eq!(event["type"], "delivery.failed");
+
+    let client = t.app.store.list_clients().await.unwrap().remove(0);
+    let logs = t.app.store.list_logs(client.id, &LogFilter { limit: 50, ..Default::default() }).await.unwrap();
+    assert!(logs.iter().any(|l| l.event == "webhook.failed" && l.level == LogLevel::Danger));
+
+    assert_eq!(t.app.queue.redrive("webhook").await.unwrap(), 1);
+    assert_eq!(t.app.process_pending_jobs().await.unwrap(), 1);
+    assert_eq!(seen.lock().unwrap().len(), 6);
+}
+
+#[tokio::test]
+async fn every_call_leaves_a_log_entry_without_personal_data() {
+    let t = spawn_app().await;
+    let code = t.send_code("log-user-id", "log.person@example.com").await;
+    t.verify("log-user-id", &wrong(&code)).await;
+    t.verify("log-user-id", &code).await;
+    t.verify("log-user-id", &code).await;
+    t.post_encrypted("/otp/generate", &json!({ "user_id": "x", "to": "bad", "iat": t.now() })).await;
+    let client = t.app.store.list_clients().await.unwrap().remove(0);
+    let logs = t.app.store.list_logs(client.id, &LogFilter { limit: 50, ..Default::default() }).await.unwrap();
+    let trail: Vec<(&str, LogLevel)> = logs.iter().rev().map(|l| (l.event.as_str(), l.level)).collect();
+    assert_eq!(
+        trail,
+        [
+            ("otp.generated", LogLevel::Info),
+            ("otp.invalid_code", LogLevel::Warning),
+            ("otp.approved", LogLevel::Success),
+            ("otp.not_found", LogLevel::Warning),
+            ("otp.generate_rejected", LogLevel::Warning),
+        ]
+    );
+    let project = t.app.store.list_projects(client.id).await.unwrap().remove(0);
+    let per_user = logs.iter().filter(|l| l.user_ref.is_some()).count();
+    assert_eq!(per_user, 4);
+    assert!(logs.iter().all(|l| l.project_id == Some(project.id)));
+    for l in &logs {
+        assert!(!l.message.contains("log-user-id") && !l.message.contains("log.person") && !l.message.contains(&code), "{}", l.message);
+    }
+}
