@@ -192,6 +192,14 @@ impl Management {
         Ok((project, keys))
     }
 
+    /// The client's email, opened with the client's data key.
+    pub async fn client_email(&self, client: &Client) -> Result<String, ApiError> {
+        let key = self.keys.get(&KeyContext::client(client.id), &client.data_key).await?;
+        key.open_string(Aad::client_email(&client.id.to_string()), &client.email)
+            .map(|s| s.to_string())
+            .map_err(|_| ApiError::Internal(format!("email of {} cannot be opened", client.id)))
+    }
+
     /// Deletes a project and forgets its cached data key: with the wrapped
     /// key gone from storage, nothing sealed under it can be opened again.
     pub async fn delete_project(&self, client: ClientId, id: ProjectId) -> Result<bool, ApiError> {

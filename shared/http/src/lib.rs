@@ -6,6 +6,7 @@
 
 mod client_ip;
 mod error;
+mod management;
 mod otp;
 mod rate_limit;
 
@@ -14,6 +15,7 @@ use axum::routing::get;
 
 pub use client_ip::ClientIp;
 pub use error::ErrorResponse;
+pub use management::{OPENAPI_JSON, management_router};
 pub use otp::{MAX_BODY_BYTES, otp_router};
 pub use rate_limit::IpRateLimit;
 

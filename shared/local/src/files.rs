@@ -5,7 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use secure2fa_core::secrets::DeploymentSecrets;
+use secure2fa_core::secrets::{DeploymentSecrets, OperatorToken, random_secret_string};
 use zeroize::Zeroizing;
 
 /// Writes `bytes` to `path` with mode 0600, via a temporary file and a
@@ -61,10 +61,22 @@ fn check_private(_: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The deployment secrets of a local data directory (`secrets.json`).
-pub fn load_or_create_secrets(dir: &Path) -> std::io::Result<DeploymentSecrets> {
+/// The deployment secrets and operator token of a local data directory
+/// (`secrets.json`, created on first use with random values).
+pub fn load_or_create_secrets(dir: &Path) -> std::io::Result<(DeploymentSecrets, OperatorToken, Zeroizing<String>)> {
     let path = dir.join("secrets.json");
-    let text = read_or_create_private(&path, || Zeroizing::new(DeploymentSecrets::generate().to_json().as_bytes().to_vec()))?;
+    let text = read_or_create_private(&path, || {
+        let doc = serde_json::json!({
+            "master": random_secret_string().as_str(),
+            "operator_token": format!("s2fa_op_{}", random_secret_string().as_str()),
+        });
+        Zeroizing::new(serde_json::to_vec_pretty(&doc).expect("JSON of strings"))
+    })?;
     let text = std::str::from_utf8(&text).map_err(|_| std::io::Error::other("secrets.json is not UTF-8"))?;
-    DeploymentSecrets::from_json(text).map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))
+    let bad = |e: &dyn std::fmt::Display| std::io::Error::other(format!("{}: {e}", path.display()));
+    let secrets = DeploymentSecrets::from_json(text).map_err(|e| bad(&e))?;
+    let token = OperatorToken::from_json(text).map_err(|e| bad(&e))?;
+    let raw: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(&e))?;
+    let raw_token = Zeroizing::new(raw["operator_token"].as_str().unwrap_or_default().to_owned());
+    Ok((secrets, token, raw_token))
 }

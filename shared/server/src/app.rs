@@ -13,11 +13,13 @@ use secure2fa_core::crypto::DataKeyCache;
 use secure2fa_core::manage::Management;
 use secure2fa_core::model::ProviderKind;
 use secure2fa_core::otp::{OtpService, Worker};
+use secure2fa_core::secrets::OperatorToken;
 use secure2fa_http::{ClientIp, IpRateLimit};
 use secure2fa_local::{Db, LocalJobQueue, LocalKeyVault, Outbox, SqliteStore, files};
 use secure2fa_providers::{HttpWebhookPoster, ProviderRegistry};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use zeroize::Zeroizing;
 
 use crate::dev_routes;
 
@@ -49,6 +51,9 @@ pub struct LocalApp {
     pub otp: OtpService,
     pub worker: Worker,
     pub manage: Management,
+    pub operator_token: OperatorToken,
+    /// The management API token, for `dev-credentials.json`.
+    pub(crate) raw_operator_token: Zeroizing<String>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -64,7 +69,8 @@ impl LocalApp {
         }
         let db = Db::open(&dir.join("secure2fa.db")).context("cannot open the SQLite store")?;
         let vault = LocalKeyVault::open_or_create(&dir.join("master.key")).context("cannot open the master key")?;
-        let secrets = files::load_or_create_secrets(dir).context("cannot load deployment secrets")?;
+        let (secrets, operator_token, raw_operator_token) =
+            files::load_or_create_secrets(dir).context("cannot load deployment secrets")?;
         let keys = Arc::new(DataKeyCache::new(Arc::new(vault), 10_000, Duration::from_secs(15 * 60)));
         let store = Arc::new(SqliteStore::new(db.clone()));
         let queue = LocalJobQueue::new(db, clock.clone(), config.max_job_attempts);
@@ -87,7 +93,7 @@ impl LocalApp {
             clock: clock.clone(),
             allow_insecure_webhooks: true,
         };
-        Ok(Self { config, store, queue, outbox, keys, otp, worker, manage, clock })
+        Ok(Self { config, store, queue, outbox, keys, otp, worker, manage, operator_token, raw_operator_token, clock })
     }
 
     /// The routers the Lambdas serve, plus `/dev/outbox`.
@@ -98,6 +104,7 @@ impl LocalApp {
         });
         let router = secure2fa_http::base_router()
             .merge(secure2fa_http::otp_router(self.otp.clone(), ip_limit))
+            .merge(secure2fa_http::management_router(self.manage.clone(), self.operator_token.clone()))
             .merge(dev_routes::router(self.outbox.clone()))
             .layer(middleware::from_fn(client_ip_from_peer));
         secure2fa_http::with_tracing(router)

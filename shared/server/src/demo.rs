@@ -22,6 +22,9 @@ pub struct DevCredentials {
     pub public_key: String,
     pub secret_key: String,
     pub outbox_url: String,
+    /// Bearer token of the management API (`/v1/...`).
+    #[serde(default)]
+    pub operator_token: String,
 }
 
 impl std::fmt::Debug for DevCredentials {
@@ -38,7 +41,12 @@ impl LocalApp {
         let existing: Option<DevCredentials> =
             std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
         let creds = match existing {
-            Some(c) if self.store_has_project(&c.public_key).await? => DevCredentials { base_url: base_url.to_owned(), outbox_url: format!("{base_url}/dev/outbox"), ..c },
+            Some(c) if self.store_has_project(&c.public_key).await? => DevCredentials {
+                base_url: base_url.to_owned(),
+                outbox_url: format!("{base_url}/dev/outbox"),
+                operator_token: self.raw_operator_token.to_string(),
+                ..c
+            },
             _ => self.create_demo_project(base_url).await?,
         };
         files::write_private(&path, &serde_json::to_vec_pretty(&creds)?).context("cannot write dev-credentials.json")?;
@@ -93,6 +101,7 @@ impl LocalApp {
             public_key: keys.public_key.to_string(),
             secret_key: keys.secret_key.to_base64(),
             outbox_url: format!("{base_url}/dev/outbox"),
+            operator_token: self.raw_operator_token.to_string(),
         })
     }
 }

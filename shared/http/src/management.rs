@@ -1,0 +1,302 @@
+//! The management JSON API (`/v1/...`), for operators and automation:
+//! clients, channels, templates, projects and logs. Every route but the
+//! OpenAPI document requires `Authorization: Bearer <operator token>`.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use secure2fa_core::ApiError;
+use secure2fa_core::ids::{ChannelId, ClientId, LogId, ProjectId, TemplateId};
+use secure2fa_core::manage::{Management, NewProject};
+use secure2fa_core::model::{
+    Channel, ChannelMethod, Client, LogEntry, LogFilter, LogLevel, Project, ProjectSettings, ProviderKind, Template,
+    TemplateFormat, TemplateVersion,
+};
+use secure2fa_core::secrets::OperatorToken;
+use secure2fa_core::types::{CodeLength, Email, Lang};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::ErrorResponse;
+
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+#[derive(Clone)]
+struct Ctx {
+    manage: Management,
+    token: OperatorToken,
+}
+
+type Result<T> = std::result::Result<T, ErrorResponse>;
+
+pub fn management_router(manage: Management, token: OperatorToken) -> Router {
+    let ctx = Ctx { manage, token };
+    let protected = Router::new()
+        .route("/v1/clients", get(list_clients).post(create_client))
+        .route("/v1/clients/{client_id}/channels", get(list_channels).post(create_channel))
+        .route("/v1/clients/{client_id}/channels/{channel_id}", delete(delete_channel))
+        .route("/v1/clients/{client_id}/templates", get(list_templates).post(create_template))
+        .route("/v1/clients/{client_id}/templates/{template_id}", delete(delete_template))
+        .route("/v1/clients/{client_id}/projects", get(list_projects).post(create_project))
+        .route("/v1/clients/{client_id}/projects/{project_id}", delete(delete_project))
+        .route("/v1/clients/{client_id}/logs", get(list_logs))
+        .route_layer(middleware::from_fn_with_state(ctx.clone(), require_operator))
+        .method_not_allowed_fallback(|| async { ErrorResponse(ApiError::MethodNotAllowed) });
+    Router::new()
+        .route("/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON) }))
+        .merge(protected)
+        .with_state(ctx)
+}
+
+async fn require_operator(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !ctx.token.matches(presented) {
+        let mut resp = ErrorResponse(ApiError::Unauthorized).into_response();
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return resp;
+    }
+    next.run(req).await
+}
+
+/// JSON body parsing whose errors name the position, never the value.
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> std::result::Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        let what = match e.classify() {
+            Category::Syntax | Category::Eof | Category::Io => "is not valid JSON",
+            Category::Data => "does not match the schema",
+        };
+        ApiError::InvalidBody(format!("request body {what} (line {}, column {})", e.line(), e.column()))
+    })
+}
+
+fn id<T: std::str::FromStr>(s: &str, what: &str) -> std::result::Result<T, ApiError> {
+    s.parse().map_err(|_| ApiError::NotFound(format!("no such {what}")))
+}
+
+async fn client_of(ctx: &Ctx, raw: &str) -> std::result::Result<Client, ApiError> {
+    let id: ClientId = id(raw, "client")?;
+    ctx.manage.store.client(id).await?.ok_or_else(|| ApiError::NotFound("no such client".into()))
+}
+
+async fn client_json(ctx: &Ctx, c: &Client) -> std::result::Result<Value, ApiError> {
+    Ok(json!({
+        "id": c.id, "email": ctx.manage.client_email(c).await?, "is_admin": c.is_admin,
+        "confirmed": c.confirmed_at.is_some(), "created_at": c.created_at,
+    }))
+}
+
+fn channel_json(c: &Channel) -> Value {
+    json!({ "id": c.id, "title": c.title, "method": c.method, "provider": c.provider, "created_at": c.created_at })
+}
+
+fn template_json(t: &Template) -> Value {
+    json!({ "id": t.id, "title": t.title, "default_lang": t.default_lang, "format": t.format, "versions": t.versions, "created_at": t.created_at })
+}
+
+fn project_json(p: &Project) -> Value {
+    json!({
+        "id": p.id, "title": p.title, "public_key": p.public_key.as_str(), "channel_id": p.channel_id,
+        "channel_method": p.channel_method, "template_id": p.template_id, "settings": p.settings,
+        "has_webhook": p.webhook.is_some(), "created_at": p.created_at,
+    })
+}
+
+fn log_json(l: &LogEntry) -> Value {
+    json!({
+        "id": l.id, "project_id": l.project_id, "user_ref": l.user_ref.as_ref().map(|u| u.as_str()),
+        "verification_id": l.verification_id, "level": l.level, "event": l.event, "message": l.message,
+        "created_at": l.created_at,
+    })
+}
+
+fn created(v: Value) -> Response {
+    (StatusCode::CREATED, Json(v)).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewClientBody {
+    email: String,
+}
+
+async fn create_client(State(ctx): State<Ctx>, bytes: Bytes) -> Result<Response> {
+    let b: NewClientBody = body(&bytes)?;
+    let email = Email::parse(&b.email).map_err(ApiError::from)?;
+    let client = ctx.manage.register_client(&email).await?;
+    Ok(created(client_json(&ctx, &client).await?))
+}
+
+async fn list_clients(State(ctx): State<Ctx>) -> Result<Json<Value>> {
+    let mut out = Vec::new();
+    for c in ctx.manage.store.list_clients().await.map_err(ApiError::from)? {
+        out.push(client_json(&ctx, &c).await?);
+    }
+    Ok(Json(json!({ "clients": out })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewChannelBody {
+    title: String,
+    method: String,
+    provider: String,
+    #[serde(default = "empty_object")]
+    credentials: Value,
+}
+
+fn empty_object() -> Value {
+    json!({})
+}
+
+async fn create_channel(State(ctx): State<Ctx>, Path(client_id): Path<String>, bytes: Bytes) -> Result<Response> {
+    let client = client_of(&ctx, &client_id).await?;
+    let b: NewChannelBody = body(&bytes)?;
+    let method = ChannelMethod::parse(&b.method).ok_or_else(|| ApiError::InvalidRequest("method must be email or sms".into()))?;
+    let provider = ProviderKind::parse(&b.provider).ok_or_else(|| ApiError::InvalidRequest("unknown provider".into()))?;
+    let channel = ctx.manage.create_channel(&client, &b.title, method, provider, &b.credentials).await?;
+    Ok(created(channel_json(&channel)))
+}
+
+async fn list_channels(State(ctx): State<Ctx>, Path(client_id): Path<String>) -> Result<Json<Value>> {
+    let client = client_of(&ctx, &client_id).await?;
+    let channels = ctx.manage.store.list_channels(client.id).await.map_err(ApiError::from)?;
+    Ok(Json(json!({ "channels": channels.iter().map(channel_json).collect::<Vec<_>>() })))
+}
+
+fn deleted(found: bool, what: &str) -> Result<StatusCode> {
+    if found { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound(format!("no such {what}")).into()) }
+}
+
+async fn delete_channel(State(ctx): State<Ctx>, Path((client_id, channel_id)): Path<(String, String)>) -> Result<StatusCode> {
+    let client = client_of(&ctx, &client_id).await?;
+    let channel: ChannelId = id(&channel_id, "channel")?;
+    deleted(ctx.manage.store.delete_channel(client.id, channel).await.map_err(ApiError::from)?, "channel")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTemplateBody {
+    title: String,
+    default_lang: String,
+    #[serde(default)]
+    format: TemplateFormat,
+    versions: BTreeMap<String, TemplateVersion>,
+}
+
+async fn create_template(State(ctx): State<Ctx>, Path(client_id): Path<String>, bytes: Bytes) -> Result<Response> {
+    let client = client_of(&ctx, &client_id).await?;
+    let b: NewTemplateBody = body(&bytes)?;
+    let default_lang = Lang::parse(&b.default_lang).map_err(ApiError::from)?;
+    let versions = b
+        .versions
+        .into_iter()
+        .map(|(lang, v)| Lang::parse(&lang).map(|l| (l, v)))
+        .collect::<std::result::Result<BTreeMap<_, _>, _>>()
+        .map_err(ApiError::from)?;
+    let template = ctx.manage.create_template(client.id, &b.title, default_lang, b.format, versions).await?;
+    Ok(created(template_json(&template)))
+}
+
+async fn list_templates(State(ctx): State<Ctx>, Path(client_id): Path<String>) -> Result<Json<Value>> {
+    let client = client_of(&ctx, &client_id).await?;
+    let templates = ctx.manage.store.list_templates(client.id).await.map_err(ApiError::from)?;
+    Ok(Json(json!({ "templates": templates.iter().map(template_json).collect::<Vec<_>>() })))
+}
+
+async fn delete_template(State(ctx): State<Ctx>, Path((client_id, template_id)): Path<(String, String)>) -> Result<StatusCode> {
+    let client = client_of(&ctx, &client_id).await?;
+    let template: TemplateId = id(&template_id, "template")?;
+    deleted(ctx.manage.store.delete_template(client.id, template).await.map_err(ApiError::from)?, "template")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewProjectBody {
+    title: String,
+    channel_id: String,
+    template_id: String,
+    expiration_seconds: Option<u32>,
+    max_attempts: Option<u32>,
+    code_length: Option<u8>,
+    resend_cooldown_seconds: Option<u32>,
+    sends_per_destination: Option<u32>,
+    send_window_seconds: Option<u32>,
+    webhook_url: Option<String>,
+}
+
+async fn create_project(State(ctx): State<Ctx>, Path(client_id): Path<String>, bytes: Bytes) -> Result<Response> {
+    let client = client_of(&ctx, &client_id).await?;
+    let b: NewProjectBody = body(&bytes)?;
+    let d = ProjectSettings::default();
+    let settings = ProjectSettings::new(
+        b.expiration_seconds.unwrap_or(d.expiration_seconds),
+        b.max_attempts.unwrap_or(d.max_attempts),
+        b.code_length.map(CodeLength::new).transpose().map_err(ApiError::from)?.unwrap_or(d.code_length),
+        b.resend_cooldown_seconds.unwrap_or(d.resend_cooldown_seconds),
+        b.sends_per_destination.unwrap_or(d.sends_per_destination),
+        b.send_window_seconds.unwrap_or(d.send_window_seconds),
+    )
+    .map_err(ApiError::from)?;
+    let new = NewProject {
+        title: b.title,
+        channel_id: b.channel_id.parse().map_err(|_| ApiError::InvalidRequest("channel does not exist".into()))?,
+        template_id: b.template_id.parse().map_err(|_| ApiError::InvalidRequest("template does not exist".into()))?,
+        settings,
+        webhook_url: b.webhook_url,
+    };
+    let (project, keys) = ctx.manage.create_project(client.id, new).await?;
+    let mut v = project_json(&project);
+    // Shown once: only sealed copies are kept.
+    v["secret_key"] = json!(keys.secret_key.to_base64());
+    if let Some(s) = &keys.webhook_secret {
+        v["webhook_secret"] = json!(s.expose());
+    }
+    Ok(created(v))
+}
+
+async fn list_projects(State(ctx): State<Ctx>, Path(client_id): Path<String>) -> Result<Json<Value>> {
+    let client = client_of(&ctx, &client_id).await?;
+    let projects = ctx.manage.store.list_projects(client.id).await.map_err(ApiError::from)?;
+    Ok(Json(json!({ "projects": projects.iter().map(project_json).collect::<Vec<_>>() })))
+}
+
+async fn delete_project(State(ctx): State<Ctx>, Path((client_id, project_id)): Path<(String, String)>) -> Result<StatusCode> {
+    let client = client_of(&ctx, &client_id).await?;
+    let project: ProjectId = id(&project_id, "project")?;
+    deleted(ctx.manage.delete_project(client.id, project).await?, "project")
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    project_id: Option<String>,
+    level: Option<String>,
+    before: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_logs(State(ctx): State<Ctx>, Path(client_id): Path<String>, Query(q): Query<LogQuery>) -> Result<Json<Value>> {
+    let client = client_of(&ctx, &client_id).await?;
+    let filter = LogFilter {
+        project_id: q.project_id.map(|p| p.parse::<ProjectId>()).transpose().map_err(|_| ApiError::InvalidRequest("project_id is malformed".into()))?,
+        user_ref: None,
+        level: q.level.map(|l| LogLevel::parse(&l).ok_or_else(|| ApiError::InvalidRequest("level must be info, success, warning or danger".into()))).transpose()?,
+        before: q.before.map(|b| b.parse::<LogId>()).transpose().map_err(|_| ApiError::InvalidRequest("before is malformed".into()))?,
+        limit: q.limit.unwrap_or(50).clamp(1, 200),
+    };
+    let logs = ctx.manage.store.list_logs(client.id, &filter).await.map_err(ApiError::from)?;
+    let next = (logs.len() == filter.limit).then(|| logs.last().map(|l| l.id)).flatten();
+    Ok(Json(json!({ "logs": logs.iter().map(log_json).collect::<Vec<_>>(), "next_before": next })))
+}

@@ -1,0 +1,167 @@
+//! The management JSON API: operator-token auth, the full setup of a
+//! project through it, linked-record protection, and the OpenAPI document.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use secure2fa_core::crypto::payload;
+use secure2fa_core::types::{PublicKey, SecretKey};
+use serde_json::{Value, json};
+
+impl TestApp {
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.creds.operator_token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(!status.is_server_error(), "{status}: {text}");
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+    }
+}
+
+#[tokio::test]
+async fn management_routes_require_the_operator_token() {
+    let t = spawn_app().await;
+    for token in [None, Some("wrong-token-wrong-token-wrong")] {
+        let mut req = t.http.get(format!("{}/v1/clients", t.base));
+        if let Some(tok) = token {
+            req = req.bearer_auth(tok);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+        assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "unauthorized");
+    }
+    let (status, body) = t.admin(reqwest::Method::GET, "/v1/clients", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["clients"][0]["email"], "demo@secure2fa.localhost");
+    assert_eq!(body["clients"][0]["is_admin"], true);
+}
+
+#[tokio::test]
+async fn a_project_set_up_through_the_api_serves_generate_and_verify() {
+    use reqwest::Method;
+    let t = spawn_app().await;
+    let (s, client) = t.admin(Method::POST, "/v1/clients", Some(json!({ "email": "dev@acme.example" }))).await;
+    assert_eq!(s, StatusCode::CREATED, "{client}");
+    assert_eq!(client["is_admin"], false, "only the first client is admin");
+    let cid = client["id"].as_str().unwrap();
+    let (s, _) = t.admin(Method::POST, "/v1/clients", Some(json!({ "email": "DEV@acme.example" }))).await;
+    assert_eq!(s, StatusCode::CONFLICT, "email is unique (domain case-insensitive)");
+
+    let (s, channel) = t
+        .admin(Method::POST, &format!("/v1/clients/{cid}/channels"), Some(json!({ "title": "Mail", "method": "email", "provider": "outbox" })))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{channel}");
+    let (s, err) = t
+        .admin(Method::POST, &format!("/v1/clients/{cid}/channels"), Some(json!({ "title": "Bad", "method": "sms", "provider": "ses" })))
+        .await;
+    assert_eq!((s, err["error"]["message"].as_str().unwrap()), (StatusCode::BAD_REQUEST, "provider ses cannot send sms"));
+
+    let (s, err) = t
+        .admin(Method::POST, &format!("/v1/clients/{cid}/templates"), Some(json!({ "title": "T", "default_lang": "en", "versions": { "en": { "subject": "x", "body": "no code" } } })))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(err["error"]["message"].as_str().unwrap().contains("OTP_CODE"));
+    let (s, template) = t
+        .admin(
+            Method::POST,
+            &format!("/v1/clients/{cid}/templates"),
+            Some(json!({ "title": "Login", "default_lang": "en", "format": "html", "versions": {
+                "en": { "subject": "{{ PROJECT_NAME }} code", "body": "<p>Code: <b>{{ OTP_CODE }}</b></p>" } } })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{template}");
+
+    let (s, project) = t
+        .admin(
+            Method::POST,
+            &format!("/v1/clients/{cid}/projects"),
+            Some(json!({ "title": "Shop & Co", "channel_id": channel["id"], "template_id": template["id"], "code_length": 8, "max_attempts": 3 })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{project}");
+    let pk = PublicKey::parse(project["public_key"].as_str().unwrap()).unwrap();
+    let sk = SecretKey::from_base64(project["secret_key"].as_str().unwrap()).unwrap();
+    let (_, listed) = t.admin(Method::GET, &format!("/v1/clients/{cid}/projects"), None).await;
+    assert!(listed["projects"][0].get("secret_key").is_none(), "secret keys are shown once");
+
+    let call = |path: &'static str, plain: Value| {
+        let data = payload::seal(&sk, &pk, plain.to_string().as_bytes());
+        t.post_raw(path, json!({ "public_key": pk.as_str(), "encrypted_data": data }).to_string(), Some("application/json"))
+    };
+    let r = call("/otp/generate", json!({ "user_id": "u", "to": "shopper@example.com", "iat": t.now() })).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let msg = t.deliver_and_read("shopper@example.com").await;
+    assert_eq!(msg.subject, "Shop & Co code");
+    let code = code_in(&msg.body);
+    assert_eq!(code.len(), 8);
+    assert!(msg.body.starts_with("<p>Code: <b>"));
+    let r = call("/otp/verify", json!({ "user_id": "u", "code": code, "iat": t.now() })).await;
+    assert_eq!(r.verify_status(), "approved");
+
+    let (_, logs) = t.admin(Method::GET, &format!("/v1/clients/{cid}/logs?level=success"), None).await;
+    assert_eq!(logs["logs"].as_array().unwrap().len(), 1);
+    assert_eq!(logs["logs"][0]["event"], "otp.approved");
+
+    let channel_path = format!("/v1/clients/{cid}/channels/{}", channel["id"].as_str().unwrap());
+    let (s, err) = t.admin(Method::DELETE, &channel_path, None).await;
+    assert_eq!((s, err["error"]["code"].as_str().unwrap()), (StatusCode::CONFLICT, "conflict"));
+    let (s, _) = t.admin(Method::DELETE, &format!("/v1/clients/{cid}/projects/{}", project["id"].as_str().unwrap()), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let r = call("/otp/verify", json!({ "user_id": "u", "code": code, "iat": t.now() })).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "a deleted project's keys stop working");
+    assert_eq!(t.admin(Method::DELETE, &channel_path, None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(t.admin(Method::DELETE, &channel_path, None).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_management_input_is_a_4xx() {
+    use reqwest::Method;
+    let t = spawn_app().await;
+    let (s, _) = t.admin(Method::POST, "/v1/clients", Some(json!({ "email": "nope" }))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, e) = t.admin(Method::POST, "/v1/clients", Some(json!({ "email": "a@b.co", "extra": 1 }))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(!e["error"]["message"].as_str().unwrap().contains("a@b.co"));
+    let (s, _) = t.admin(Method::GET, "/v1/clients/cli_garbage/projects", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, clients) = t.admin(Method::GET, "/v1/clients", None).await;
+    let cid = clients["clients"][0]["id"].as_str().unwrap();
+    let (s, _) = t
+        .admin(Method::POST, &format!("/v1/clients/{cid}/projects"), Some(json!({ "title": "x", "channel_id": "chn_x", "template_id": "tpl_x" })))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = t.admin(Method::GET, &format!("/v1/clients/{cid}/logs?level=loud"), None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let resp = t.http.post(format!("{}/v1/clients", t.base)).bearer_auth(&t.creds.operator_token).body("{").header("content-type", "application/json").send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn every_documented_path_is_served() {
+    let t = spawn_app().await;
+    let doc: Value = t.http.get(format!("{}/v1/openapi.json", t.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let (_, clients) = t.admin(reqwest::Method::GET, "/v1/clients", None).await;
+    let cid = clients["clients"][0]["id"].as_str().unwrap();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{client_id}", cid)
+            .replace("{channel_id}", "chn_01J00000000000000000000000")
+            .replace("{template_id}", "tpl_01J00000000000000000000000")
+            .replace("{project_id}", "prj_01J00000000000000000000000");
+        for method in ops.as_object().unwrap().keys() {
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let resp = t.http.request(m, format!("{}{concrete}", t.base)).bearer_auth(&t.creds.operator_token).json(&json!({})).send().await.unwrap();
+            let status = resp.status();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            let unrouted = status == StatusCode::METHOD_NOT_ALLOWED || body["error"]["message"] == "no such route";
+            assert!(!unrouted, "{method} {path} is documented but not routed ({status})");
+        }
+    }
+}
