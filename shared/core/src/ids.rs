@@ -12,6 +12,15 @@ pub struct InvalidId {
     pub kind: &'static str,
 }
 
+/// ULIDs from one process-wide generator, so that ids minted within the
+/// same millisecond still sort in creation order (log listings rely on it).
+fn monotonic_ulid() -> ulid::Ulid {
+    static GENERATOR: std::sync::Mutex<Option<ulid::Generator>> = std::sync::Mutex::new(None);
+    let mut g = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    // Overflow needs 2^80 ids in one millisecond; fall back rather than fail.
+    g.get_or_insert_with(ulid::Generator::new).generate().unwrap_or_else(|_| ulid::Ulid::new())
+}
+
 macro_rules! prefixed_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
         $(#[$doc])*
@@ -22,7 +31,7 @@ macro_rules! prefixed_id {
             pub const PREFIX: &'static str = $prefix;
 
             pub fn generate() -> Self {
-                Self(ulid::Ulid::new())
+                Self(monotonic_ulid())
             }
 
             pub fn parse(s: &str) -> Result<Self, InvalidId> {
@@ -118,6 +127,15 @@ mod tests {
         let text = id.to_string();
         assert!(text.starts_with("prj_"));
         assert_eq!(ProjectId::parse(&text).unwrap(), id);
+    }
+
+    #[test]
+    fn ids_minted_together_sort_in_creation_order() {
+        let ids: Vec<LogId> = (0..1000).map(|_| LogId::generate()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        assert_eq!(ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().windows(2).filter(|w| w[0] >= w[1]).count(), 0);
     }
 
     #[test]
