@@ -8,6 +8,7 @@
 
 pub mod fixtures;
 pub mod key_vault;
+pub mod moto;
 pub mod store;
 
 /// Expands to one `#[tokio::test]` per store contract. `$make` is an async

@@ -314,7 +314,12 @@ pub async fn logs_filter_and_page_newest_first(store: Arc<dyn Store>) {
         store.append_log(&entry).await.unwrap();
         ids.push(entry.id);
     }
-    let foreign = LogEntry { client_id: other, id: LogId::generate(), ..store.list_logs(p.client_id, &LogFilter { limit: 1, ..Default::default() }).await.unwrap()[0].clone() };
+    let foreign = LogEntry {
+        client_id: other,
+        id: LogId::generate(),
+        project_id: None,
+        ..store.list_logs(p.client_id, &LogFilter { limit: 1, ..Default::default() }).await.unwrap()[0].clone()
+    };
     store.append_log(&foreign).await.unwrap();
 
     let all = store.list_logs(p.client_id, &LogFilter { limit: 100, ..Default::default() }).await.unwrap();
@@ -329,4 +334,7 @@ pub async fn logs_filter_and_page_newest_first(store: Arc<dyn Store>) {
     assert_eq!(events(LogFilter { limit: 2, ..Default::default() }).await, ["e5", "e4"]);
     assert_eq!(events(LogFilter { before: Some(ids[4]), limit: 2, ..Default::default() }).await, ["e3", "e2"]);
     assert_eq!(store.list_logs(other, &LogFilter { limit: 100, ..Default::default() }).await.unwrap().len(), 1);
+
+    store.delete_project(p.client_id, p.id).await.unwrap();
+    assert_eq!(events(LogFilter { limit: 100, ..Default::default() }).await, ["e5", "e3", "e1"], "deleted project's logs are not listed");
 }

@@ -151,14 +151,15 @@ pub trait VerificationStore: Send + Sync {
         state: DeliveryState,
     ) -> Result<(), StoreError>;
 
-    /// End users of a project, most recently sent first.
+    /// End users of a project, at most `limit`, in no guaranteed order.
     async fn list_verifications(&self, project: ProjectId, limit: usize) -> Result<Vec<Verification>, StoreError>;
 }
 
 #[async_trait]
 pub trait LogStore: Send + Sync {
     async fn append_log(&self, entry: &LogEntry) -> Result<(), StoreError>;
-    /// Newest first.
+    /// Newest first. Without a project filter: the client's own entries and
+    /// those of its existing projects (a deleted project's logs are not listed).
     async fn list_logs(&self, client: ClientId, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError>;
 }
 

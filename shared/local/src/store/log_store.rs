@@ -58,9 +58,13 @@ impl LogStore for SqliteStore {
             .run(move |conn| {
                 let mut sql_text = String::from("SELECT * FROM logs WHERE client_id = ?");
                 let mut args: Vec<Value> = vec![client.to_string().into()];
-                if let Some(p) = filter.project_id {
-                    sql_text.push_str(" AND project_id = ?");
-                    args.push(p.to_string().into());
+                match filter.project_id {
+                    Some(p) => {
+                        sql_text.push_str(" AND project_id = ?");
+                        args.push(p.to_string().into());
+                    }
+                    // Logs of deleted projects are not listed.
+                    None => sql_text.push_str(" AND (project_id IS NULL OR project_id IN (SELECT id FROM projects))"),
                 }
                 if let Some(u) = &filter.user_ref {
                     sql_text.push_str(" AND user_ref = ?");

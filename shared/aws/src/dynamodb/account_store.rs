@@ -1,0 +1,305 @@
+//! Clients, channels and templates.
+//!
+//! | item | pk | sk | GSI1 |
+//! |---|---|---|---|
+//! | client | `CLIENT#<id>` | `CLIENT` | `CLIENTS` / `<id>` |
+//! | email lock | `EMAIL#<blind index>` | `EMAIL` | |
+//! | admin marker | `ADMIN` | `ADMIN` | |
+//! | channel | `CLIENT#<id>` | `CHANNEL#<id>` | |
+//! | template | `CLIENT#<id>` | `TEMPLATE#<id>` | |
+//!
+//! Channels and templates carry `refs`, the number of projects linking them,
+//! maintained in the project transactions; deletion is conditional on 0.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use secure2fa_core::crypto::Mac;
+use secure2fa_core::ids::{ChannelId, ClientId, TemplateId};
+use secure2fa_core::model::{Channel, ChannelMethod, Client, ProviderKind, Template};
+use secure2fa_core::ports::{ChannelStore, ClientStore, StoreError, TemplateStore};
+use secure2fa_core::types::Lang;
+
+use super::table::GSI1;
+use super::{DynamoStore, Item, Reader, TransactOutcome, b, boolean, key, n, names, s, unavailable};
+
+const NOT_EXISTS: &str = "attribute_not_exists(#pk)";
+
+fn client_pk(id: ClientId) -> String {
+    format!("CLIENT#{id}")
+}
+
+fn client_item(c: &Client, is_admin: bool) -> Item {
+    let mut item = key(client_pk(c.id), "CLIENT");
+    item.extend([
+        ("gsi1pk".into(), s("CLIENTS")),
+        ("gsi1sk".into(), s(c.id.to_string())),
+        ("id".into(), s(c.id.to_string())),
+        ("email".into(), b(c.email.as_bytes())),
+        ("email_index".into(), s(c.email_index.as_str())),
+        ("backup_codes".into(), s(serde_json::to_string(&c.backup_codes).expect("strings serialise"))),
+        ("is_admin".into(), boolean(is_admin)),
+        ("created_at".into(), n(c.created_at)),
+        ("data_key".into(), b(c.data_key.as_bytes())),
+    ]);
+    if let Some(h) = &c.password_hash {
+        item.insert("password_hash".into(), s(h));
+    }
+    if let Some(t) = &c.totp_secret {
+        item.insert("totp_secret".into(), b(t.as_bytes()));
+    }
+    if let Some(step) = c.totp_last_step {
+        item.insert("totp_last_step".into(), n(step));
+    }
+    if let Some(at) = c.confirmed_at {
+        item.insert("confirmed_at".into(), n(at));
+    }
+    item
+}
+
+fn client_from(item: &Item) -> Result<Client, StoreError> {
+    let r = Reader(item);
+    Ok(Client {
+        id: r.parse("id")?,
+        email: r.sealed("email")?,
+        email_index: r.mac("email_index")?,
+        password_hash: r.opt_s("password_hash")?.map(str::to_owned),
+        totp_secret: r.opt_sealed("totp_secret")?,
+        totp_last_step: r.opt_n("totp_last_step")?,
+        backup_codes: r.json("backup_codes")?,
+        is_admin: r.bool("is_admin")?,
+        confirmed_at: r.opt_n("confirmed_at")?,
+        created_at: r.n("created_at")?,
+        data_key: r.wrapped("data_key")?,
+    })
+}
+
+fn channel_item(c: &Channel) -> Item {
+    let mut item = key(client_pk(c.client_id), format!("CHANNEL#{}", c.id));
+    item.extend([
+        ("id".into(), s(c.id.to_string())),
+        ("client_id".into(), s(c.client_id.to_string())),
+        ("title".into(), s(&c.title)),
+        ("method".into(), s(c.method.as_str())),
+        ("provider".into(), s(c.provider.as_str())),
+        ("credentials".into(), b(c.credentials.as_bytes())),
+        ("created_at".into(), n(c.created_at)),
+        ("refs".into(), n(0)),
+    ]);
+    item
+}
+
+fn channel_from(item: &Item) -> Result<Channel, StoreError> {
+    let r = Reader(item);
+    Ok(Channel {
+        id: r.parse("id")?,
+        client_id: r.parse("client_id")?,
+        title: r.s("title")?.to_owned(),
+        method: r.parse_with("method", ChannelMethod::parse)?,
+        provider: r.parse_with("provider", ProviderKind::parse)?,
+        credentials: r.sealed("credentials")?,
+        created_at: r.n("created_at")?,
+    })
+}
+
+fn template_item(t: &Template) -> Item {
+    let mut item = key(client_pk(t.client_id), format!("TEMPLATE#{}", t.id));
+    item.extend([
+        ("id".into(), s(t.id.to_string())),
+        ("client_id".into(), s(t.client_id.to_string())),
+        ("title".into(), s(&t.title)),
+        ("default_lang".into(), s(t.default_lang.as_str())),
+        ("format".into(), s(serde_json::to_string(&t.format).expect("enum serialises"))),
+        ("versions".into(), s(serde_json::to_string(&t.versions).expect("versions serialise"))),
+        ("created_at".into(), n(t.created_at)),
+        ("refs".into(), n(0)),
+    ]);
+    item
+}
+
+fn template_from(item: &Item) -> Result<Template, StoreError> {
+    let r = Reader(item);
+    Ok(Template {
+        id: r.parse("id")?,
+        client_id: r.parse("client_id")?,
+        title: r.s("title")?.to_owned(),
+        default_lang: r.parse_with("default_lang", |l| Lang::parse(l).ok())?,
+        format: r.json("format")?,
+        versions: r.json("versions")?,
+        created_at: r.n("created_at")?,
+    })
+}
+
+impl DynamoStore {
+    pub(super) fn put(&self, item: Item, condition: &str) -> TransactWriteItem {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names(&[condition])))
+            .build()
+            .expect("complete");
+        TransactWriteItem::builder().put(put).build()
+    }
+
+    fn client_exists(&self, client: ClientId) -> TransactWriteItem {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(client_pk(client), "CLIENT")))
+            .condition_expression("attribute_exists(#pk)")
+            .set_expression_attribute_names(Some(names(&["#pk"])))
+            .build()
+            .expect("complete");
+        TransactWriteItem::builder().condition_check(check).build()
+    }
+
+    /// A new child item of a client (channel, template), if the client exists.
+    async fn insert_child(&self, client: ClientId, item: Item) -> Result<(), StoreError> {
+        let items = vec![self.client_exists(client), self.put(item, NOT_EXISTS)];
+        match self.transact(items).await? {
+            TransactOutcome::Committed => Ok(()),
+            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 0) => Err(StoreError::Missing("client")),
+            TransactOutcome::Cancelled(_) => Err(StoreError::Conflict("id")),
+        }
+    }
+
+    /// Deletes a channel or template unless a project links it.
+    async fn delete_unreferenced(&self, pk: String, sk: String) -> Result<bool, StoreError> {
+        let cond = "attribute_exists(#pk) AND #refs = :zero";
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .condition_expression(cond)
+            .set_expression_attribute_names(Some(names(&[cond])))
+            .expression_attribute_values(":zero", n(0))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), DeleteItemError::ConditionalCheckFailedException(_)) => {
+                match e.err() {
+                    DeleteItemError::ConditionalCheckFailedException(c) if c.item().is_some() => Err(StoreError::InUse),
+                    _ => Ok(false),
+                }
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl ClientStore for DynamoStore {
+    async fn insert_client(&self, c: &Client) -> Result<Client, StoreError> {
+        let mut email_lock = key(format!("EMAIL#{}", c.email_index.as_str()), "EMAIL");
+        email_lock.insert("client_id".into(), s(c.id.to_string()));
+        let mut admin_marker = key("ADMIN", "ADMIN");
+        admin_marker.insert("client_id".into(), s(c.id.to_string()));
+
+        // First try as the admin: succeeds only for the first client ever,
+        // because the ADMIN marker item can be created once.
+        let as_admin = vec![
+            self.put(client_item(c, true), NOT_EXISTS),
+            self.put(email_lock.clone(), NOT_EXISTS),
+            self.put(admin_marker, NOT_EXISTS),
+        ];
+        match self.transact(as_admin).await? {
+            TransactOutcome::Committed => return Ok(Client { is_admin: true, ..c.clone() }),
+            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 1) => return Err(StoreError::Conflict("email")),
+            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 0) => return Err(StoreError::Conflict("id")),
+            TransactOutcome::Cancelled(_) => {}
+        }
+        let as_client = vec![self.put(client_item(c, false), NOT_EXISTS), self.put(email_lock, NOT_EXISTS)];
+        match self.transact(as_client).await? {
+            TransactOutcome::Committed => Ok(Client { is_admin: false, ..c.clone() }),
+            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 1) => Err(StoreError::Conflict("email")),
+            TransactOutcome::Cancelled(_) => Err(StoreError::Conflict("id")),
+        }
+    }
+
+    async fn client(&self, id: ClientId) -> Result<Option<Client>, StoreError> {
+        self.get(&client_pk(id), "CLIENT").await?.as_ref().map(client_from).transpose()
+    }
+
+    async fn client_by_email_index(&self, index: &Mac) -> Result<Option<Client>, StoreError> {
+        let Some(lock) = self.get(&format!("EMAIL#{}", index.as_str()), "EMAIL").await? else { return Ok(None) };
+        let id: ClientId = Reader(&lock).parse("client_id")?;
+        self.client(id).await
+    }
+
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        let items = self.query_index(GSI1, "gsi1pk", "CLIENTS", None).await?;
+        let mut clients = items.iter().map(client_from).collect::<Result<Vec<_>, _>>()?;
+        clients.sort_by_key(|c| c.id);
+        Ok(clients)
+    }
+}
+
+#[async_trait]
+impl ChannelStore for DynamoStore {
+    async fn insert_channel(&self, c: &Channel) -> Result<(), StoreError> {
+        self.insert_child(c.client_id, channel_item(c)).await
+    }
+
+    async fn channel(&self, client: ClientId, id: ChannelId) -> Result<Option<Channel>, StoreError> {
+        self.get(&client_pk(client), &format!("CHANNEL#{id}")).await?.as_ref().map(channel_from).transpose()
+    }
+
+    async fn list_channels(&self, client: ClientId) -> Result<Vec<Channel>, StoreError> {
+        let items = self.query_partition(&client_pk(client), Some("CHANNEL#"), None).await?;
+        items.iter().map(channel_from).collect()
+    }
+
+    async fn delete_channel(&self, client: ClientId, id: ChannelId) -> Result<bool, StoreError> {
+        self.delete_unreferenced(client_pk(client), format!("CHANNEL#{id}")).await
+    }
+}
+
+#[async_trait]
+impl TemplateStore for DynamoStore {
+    async fn insert_template(&self, t: &Template) -> Result<(), StoreError> {
+        self.insert_child(t.client_id, template_item(t)).await
+    }
+
+    async fn update_template(&self, t: &Template) -> Result<bool, StoreError> {
+        let update = "SET #title = :title, #default_lang = :lang, #format = :format, #versions = :versions";
+        let cond = "attribute_exists(#pk)";
+        let item = template_item(t);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(client_pk(t.client_id), format!("TEMPLATE#{}", t.id))))
+            .update_expression(update)
+            .condition_expression(cond)
+            .set_expression_attribute_names(Some(names(&[update, cond])))
+            .expression_attribute_values(":title", item["title"].clone())
+            .expression_attribute_values(":lang", item["default_lang"].clone())
+            .expression_attribute_values(":format", item["format"].clone())
+            .expression_attribute_values(":versions", item["versions"].clone())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn template(&self, client: ClientId, id: TemplateId) -> Result<Option<Template>, StoreError> {
+        self.get(&client_pk(client), &format!("TEMPLATE#{id}")).await?.as_ref().map(template_from).transpose()
+    }
+
+    async fn list_templates(&self, client: ClientId) -> Result<Vec<Template>, StoreError> {
+        let items = self.query_partition(&client_pk(client), Some("TEMPLATE#"), None).await?;
+        items.iter().map(template_from).collect()
+    }
+
+    async fn delete_template(&self, client: ClientId, id: TemplateId) -> Result<bool, StoreError> {
+        self.delete_unreferenced(client_pk(client), format!("TEMPLATE#{id}")).await
+    }
+}

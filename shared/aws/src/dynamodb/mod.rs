@@ -1,0 +1,164 @@
+//! The DynamoDB single-table store. See `infra/dynamodb.md` for the key
+//! design and the access patterns. Every invariant is a `ConditionExpression`
+//! on one write or on the items of one `TransactWriteItems`; a refused
+//! condition becomes a domain outcome, never a generic storage error.
+
+mod account_store;
+mod item;
+mod log_store;
+mod project_store;
+pub mod table;
+mod verification_store;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
+use secure2fa_core::ports::StoreError;
+
+pub(crate) use item::{Item, Reader, b, boolean, n, names, s};
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn dynamodb(&self) -> &Client {
+        &self.client
+    }
+}
+
+pub(crate) fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    StoreError::Unavailable(crate::describe(&e))
+}
+
+pub(crate) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    Item::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+/// A cancelled transaction, item by item: which condition failed, with the
+/// old item where it was asked for.
+pub(crate) enum TransactOutcome {
+    Committed,
+    Cancelled(Vec<CancellationReason>),
+}
+
+impl TransactOutcome {
+    pub fn failed(reasons: &[CancellationReason], i: usize) -> bool {
+        reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+    }
+}
+
+impl DynamoStore {
+    /// Runs a transaction, retrying (with a short jittered pause) when it was
+    /// cancelled only by a conflict with another in-flight transaction on
+    /// the same items, which DynamoDB does not retry by itself.
+    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<TransactOutcome, StoreError> {
+        for attempt in 0..5u32 {
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            match result {
+                Ok(_) => return Ok(TransactOutcome::Committed),
+                Err(SdkError::ServiceError(e)) => match e.err() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => {
+                        let reasons = c.cancellation_reasons().to_vec();
+                        let conflict_only = reasons.iter().any(|r| r.code() == Some("TransactionConflict"))
+                            && !reasons.iter().any(|r| r.code() == Some("ConditionalCheckFailed"));
+                        if !conflict_only {
+                            return Ok(TransactOutcome::Cancelled(reasons));
+                        }
+                    }
+                    _ => return Err(unavailable(SdkError::ServiceError(e))),
+                },
+                Err(other) => return Err(unavailable(other)),
+            }
+            let pause = 10 * (1 << attempt) + rand::random::<u64>() % 10;
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        }
+        Err(StoreError::Unavailable("transaction kept conflicting with concurrent writes".into()))
+    }
+
+    /// Every item of a partition (following `LastEvaluatedKey`), optionally
+    /// only sort keys starting with `prefix`.
+    pub(crate) async fn query_partition(&self, pk: &str, prefix: Option<&str>, limit: Option<usize>) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        let cond = if prefix.is_some() { "#pk = :pk AND begins_with(#sk, :prefix)" } else { "#pk = :pk" };
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression(cond)
+                .set_expression_attribute_names(Some(names(&[cond])))
+                .expression_attribute_values(":pk", s(pk))
+                .set_exclusive_start_key(start.take());
+            if let Some(p) = prefix {
+                q = q.expression_attribute_values(":prefix", s(p));
+            }
+            if let Some(l) = limit {
+                q = q.limit((l - out.len()).min(1000) as i32);
+            }
+            let page = q.send().await.map_err(unavailable)?;
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if limit.is_none_or(|l| out.len() < l) => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Every item of a GSI partition, following `LastEvaluatedKey`.
+    pub(crate) async fn query_index(&self, index: &str, pk_attr: &str, pk: &str, limit: Option<usize>) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        let cond = format!("#{pk_attr} = :pk");
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(&cond)
+                .set_expression_attribute_names(Some(names(&[&cond])))
+                .expression_attribute_values(":pk", s(pk))
+                .set_exclusive_start_key(start.take());
+            if let Some(l) = limit {
+                q = q.limit((l - out.len()).min(1000) as i32);
+            }
+            let page = q.send().await.map_err(unavailable)?;
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if limit.is_none_or(|l| out.len() < l) => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    pub(crate) async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+}

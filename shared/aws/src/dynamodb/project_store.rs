@@ -1,0 +1,193 @@
+//! Projects.
+//!
+//! | item | pk | sk | GSI1 | GSI2 |
+//! |---|---|---|---|---|
+//! | project | `PROJECT#<id>` | `PROJECT` | `PUBKEY#<public key>` / `PROJECT` | `CLIENT#<id>#PROJECTS` / `<id>` |
+//! | public-key lock | `PUBKEY#<public key>` | `LOCK` | | |
+//!
+//! The hot path finds a project by public key with one GSI1 query. The lock
+//! item makes the public key unique (a GSI cannot). Creating and deleting a
+//! project are transactions that also move the channel's and template's
+//! `refs` counters.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update, WriteRequest, DeleteRequest};
+use secure2fa_core::ids::{ClientId, ProjectId};
+use secure2fa_core::model::{ChannelMethod, Project, Webhook};
+use secure2fa_core::ports::{ProjectStore, StoreError};
+use secure2fa_core::types::PublicKey;
+
+use super::table::{GSI1, GSI2};
+use super::{DynamoStore, Item, Reader, TransactOutcome, b, key, n, names, s, unavailable};
+
+fn project_pk(id: ProjectId) -> String {
+    format!("PROJECT#{id}")
+}
+
+fn project_item(p: &Project) -> Item {
+    let mut item = key(project_pk(p.id), "PROJECT");
+    item.extend([
+        ("gsi1pk".into(), s(format!("PUBKEY#{}", p.public_key.as_str()))),
+        ("gsi1sk".into(), s("PROJECT")),
+        ("gsi2pk".into(), s(format!("CLIENT#{}#PROJECTS", p.client_id))),
+        ("gsi2sk".into(), s(p.id.to_string())),
+        ("id".into(), s(p.id.to_string())),
+        ("client_id".into(), s(p.client_id.to_string())),
+        ("title".into(), s(&p.title)),
+        ("public_key".into(), s(p.public_key.as_str())),
+        ("secret_key".into(), b(p.secret_key.as_bytes())),
+        ("channel_id".into(), s(p.channel_id.to_string())),
+        ("channel_method".into(), s(p.channel_method.as_str())),
+        ("template_id".into(), s(p.template_id.to_string())),
+        ("settings".into(), s(serde_json::to_string(&p.settings).expect("settings serialise"))),
+        ("data_key".into(), b(p.data_key.as_bytes())),
+        ("created_at".into(), n(p.created_at)),
+    ]);
+    if let Some(w) = &p.webhook {
+        item.insert("webhook_url".into(), b(w.url.as_bytes()));
+        item.insert("webhook_secret".into(), b(w.signing_secret.as_bytes()));
+    }
+    item
+}
+
+fn project_from(item: &Item) -> Result<Project, StoreError> {
+    let r = Reader(item);
+    let webhook = match (r.opt_sealed("webhook_url")?, r.opt_sealed("webhook_secret")?) {
+        (Some(url), Some(signing_secret)) => Some(Webhook { url, signing_secret }),
+        _ => None,
+    };
+    Ok(Project {
+        id: r.parse("id")?,
+        client_id: r.parse("client_id")?,
+        title: r.s("title")?.to_owned(),
+        public_key: r.parse_with("public_key", |p| PublicKey::parse(p).ok())?,
+        secret_key: r.sealed("secret_key")?,
+        channel_id: r.parse("channel_id")?,
+        channel_method: r.parse_with("channel_method", ChannelMethod::parse)?,
+        template_id: r.parse("template_id")?,
+        settings: r.json("settings")?,
+        webhook,
+        data_key: r.wrapped("data_key")?,
+        created_at: r.n("created_at")?,
+    })
+}
+
+impl DynamoStore {
+    /// `ADD refs :delta` on a channel or template that must exist.
+    fn move_refs(&self, client: ClientId, sk: String, delta: i64) -> TransactWriteItem {
+        let update = "ADD #refs :delta";
+        let cond = "attribute_exists(#pk)";
+        let u = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("CLIENT#{client}"), sk)))
+            .update_expression(update)
+            .condition_expression(cond)
+            .set_expression_attribute_names(Some(names(&[update, cond])))
+            .expression_attribute_values(":delta", n(delta))
+            .build()
+            .expect("complete");
+        TransactWriteItem::builder().update(u).build()
+    }
+
+    fn delete_item(&self, pk: String, sk: &str, condition: Option<(&str, ClientId)>) -> TransactWriteItem {
+        let mut d = Delete::builder().table_name(&self.table).set_key(Some(key(pk, sk)));
+        if let Some((cond, client)) = condition {
+            d = d
+                .condition_expression(cond)
+                .set_expression_attribute_names(Some(names(&[cond])))
+                .expression_attribute_values(":client", s(client.to_string()));
+        }
+        TransactWriteItem::builder().delete(d.build().expect("complete")).build()
+    }
+
+    /// Deletes every item of a partition, 25 at a time.
+    async fn delete_partition(&self, pk: &str) -> Result<(), StoreError> {
+        let items = self.query_partition(pk, None, None).await?;
+        for chunk in items.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|i| {
+                    let k = key(Reader(i).s("pk").unwrap_or_default(), Reader(i).s("sk").unwrap_or_default());
+                    WriteRequest::builder().delete_request(DeleteRequest::builder().set_key(Some(k)).build().expect("complete")).build()
+                })
+                .collect();
+            for _ in 0..5 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProjectStore for DynamoStore {
+    async fn insert_project(&self, p: &Project) -> Result<(), StoreError> {
+        let mut lock = key(format!("PUBKEY#{}", p.public_key.as_str()), "LOCK");
+        lock.insert("project_id".into(), s(p.id.to_string()));
+        let items = vec![
+            self.put(project_item(p), "attribute_not_exists(#pk)"),
+            self.put(lock, "attribute_not_exists(#pk)"),
+            self.move_refs(p.client_id, format!("CHANNEL#{}", p.channel_id), 1),
+            self.move_refs(p.client_id, format!("TEMPLATE#{}", p.template_id), 1),
+        ];
+        match self.transact(items).await? {
+            TransactOutcome::Committed => Ok(()),
+            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 2) => Err(StoreError::Missing("channel")),
+            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 3) => Err(StoreError::Missing("template")),
+            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 1) => Err(StoreError::Conflict("public_key")),
+            TransactOutcome::Cancelled(_) => Err(StoreError::Conflict("id")),
+        }
+    }
+
+    async fn project(&self, id: ProjectId) -> Result<Option<Project>, StoreError> {
+        self.get(&project_pk(id), "PROJECT").await?.as_ref().map(project_from).transpose()
+    }
+
+    async fn project_by_public_key(&self, public_key: &str) -> Result<Option<Project>, StoreError> {
+        // GSI reads are eventually consistent: a project is usable within
+        // about a second of its creation.
+        let items = self.query_index(GSI1, "gsi1pk", &format!("PUBKEY#{public_key}"), Some(1)).await?;
+        items.first().map(project_from).transpose()
+    }
+
+    async fn list_projects(&self, client: ClientId) -> Result<Vec<Project>, StoreError> {
+        let items = self.query_index(GSI2, "gsi2pk", &format!("CLIENT#{client}#PROJECTS"), None).await?;
+        let mut projects = items.iter().map(project_from).collect::<Result<Vec<_>, _>>()?;
+        projects.sort_by_key(|p| p.id);
+        Ok(projects)
+    }
+
+    async fn delete_project(&self, client: ClientId, id: ProjectId) -> Result<bool, StoreError> {
+        let Some(p) = self.project(id).await? else { return Ok(false) };
+        if p.client_id != client {
+            return Ok(false);
+        }
+        // The condition re-checks ownership atomically; the read above only
+        // tells which counters and lock to move with it.
+        let items = vec![
+            self.delete_item(project_pk(id), "PROJECT", Some(("attribute_exists(#pk) AND #client_id = :client", client))),
+            self.delete_item(format!("PUBKEY#{}", p.public_key.as_str()), "LOCK", None),
+            self.move_refs(client, format!("CHANNEL#{}", p.channel_id), -1),
+            self.move_refs(client, format!("TEMPLATE#{}", p.template_id), -1),
+        ];
+        match self.transact(items).await? {
+            TransactOutcome::Committed => {}
+            TransactOutcome::Cancelled(_) => return Ok(false),
+        }
+        // End users and send counters: unreadable already (the wrapped data
+        // key is gone); removed now rather than left to their TTL.
+        self.delete_partition(&project_pk(id)).await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,58 @@
+//! The table's definition, for tests and emulators. `template.yaml` declares
+//! the same table for deployment (keys, the two GSIs, TTL on `ttl`).
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+
+/// Overloaded index: `PUBKEY#<public key>` → project; `CLIENTS` → clients.
+pub const GSI1: &str = "gsi1";
+/// Overloaded index: `CLIENT#<id>#PROJECTS` → a client's projects.
+pub const GSI2: &str = "gsi2";
+pub const TTL_ATTRIBUTE: &str = "ttl";
+
+fn attr(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().expect("complete")
+}
+
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("complete")
+}
+
+fn gsi(name: &str, pk: &str, sk: &str) -> GlobalSecondaryIndex {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key(pk, KeyType::Hash))
+        .key_schema(key(sk, KeyType::Range))
+        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .build()
+        .expect("complete")
+}
+
+/// Creates the table (on-demand) with TTL enabled.
+pub async fn create_table(client: &Client, name: &str) -> Result<(), String> {
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_attribute_definitions(Some(["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"].map(attr).to_vec()))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .global_secondary_indexes(gsi(GSI1, "gsi1pk", "gsi1sk"))
+        .global_secondary_indexes(gsi(GSI2, "gsi2pk", "gsi2sk"))
+        .send()
+        .await
+        .map_err(|e| crate::describe(&e))?;
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder().attribute_name(TTL_ATTRIBUTE).enabled(true).build().expect("complete"),
+        )
+        .send()
+        .await
+        .map_err(|e| crate::describe(&e))?;
+    Ok(())
+}

@@ -1,0 +1,316 @@
+//! End users and their current verification, and send counters.
+//!
+//! | item | pk | sk | TTL |
+//! |---|---|---|---|
+//! | end user | `PROJECT#<id>` | `USER#<user ref>` | code expiry + 30 days |
+//! | send counter | `PROJECT#<id>` | `SENDS#<destination index>#<window start>` | window end |
+//!
+//! Each use case is one conditional write (start: a two-item transaction
+//! with the send counter). Refusals come back with the old item
+//! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), so explaining a refusal
+//! costs no extra read.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use secure2fa_core::clock::UnixTime;
+use secure2fa_core::crypto::Mac;
+use secure2fa_core::ids::{ProjectId, VerificationId};
+use secure2fa_core::model::{DeliveryState, NewVerification, UserRef, Verification, VerificationStatus};
+use secure2fa_core::ports::{StartError, StoreError, VerificationStore};
+use secure2fa_core::types::Lang;
+
+use super::{DynamoStore, Item, Reader, TransactOutcome, b, key, n, names, s, unavailable};
+
+/// End-user records outlive their last code by this long.
+const END_USER_RETENTION_SECONDS: i64 = 30 * 86_400;
+
+fn user_key(project: ProjectId, user_ref: &UserRef) -> Item {
+    key(format!("PROJECT#{project}"), format!("USER#{}", user_ref.as_str()))
+}
+
+fn verification_from(item: &Item) -> Result<Verification, StoreError> {
+    let r = Reader(item);
+    Ok(Verification {
+        project_id: r.parse("project_id")?,
+        user_ref: r.mac("user_ref")?,
+        user_id: r.sealed("user_id")?,
+        verification_id: r.parse("verification_id")?,
+        code_mac: r.mac("code_mac")?,
+        device_mac: r.opt_mac("device_mac")?,
+        recipient: r.sealed("recipient")?,
+        lang: r.opt_s("lang")?.map(|l| Lang::parse(l).map_err(|_| StoreError::Corrupt("lang".into()))).transpose()?,
+        status: r.parse_with("status", VerificationStatus::parse)?,
+        attempts: r.n("attempts")?,
+        max_attempts: r.n("max_attempts")?,
+        sent_at: r.n("sent_at")?,
+        expires_at: r.n("expires_at")?,
+        delivery: r.parse_with("delivery", DeliveryState::parse)?,
+        delivery_lease_until: r.opt_n("delivery_lease_until")?,
+        first_seen: r.n("first_seen")?,
+    })
+}
+
+/// An `UpdateItem` refused by its condition, with the old item if any.
+fn refused(e: &SdkError<UpdateItemError, aws_smithy_runtime_api::http::Response>) -> Option<Option<&Item>> {
+    match e {
+        SdkError::ServiceError(se) => match se.err() {
+            UpdateItemError::ConditionalCheckFailedException(c) => Some(c.item()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+impl DynamoStore {
+    fn start_update(&self, new: &NewVerification, now: UnixTime) -> Update {
+        let v = &new.record;
+        let mut set = vec![
+            "#project_id = :pid", "#user_ref = :uref", "#user_id = :uid", "#verification_id = :vid", "#code_mac = :cmac",
+            "#recipient = :rcpt", "#status = :pending", "#attempts = :zero", "#max_attempts = :max", "#sent_at = :now",
+            "#expires_at = :exp", "#delivery = :delivery", "#first_seen = if_not_exists(#first_seen, :now)", "#ttl = :ttl",
+        ];
+        let mut remove = vec!["#delivery_lease_until"];
+        if v.device_mac.is_some() { set.push("#device_mac = :dmac") } else { remove.push("#device_mac") }
+        if v.lang.is_some() { set.push("#lang = :lang") } else { remove.push("#lang") }
+        let update = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
+        // Refused while the current code is pending, unexpired and recent.
+        let cond = "attribute_not_exists(#pk) OR #status <> :pending OR #sent_at <= :edge OR #expires_at <= :now";
+        let mut u = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(user_key(v.project_id, &v.user_ref)))
+            .update_expression(&update)
+            .condition_expression(cond)
+            .set_expression_attribute_names(Some(names(&[&update, cond])))
+            .expression_attribute_values(":pid", s(v.project_id.to_string()))
+            .expression_attribute_values(":uref", s(v.user_ref.as_str()))
+            .expression_attribute_values(":uid", b(v.user_id.as_bytes()))
+            .expression_attribute_values(":vid", s(v.verification_id.to_string()))
+            .expression_attribute_values(":cmac", s(v.code_mac.as_str()))
+            .expression_attribute_values(":rcpt", b(v.recipient.as_bytes()))
+            .expression_attribute_values(":pending", s(VerificationStatus::Pending.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":max", n(v.max_attempts))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":exp", n(v.expires_at))
+            .expression_attribute_values(":delivery", s(v.delivery.as_str()))
+            .expression_attribute_values(":ttl", n(v.expires_at + END_USER_RETENTION_SECONDS))
+            .expression_attribute_values(":edge", n(now - new.cooldown_seconds as i64))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(d) = &v.device_mac {
+            u = u.expression_attribute_values(":dmac", s(d.as_str()));
+        }
+        if let Some(l) = &v.lang {
+            u = u.expression_attribute_values(":lang", s(l.as_str()));
+        }
+        u.build().expect("complete")
+    }
+
+    fn cooldown_refusal(new: &NewVerification, old: Option<&Item>, now: UnixTime) -> StartError {
+        let last = old.and_then(|i| Reader(i).n::<i64>("sent_at").ok()).unwrap_or(now);
+        StartError::Cooldown { retry_after: (last + new.cooldown_seconds as i64 - now).max(1) as u32 }
+    }
+}
+
+#[async_trait]
+impl VerificationStore for DynamoStore {
+    async fn start_verification(&self, new: &NewVerification, now: UnixTime) -> Result<(), StartError> {
+        let update = self.start_update(new, now);
+        let Some(limit) = &new.destination_limit else {
+            // Nothing sent (template request): the cooldown write alone.
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(update.key))
+                .update_expression(update.update_expression)
+                .set_condition_expression(update.condition_expression)
+                .set_expression_attribute_names(update.expression_attribute_names)
+                .set_expression_attribute_values(update.expression_attribute_values)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(()),
+                Err(e) => match refused(&e) {
+                    Some(old) => Err(Self::cooldown_refusal(new, old, now)),
+                    None => Err(unavailable(e).into()),
+                },
+            };
+        };
+        let counter_update = "ADD #count :one SET #ttl = :ttl";
+        let counter_cond = "attribute_not_exists(#pk) OR #count < :max";
+        let counter = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                format!("PROJECT#{}", new.record.project_id),
+                format!("SENDS#{}#{}", limit.destination.as_str(), limit.window_start),
+            )))
+            .update_expression(counter_update)
+            .condition_expression(counter_cond)
+            .set_expression_attribute_names(Some(names(&[counter_update, counter_cond])))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(limit.max_sends))
+            .expression_attribute_values(":ttl", n(limit.window_end()))
+            .build()
+            .expect("complete");
+        let items = vec![TransactWriteItem::builder().update(update).build(), TransactWriteItem::builder().update(counter).build()];
+        match self.transact(items).await? {
+            TransactOutcome::Committed => Ok(()),
+            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 0) => {
+                Err(Self::cooldown_refusal(new, r[0].item(), now))
+            }
+            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 1) => {
+                Err(StartError::DestinationLimit { retry_after: (limit.window_end() - now).max(1) as u32 })
+            }
+            TransactOutcome::Cancelled(r) => Err(StoreError::Unavailable(format!("transaction cancelled: {r:?}")).into()),
+        }
+    }
+
+    async fn verification(&self, project: ProjectId, user_ref: &UserRef) -> Result<Option<Verification>, StoreError> {
+        self.get(&format!("PROJECT#{project}"), &format!("USER#{}", user_ref.as_str())).await?.as_ref().map(verification_from).transpose()
+    }
+
+    async fn approve(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        code_mac: &Mac,
+        device_mac: Option<&Mac>,
+        now: UnixTime,
+    ) -> Result<Result<Verification, Option<Verification>>, StoreError> {
+        let update = "SET #status = :approved ADD #attempts :one";
+        let device = if device_mac.is_some() { "(attribute_not_exists(#device_mac) OR #device_mac = :dmac)" } else { "attribute_not_exists(#device_mac)" };
+        let cond = format!(
+            "#status = :pending AND #attempts < #max_attempts AND #expires_at > :now AND #code_mac = :cmac AND {device}"
+        );
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(project, user_ref)))
+            .update_expression(update)
+            .condition_expression(&cond)
+            .set_expression_attribute_names(Some(names(&[update, &cond])))
+            .expression_attribute_values(":approved", s(VerificationStatus::Approved.as_str()))
+            .expression_attribute_values(":pending", s(VerificationStatus::Pending.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":cmac", s(code_mac.as_str()))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(d) = device_mac {
+            req = req.expression_attribute_values(":dmac", s(d.as_str()));
+        }
+        match req.send().await {
+            Ok(out) => Ok(Ok(verification_from(&out.attributes.unwrap_or_default())?)),
+            Err(e) => match refused(&e) {
+                Some(old) => Ok(Err(old.map(verification_from).transpose()?)),
+                None => Err(unavailable(e)),
+            },
+        }
+    }
+
+    async fn record_failed_attempt(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        now: UnixTime,
+    ) -> Result<Result<u32, Option<Verification>>, StoreError> {
+        let update = "ADD #attempts :one";
+        let cond = "#verification_id = :vid AND #status = :pending AND #attempts < #max_attempts AND #expires_at > :now";
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(project, user_ref)))
+            .update_expression(update)
+            .condition_expression(cond)
+            .set_expression_attribute_names(Some(names(&[update, cond])))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":vid", s(id.to_string()))
+            .expression_attribute_values(":pending", s(VerificationStatus::Pending.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::UpdatedNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Ok(Reader(&out.attributes.unwrap_or_default()).n("attempts")?)),
+            Err(e) => match refused(&e) {
+                Some(old) => Ok(Err(old.map(verification_from).transpose()?)),
+                None => Err(unavailable(e)),
+            },
+        }
+    }
+
+    async fn claim_delivery(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        now: UnixTime,
+        lease_seconds: u32,
+    ) -> Result<bool, StoreError> {
+        let update = "SET #delivery = :claimed, #delivery_lease_until = :until";
+        let cond = "#verification_id = :vid AND #status = :pending AND #expires_at > :now \
+                    AND (#delivery = :queued OR (#delivery = :claimed AND #delivery_lease_until <= :now))";
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(project, user_ref)))
+            .update_expression(update)
+            .condition_expression(cond)
+            .set_expression_attribute_names(Some(names(&[update, cond])))
+            .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()))
+            .expression_attribute_values(":queued", s(DeliveryState::Queued.as_str()))
+            .expression_attribute_values(":pending", s(VerificationStatus::Pending.as_str()))
+            .expression_attribute_values(":until", n(now + lease_seconds as i64))
+            .expression_attribute_values(":vid", s(id.to_string()))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if refused(&e).is_some() => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn finish_delivery(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        state: DeliveryState,
+    ) -> Result<(), StoreError> {
+        let update = "SET #delivery = :state REMOVE #delivery_lease_until";
+        let cond = "#verification_id = :vid AND #delivery = :claimed";
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(project, user_ref)))
+            .update_expression(update)
+            .condition_expression(cond)
+            .set_expression_attribute_names(Some(names(&[update, cond])))
+            .expression_attribute_values(":state", s(state.as_str()))
+            .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()))
+            .expression_attribute_values(":vid", s(id.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if refused(&e).is_some() => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn list_verifications(&self, project: ProjectId, limit: usize) -> Result<Vec<Verification>, StoreError> {
+        let items = self.query_partition(&format!("PROJECT#{project}"), Some("USER#"), Some(limit.clamp(1, 500))).await?;
+        items.iter().map(verification_from).collect()
+    }
+}

@@ -1,0 +1,76 @@
+//! Amazon SES (v2 API) as an email provider. The sender address comes from
+//! the channel's credentials (`{"from": "..."}`) or, failing that, from the
+//! deployment default. The address must be a verified SES identity.
+
+use async_trait::async_trait;
+use aws_sdk_sesv2::Client;
+use aws_sdk_sesv2::error::SdkError;
+use aws_sdk_sesv2::operation::send_email::SendEmailError;
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use secure2fa_core::model::{ProviderKind, TemplateFormat};
+use secure2fa_core::ports::{MessageSender, OutgoingMessage, ProviderCredentials, SendError, SentMessage};
+use secure2fa_core::types::Recipient;
+
+#[derive(Clone)]
+pub struct SesSender {
+    client: Client,
+    default_from: Option<String>,
+    configuration_set: Option<String>,
+}
+
+impl SesSender {
+    pub fn new(client: Client, default_from: Option<String>, configuration_set: Option<String>) -> Self {
+        Self { client, default_from, configuration_set }
+    }
+}
+
+fn content(text: &str) -> Result<Content, SendError> {
+    Content::builder().data(text).charset("UTF-8").build().map_err(|e| SendError::Permanent(e.to_string()))
+}
+
+#[async_trait]
+impl MessageSender for SesSender {
+    async fn send(&self, provider: ProviderKind, creds: &ProviderCredentials, m: &OutgoingMessage) -> Result<SentMessage, SendError> {
+        if provider != ProviderKind::Ses {
+            return Err(SendError::Permanent(format!("SES cannot send for provider {}", provider.as_str())));
+        }
+        let Recipient::Email(to) = &m.to else {
+            return Err(SendError::Permanent("SES sends email only".into()));
+        };
+        let from = creds.0.get("from").and_then(|v| v.as_str()).map(str::to_owned).or_else(|| self.default_from.clone());
+        let Some(from) = from else {
+            return Err(SendError::Permanent("no sender address: set \"from\" on the channel or SES_FROM_ADDRESS".into()));
+        };
+        let body = match m.format {
+            TemplateFormat::Html => Body::builder().html(content(&m.body)?).build(),
+            TemplateFormat::Text => Body::builder().text(content(&m.body)?).build(),
+        };
+        let message = Message::builder().subject(content(&m.subject)?).body(body).build();
+        let result = self
+            .client
+            .send_email()
+            .from_email_address(from)
+            .destination(Destination::builder().to_addresses(to.as_str()).build())
+            .content(EmailContent::builder().simple(message).build())
+            .set_configuration_set_name(self.configuration_set.clone())
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(SentMessage { provider_message_id: out.message_id }),
+            Err(SdkError::ServiceError(e)) => {
+                // Only the error code: SES messages can quote the address.
+                let code = e.err().meta().code().unwrap_or("Unknown").to_owned();
+                match e.err() {
+                    SendEmailError::TooManyRequestsException(_) | SendEmailError::LimitExceededException(_) => {
+                        Err(SendError::Transient(format!("SES {code}")))
+                    }
+                    _ => Err(SendError::Permanent(format!("SES {code}"))),
+                }
+            }
+            Err(SdkError::TimeoutError(_)) | Err(SdkError::DispatchFailure(_)) | Err(SdkError::ResponseError(_)) => {
+                Err(SendError::Transient("SES unreachable".into()))
+            }
+            Err(_) => Err(SendError::Transient("SES request failed".into())),
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! The port contracts, run against the AWS adapters on a moto server that
+//! this test binary starts (one table and one KMS key per test).
+
+use std::sync::Arc;
+
+use secure2fa_aws::dynamodb::table::create_table;
+use secure2fa_aws::testing::{Clients, emulator_config};
+use secure2fa_aws::{DynamoStore, KmsKeyVault};
+use secure2fa_contract::moto::Moto;
+use secure2fa_core::crypto::KeyVault;
+use secure2fa_core::ports::Store;
+
+async fn clients() -> Clients {
+    Clients::new(&emulator_config(&Moto::shared().endpoint).await, None)
+}
+
+async fn fresh_store() -> Arc<dyn Store> {
+    let c = clients().await;
+    let table = format!("contract-{}", ulid_like());
+    create_table(&c.dynamodb, &table).await.unwrap();
+    Arc::new(DynamoStore::new(c.dynamodb, table))
+}
+
+async fn fresh_vault() -> Arc<dyn KeyVault> {
+    let c = clients().await;
+    let key = c.kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    Arc::new(KmsKeyVault::new(c.kms, key))
+}
+
+fn ulid_like() -> String {
+    secure2fa_core::ids::LogId::generate().to_string().to_lowercase().replace('_', "-")
+}
+
+mod dynamodb {
+    use super::*;
+    secure2fa_contract::store_contract_tests!(fresh_store().await);
+}
+
+mod kms {
+    use super::*;
+    secure2fa_contract::key_vault_contract_tests!(fresh_vault().await);
+}
