@@ -16,7 +16,7 @@ use axum::routing::get;
 pub use client_ip::ClientIp;
 pub use error::ErrorResponse;
 pub use management::{OPENAPI_JSON, management_router};
-pub use otp::{MAX_BODY_BYTES, otp_router};
+pub use otp::{MAX_BODY_BYTES, OtpRoutes, otp_router};
 pub use rate_limit::IpRateLimit;
 
 /// `GET /health` and JSON answers for unknown routes and methods; merge the

@@ -16,10 +16,24 @@ use crate::{ErrorResponse, IpRateLimit};
 /// Largest accepted request body. Real requests are well under 1 KiB.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-pub fn otp_router(service: OtpService, ip_limit: Option<IpRateLimit>) -> Router {
-    let router = Router::new()
-        .route("/otp/generate", post(generate))
-        .route("/otp/verify", post(verify))
+/// Which OTP routes a router serves: the generate and verify Lambdas each
+/// serve their own; the local server serves both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtpRoutes {
+    Generate,
+    Verify,
+    Both,
+}
+
+pub fn otp_router(service: OtpService, routes: OtpRoutes, ip_limit: Option<IpRateLimit>) -> Router {
+    let mut router = Router::new();
+    if routes != OtpRoutes::Verify {
+        router = router.route("/otp/generate", post(generate));
+    }
+    if routes != OtpRoutes::Generate {
+        router = router.route("/otp/verify", post(verify));
+    }
+    let router = router
         .method_not_allowed_fallback(|| async { ErrorResponse(ApiError::MethodNotAllowed) })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(service);

@@ -103,7 +103,7 @@ impl LocalApp {
             IpRateLimit::new(n, burst)
         });
         let router = secure2fa_http::base_router()
-            .merge(secure2fa_http::otp_router(self.otp.clone(), ip_limit))
+            .merge(secure2fa_http::otp_router(self.otp.clone(), secure2fa_http::OtpRoutes::Both, ip_limit))
             .merge(secure2fa_http::management_router(self.manage.clone(), self.operator_token.clone()))
             .merge(dev_routes::router(self.outbox.clone()))
             .layer(middleware::from_fn(client_ip_from_peer));

@@ -1,0 +1,110 @@
+//! Configuration from environment variables, read once at cold start. A
+//! function that lacks any variable it needs stops at init with one message
+//! naming all of them.
+
+use std::num::NonZeroU32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing environment variables: {}", .0.join(", "))]
+    Missing(Vec<&'static str>),
+    #[error("environment variable {0} is invalid: {1}")]
+    Invalid(&'static str, String),
+}
+
+/// What a function needs from the environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Needs {
+    pub table: bool,
+    pub kms: bool,
+    pub delivery_queue: bool,
+    pub webhook_queue: bool,
+    pub secrets: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub kms_key_id: String,
+    pub delivery_queue_url: String,
+    pub webhook_queue_url: String,
+    /// Secrets Manager id of `{"master": ...}`.
+    pub deployment_secret_id: String,
+    /// Secrets Manager id of `{"operator_token": ...}`.
+    pub operator_token_secret_id: String,
+    pub ses_from_address: Option<String>,
+    pub ses_configuration_set: Option<String>,
+    /// Must equal the queue's redrive `maxReceiveCount`.
+    pub max_receive_count: u32,
+    pub ip_limit_per_minute: Option<NonZeroU32>,
+    pub key_cache_ttl_seconds: u64,
+}
+
+impl Config {
+    pub fn from_env(needs: Needs) -> Result<Self, ConfigError> {
+        Self::from_lookup(needs, |k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    pub fn from_lookup(needs: Needs, get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut missing = Vec::new();
+        let mut required = |name: &'static str, needed: bool| -> String {
+            match get(name) {
+                Some(v) => v,
+                None => {
+                    if needed {
+                        missing.push(name);
+                    }
+                    String::new()
+                }
+            }
+        };
+        let table_name = required("TABLE_NAME", needs.table);
+        let kms_key_id = required("KMS_KEY_ID", needs.kms);
+        let delivery_queue_url = required("DELIVERY_QUEUE_URL", needs.delivery_queue);
+        let webhook_queue_url = required("WEBHOOK_QUEUE_URL", needs.webhook_queue);
+        let deployment_secret_id = required("DEPLOYMENT_SECRET_ID", needs.secrets);
+        let operator_token_secret_id = required("OPERATOR_TOKEN_SECRET_ID", needs.secrets);
+        if !missing.is_empty() {
+            return Err(ConfigError::Missing(missing));
+        }
+        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            get(name).map(|v| v.parse().map_err(|_| ConfigError::Invalid(name, "not a whole number".into()))).transpose().map(|v| v.unwrap_or(default))
+        };
+        Ok(Self {
+            table_name,
+            kms_key_id,
+            delivery_queue_url,
+            webhook_queue_url,
+            deployment_secret_id,
+            operator_token_secret_id,
+            ses_from_address: get("SES_FROM_ADDRESS"),
+            ses_configuration_set: get("SES_CONFIGURATION_SET"),
+            max_receive_count: number("MAX_RECEIVE_COUNT", 5)?.clamp(1, 1000) as u32,
+            ip_limit_per_minute: NonZeroU32::new(number("IP_LIMIT_PER_MINUTE", 600)?.min(u32::MAX as u64) as u32),
+            key_cache_ttl_seconds: number("KEY_CACHE_TTL_SECONDS", 900)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_missing_variable_is_named_at_once() {
+        let needs = Needs { table: true, kms: true, delivery_queue: true, ..Default::default() };
+        let err = Config::from_lookup(needs, |k| (k == "KMS_KEY_ID").then(|| "alias/x".to_string())).unwrap_err();
+        assert_eq!(err.to_string(), "missing environment variables: TABLE_NAME, DELIVERY_QUEUE_URL");
+    }
+
+    #[test]
+    fn numbers_are_validated_and_defaulted() {
+        let cfg = Config::from_lookup(Needs::default(), |_| None).unwrap();
+        assert_eq!(cfg.max_receive_count, 5);
+        assert_eq!(cfg.ip_limit_per_minute.map(|n| n.get()), Some(600));
+        let err = Config::from_lookup(Needs::default(), |k| (k == "MAX_RECEIVE_COUNT").then(|| "five".into())).unwrap_err();
+        assert!(err.to_string().contains("MAX_RECEIVE_COUNT"));
+        let off = Config::from_lookup(Needs::default(), |k| (k == "IP_LIMIT_PER_MINUTE").then(|| "0".into())).unwrap();
+        assert!(off.ip_limit_per_minute.is_none());
+    }
+}
