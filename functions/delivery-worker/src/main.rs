@@ -2,7 +2,8 @@
 
 use secure2fa_lambda::config::{Config, Needs};
 use secure2fa_lambda::sqs::{SqsWorker, run};
-use secure2fa_lambda::wiring::{Aws, services, worker};
+use secure2fa_aws::AwsClients;
+use secure2fa_lambda::wiring::{services, worker};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -10,7 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // The webhook queue receives delivery.failed events.
     let needs = Needs { table: true, kms: true, delivery_queue: true, webhook_queue: true, ..Needs::default() };
     let cfg = Config::from_env(needs)?;
-    let aws = Aws::from_env().await;
+    let aws = AwsClients::from_env().await;
     let worker = worker(&aws, &services(&aws, &cfg), &cfg)?;
     run(SqsWorker { worker, sqs: aws.sqs.clone(), queue_url: cfg.delivery_queue_url.clone(), max_receive_count: cfg.max_receive_count }).await
 }

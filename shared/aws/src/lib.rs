@@ -6,14 +6,15 @@
 //! the tests point them at moto.
 
 pub mod call_counter;
+pub mod clients;
 pub mod dynamodb;
 pub mod kms;
 pub mod secrets;
 pub mod ses;
 pub mod sqs;
-pub mod testing;
 
 pub use call_counter::CallCounter;
+pub use clients::{AwsClients, emulator_config};
 pub use dynamodb::DynamoStore;
 pub use kms::KmsKeyVault;
 pub use ses::SesSender;

@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use secure2fa_aws::dynamodb::table::create_table;
-use secure2fa_aws::testing::{Clients, emulator_config};
+use secure2fa_aws::{AwsClients, emulator_config};
 use secure2fa_aws::{DynamoStore, KmsKeyVault};
 use secure2fa_contract::moto::Moto;
 use secure2fa_core::crypto::KeyVault;
 use secure2fa_core::ports::Store;
 
-async fn clients() -> Clients {
-    Clients::new(&emulator_config(&Moto::shared().endpoint).await, None)
+async fn clients() -> AwsClients {
+    AwsClients::new(&emulator_config(&Moto::shared().endpoint).await, None)
 }
 
 async fn fresh_store() -> Arc<dyn Store> {

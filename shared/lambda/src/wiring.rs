@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secure2fa_aws::secrets::{SecretsLoadError, load_deployment_secrets, load_operator_token};
-use secure2fa_aws::{DynamoStore, KmsKeyVault, SesSender, SqsJobQueue};
+use secure2fa_aws::{AwsClients, DynamoStore, KmsKeyVault, SesSender, SqsJobQueue};
 use secure2fa_core::clock::SystemClock;
 use secure2fa_core::crypto::DataKeyCache;
 use secure2fa_core::manage::Management;
@@ -15,39 +15,13 @@ use secure2fa_providers::{HttpWebhookPoster, ProviderRegistry};
 
 use crate::Config;
 
-/// The SDK clients. `AWS_ENDPOINT_URL` (or a per-service variant) redirects
-/// them, e.g. to moto.
-#[derive(Clone)]
-pub struct Aws {
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    pub kms: aws_sdk_kms::Client,
-    pub sqs: aws_sdk_sqs::Client,
-    pub config: aws_config::SdkConfig,
-}
-
-impl Aws {
-    pub async fn from_env() -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::from_config(config)
-    }
-
-    pub fn from_config(config: aws_config::SdkConfig) -> Self {
-        Self {
-            dynamodb: aws_sdk_dynamodb::Client::new(&config),
-            kms: aws_sdk_kms::Client::new(&config),
-            sqs: aws_sdk_sqs::Client::new(&config),
-            config,
-        }
-    }
-}
-
 pub struct Services {
     pub store: Arc<DynamoStore>,
     pub keys: Arc<DataKeyCache>,
     pub queue: Arc<SqsJobQueue>,
 }
 
-pub fn services(aws: &Aws, cfg: &Config) -> Services {
+pub fn services(aws: &AwsClients, cfg: &Config) -> Services {
     let vault = KmsKeyVault::new(aws.kms.clone(), &cfg.kms_key_id);
     Services {
         store: Arc::new(DynamoStore::new(aws.dynamodb.clone(), &cfg.table_name)),
@@ -61,8 +35,8 @@ pub fn otp_service(s: &Services) -> OtpService {
 }
 
 /// The background worker: SES for email channels, signed webhooks over HTTPS.
-pub fn worker(aws: &Aws, s: &Services, cfg: &Config) -> Result<Worker, Box<dyn std::error::Error + Send + Sync>> {
-    let ses = SesSender::new(aws_sdk_sesv2::Client::new(&aws.config), cfg.ses_from_address.clone(), cfg.ses_configuration_set.clone());
+pub fn worker(aws: &AwsClients, s: &Services, cfg: &Config) -> Result<Worker, Box<dyn std::error::Error + Send + Sync>> {
+    let ses = SesSender::new(aws.ses.clone(), cfg.ses_from_address.clone(), cfg.ses_configuration_set.clone());
     let senders = ProviderRegistry::new().with(ProviderKind::Ses, Arc::new(ses));
     Ok(Worker {
         store: s.store.clone(),
@@ -76,11 +50,10 @@ pub fn worker(aws: &Aws, s: &Services, cfg: &Config) -> Result<Worker, Box<dyn s
 
 /// The management API's dependencies, with both secrets read from Secrets
 /// Manager now (cold start) and kept for the life of the instance.
-pub async fn management(aws: &Aws, s: &Services, cfg: &Config) -> Result<(Management, OperatorToken), SecretsLoadError> {
-    let sm = aws_sdk_secretsmanager::Client::new(&aws.config);
+pub async fn management(aws: &AwsClients, s: &Services, cfg: &Config) -> Result<(Management, OperatorToken), SecretsLoadError> {
     let (secrets, token) = tokio::try_join!(
-        load_deployment_secrets(&sm, &cfg.deployment_secret_id),
-        load_operator_token(&sm, &cfg.operator_token_secret_id)
+        load_deployment_secrets(&aws.secrets, &cfg.deployment_secret_id),
+        load_operator_token(&aws.secrets, &cfg.operator_token_secret_id)
     )?;
     let manage = Management {
         store: s.store.clone(),

@@ -98,10 +98,7 @@ impl LocalApp {
 
     /// The routers the Lambdas serve, plus `/dev/outbox`.
     pub fn router(&self) -> Router {
-        let ip_limit = self.config.ip_limit_per_minute.map(|n| {
-            let burst = NonZeroU32::new((n.get() / 6).max(1)).expect("max(1) is non-zero");
-            IpRateLimit::new(n, burst)
-        });
+        let ip_limit = self.config.ip_limit_per_minute.map(IpRateLimit::per_minute);
         let router = secure2fa_http::base_router()
             .merge(secure2fa_http::otp_router(self.otp.clone(), secure2fa_http::OtpRoutes::Both, ip_limit))
             .merge(secure2fa_http::management_router(self.manage.clone(), self.operator_token.clone()))

@@ -1,6 +1,6 @@
-//! SDK configuration for emulators (moto) in tests and benchmarks: static
-//! test credentials, a fixed region, the given endpoint, and optionally a
-//! call counter on every client.
+//! The SDK clients the service uses, built once from one configuration,
+//! optionally with a call counter on each; and the emulator configuration
+//! (moto) for tests and benchmarks.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
@@ -17,8 +17,9 @@ pub async fn emulator_config(endpoint: &str) -> SdkConfig {
 }
 
 /// Every client the service uses, built from one config, each with the
-/// counter attached when given.
-pub struct Clients {
+/// counter attached when given. Clients are cheap to clone.
+#[derive(Clone)]
+pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub kms: aws_sdk_kms::Client,
     pub sqs: aws_sdk_sqs::Client,
@@ -26,7 +27,13 @@ pub struct Clients {
     pub secrets: aws_sdk_secretsmanager::Client,
 }
 
-impl Clients {
+impl AwsClients {
+    /// From the default chain: environment (including `AWS_ENDPOINT_URL`),
+    /// then the Lambda role.
+    pub async fn from_env() -> Self {
+        Self::new(&aws_config::load_defaults(BehaviorVersion::latest()).await, None)
+    }
+
     pub fn new(config: &SdkConfig, counter: Option<&CallCounter>) -> Self {
         macro_rules! client {
             ($krate:ident) => {{
