@@ -45,9 +45,13 @@ impl Intercept for CallCounter {
         "CallCounter"
     }
 
-    fn read_before_execution(
+    // Not `read_before_execution`: for client-level interceptors it runs
+    // before the operation's metadata is in the config bag. This runs once
+    // per operation (retries re-send the serialized request).
+    fn read_before_serialization(
         &self,
         context: &BeforeSerializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let Some(meta) = cfg.load::<Metadata>() else { return Ok(()) };
@@ -62,15 +66,6 @@ impl Intercept for CallCounter {
             }
         }
         self.add(key, 1);
-        Ok(())
-    }
-
-    fn read_after_execution(
-        &self,
-        _: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
         Ok(())
     }
 }
