@@ -28,6 +28,7 @@ macro_rules! store_contract_tests {
             start_verification_supersedes_after_cooldown,
             cooldown_does_not_apply_once_the_code_is_used_or_expired,
             destination_limit_refuses_atomically,
+            a_start_refused_by_cooldown_counts_no_send,
             approve_checks_code_device_expiry_and_attempts,
             approve_is_one_time,
             failed_attempts_are_capped_under_concurrency,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures::future::join_all;
 use secure2fa_core::crypto::Mac;
 use secure2fa_core::ids::{ClientId, LogId, VerificationId};
-use secure2fa_core::model::{DeliveryState, LogEntry, LogFilter, LogLevel, VerificationStatus};
+use secure2fa_core::model::{DeliveryState, LogEntry, LogFilter, LogLevel, NewVerification, VerificationStatus};
 use secure2fa_core::ports::{StartError, Store, StoreError};
 
 use crate::fixtures::*;
@@ -182,6 +182,18 @@ pub async fn destination_limit_refuses_atomically(store: Arc<dyn Store>) {
     store.start_verification(&limited(verification(p.id, "u10", "c", NOW), "other", NOW, 3), NOW).await.unwrap();
     let later = NOW + 3600;
     store.start_verification(&limited(verification(p.id, "u9", "c", later), "dest", later, 3), later).await.unwrap();
+}
+
+pub async fn a_start_refused_by_cooldown_counts_no_send(store: Arc<dyn Store>) {
+    let p = seeded_project(store.as_ref()).await;
+    let limited_with_cooldown = |user: &str, now| NewVerification { cooldown_seconds: 30, ..limited(verification(p.id, user, "c", now), "dest", now, 2) };
+    store.start_verification(&limited_with_cooldown("u1", NOW), NOW).await.unwrap();
+    let again = store.start_verification(&limited_with_cooldown("u1", NOW + 1), NOW + 1).await;
+    assert!(matches!(again, Err(StartError::Cooldown { .. })), "{again:?}");
+    // Had the refused start counted, the window (2) would now be full.
+    store.start_verification(&limited_with_cooldown("u2", NOW + 2), NOW + 2).await.unwrap();
+    let third = store.start_verification(&limited_with_cooldown("u3", NOW + 3), NOW + 3).await;
+    assert!(matches!(third, Err(StartError::DestinationLimit { .. })), "{third:?}");
 }
 
 pub async fn approve_checks_code_device_expiry_and_attempts(store: Arc<dyn Store>) {

@@ -98,7 +98,8 @@ pub trait VerificationStore: Send + Sync {
     /// (keeping `first_seen`), atomically with the limits: refused while the
     /// previous code is still pending, unexpired and was sent less than
     /// `cooldown_seconds` ago, or if the destination has used up its window.
-    /// Both or neither are written.
+    /// A refused start leaves no new code and no counted send (an adapter
+    /// may reserve the send first and release it on refusal).
     async fn start_verification(&self, new: &NewVerification, now: UnixTime) -> Result<(), StartError>;
 
     async fn verification(&self, project: ProjectId, user_ref: &UserRef) -> Result<Option<Verification>, StoreError>;

@@ -52,6 +52,17 @@ async fn hot_path_stays_within_the_call_budget() {
     let b = env.budget();
     println!("verify (wrong code): {b:?}");
     assert!(b.writes <= 3 && b.reads <= 1 && b.kms_calls == 0, "wrong-code verify over budget: {b:?}");
+
+    // Every hot-path item fits in one write unit (1 KB), so a write is 1 WRU.
+    let mut checked = 0;
+    for item in env.scan().await {
+        let sk = item["sk"].as_s().unwrap().clone();
+        if ["USER#", "SENDS#", "log_"].iter().any(|p| sk.starts_with(p)) {
+            assert!(support::item_size(&item) <= 1024, "{sk} is {} bytes", support::item_size(&item));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 9, "end users, counters and logs were all checked ({checked})");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

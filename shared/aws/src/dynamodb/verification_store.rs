@@ -5,23 +5,24 @@
 //! | end user | `PROJECT#<id>` | `USER#<user ref>` | code expiry + 30 days |
 //! | send counter | `PROJECT#<id>` | `SENDS#<destination index>#<window start>` | window end |
 //!
-//! Each use case is one conditional write (start: a two-item transaction
-//! with the send counter). Refusals come back with the old item
+//! Each use case is one conditional write (start: a conditional reservation
+//! on the send counter, then one on the end user). Refusals come back with the old item
 //! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), so explaining a refusal
 //! costs no extra read.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use secure2fa_core::clock::UnixTime;
 use secure2fa_core::crypto::Mac;
 use secure2fa_core::ids::{ProjectId, VerificationId};
-use secure2fa_core::model::{DeliveryState, NewVerification, UserRef, Verification, VerificationStatus};
+use secure2fa_core::model::{DeliveryState, DestinationLimit, NewVerification, UserRef, Verification, VerificationStatus};
 use secure2fa_core::ports::{StartError, StoreError, VerificationStore};
 use secure2fa_core::types::Lang;
 
-use super::{DynamoStore, Item, Reader, TransactOutcome, b, key, n, names, s, unavailable};
+use super::{DynamoStore, Item, Reader, b, key, n, names, s, unavailable};
 
 /// End-user records outlive their last code by this long.
 const END_USER_RETENTION_SECONDS: i64 = 30 * 86_400;
@@ -64,7 +65,7 @@ fn refused(e: &SdkError<UpdateItemError, aws_smithy_runtime_api::http::Response>
 }
 
 impl DynamoStore {
-    fn start_update(&self, new: &NewVerification, now: UnixTime) -> Update {
+    fn start_request(&self, new: &NewVerification, now: UnixTime) -> UpdateItemFluentBuilder {
         let v = &new.record;
         let mut set = vec![
             "#project_id = :pid", "#user_ref = :uref", "#user_id = :uid", "#verification_id = :vid", "#code_mac = :cmac",
@@ -77,7 +78,9 @@ impl DynamoStore {
         let update = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
         // Refused while the current code is pending, unexpired and recent.
         let cond = "attribute_not_exists(#pk) OR #status <> :pending OR #sent_at <= :edge OR #expires_at <= :now";
-        let mut u = Update::builder()
+        let mut u = self
+            .client
+            .update_item()
             .table_name(&self.table)
             .set_key(Some(user_key(v.project_id, &v.user_ref)))
             .update_expression(&update)
@@ -104,7 +107,56 @@ impl DynamoStore {
         if let Some(l) = &v.lang {
             u = u.expression_attribute_values(":lang", s(l.as_str()));
         }
-        u.build().expect("complete")
+        u
+    }
+
+    fn counter_key(project: ProjectId, limit: &DestinationLimit) -> Item {
+        key(format!("PROJECT#{project}"), format!("SENDS#{}#{}", limit.destination.as_str(), limit.window_start))
+    }
+
+    /// Counts one send to the destination unless its window is used up.
+    async fn reserve_send(&self, project: ProjectId, limit: &DestinationLimit, now: UnixTime) -> Result<(), StartError> {
+        let update = "ADD #count :one SET #ttl = :ttl";
+        let cond = "attribute_not_exists(#pk) OR #count < :max";
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::counter_key(project, limit)))
+            .update_expression(update)
+            .condition_expression(cond)
+            .set_expression_attribute_names(Some(names(&[update, cond])))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(limit.max_sends))
+            .expression_attribute_values(":ttl", n(limit.window_end()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if refused(&e).is_some() => {
+                Err(StartError::DestinationLimit { retry_after: (limit.window_end() - now).max(1) as u32 })
+            }
+            Err(e) => Err(unavailable(e).into()),
+        }
+    }
+
+    /// Gives back a reserved send. Best effort (see `start_verification`).
+    async fn release_send(&self, project: ProjectId, limit: &DestinationLimit) {
+        let update = "ADD #count :minus_one";
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::counter_key(project, limit)))
+            .update_expression(update)
+            .condition_expression("attribute_exists(#pk)")
+            .set_expression_attribute_names(Some(names(&[update, "#pk"])))
+            .expression_attribute_values(":minus_one", n(-1))
+            .send()
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %crate::describe(&e), "could not release a reserved send");
+        }
     }
 
     fn cooldown_refusal(new: &NewVerification, old: Option<&Item>, now: UnixTime) -> StartError {
@@ -116,56 +168,31 @@ impl DynamoStore {
 #[async_trait]
 impl VerificationStore for DynamoStore {
     async fn start_verification(&self, new: &NewVerification, now: UnixTime) -> Result<(), StartError> {
-        let update = self.start_update(new, now);
-        let Some(limit) = &new.destination_limit else {
-            // Nothing sent (template request): the cooldown write alone.
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(update.key))
-                .update_expression(update.update_expression)
-                .set_condition_expression(update.condition_expression)
-                .set_expression_attribute_names(update.expression_attribute_names)
-                .set_expression_attribute_values(update.expression_attribute_values)
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                .send()
-                .await;
-            return match result {
-                Ok(_) => Ok(()),
-                Err(e) => match refused(&e) {
-                    Some(old) => Err(Self::cooldown_refusal(new, old, now)),
-                    None => Err(unavailable(e).into()),
-                },
-            };
+        // Not one transaction: a transactional write costs twice the write
+        // units. Instead the send is first *reserved* on the destination's
+        // counter (conditional on the limit), then the cooldown-guarded
+        // write replaces the code; if that is refused, the reservation is
+        // released. Both rules stay single conditional writes; a release
+        // that fails leaves the counter one too high, the safe side.
+        let reserved = match &new.destination_limit {
+            Some(limit) => {
+                self.reserve_send(new.record.project_id, limit, now).await?;
+                Some(limit)
+            }
+            None => None,
         };
-        let counter_update = "ADD #count :one SET #ttl = :ttl";
-        let counter_cond = "attribute_not_exists(#pk) OR #count < :max";
-        let counter = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(
-                format!("PROJECT#{}", new.record.project_id),
-                format!("SENDS#{}#{}", limit.destination.as_str(), limit.window_start),
-            )))
-            .update_expression(counter_update)
-            .condition_expression(counter_cond)
-            .set_expression_attribute_names(Some(names(&[counter_update, counter_cond])))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":max", n(limit.max_sends))
-            .expression_attribute_values(":ttl", n(limit.window_end()))
-            .build()
-            .expect("complete");
-        let items = vec![TransactWriteItem::builder().update(update).build(), TransactWriteItem::builder().update(counter).build()];
-        match self.transact(items).await? {
-            TransactOutcome::Committed => Ok(()),
-            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 0) => {
-                Err(Self::cooldown_refusal(new, r[0].item(), now))
-            }
-            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 1) => {
-                Err(StartError::DestinationLimit { retry_after: (limit.window_end() - now).max(1) as u32 })
-            }
-            TransactOutcome::Cancelled(r) => Err(StoreError::Unavailable(format!("transaction cancelled: {r:?}")).into()),
+        let result = self.start_request(new, now).send().await;
+        let refusal = match result {
+            Ok(_) => return Ok(()),
+            Err(e) => match refused(&e) {
+                Some(old) => Self::cooldown_refusal(new, old, now),
+                None => unavailable(e).into(),
+            },
+        };
+        if let Some(limit) = reserved {
+            self.release_send(new.record.project_id, limit).await;
         }
+        Err(refusal)
     }
 
     async fn verification(&self, project: ProjectId, user_ref: &UserRef) -> Result<Option<Verification>, StoreError> {

@@ -197,3 +197,37 @@ pub struct Budget {
     pub ses_sends: u64,
     pub all: std::collections::BTreeMap<String, u64>,
 }
+
+/// DynamoDB's size of an item: attribute names plus values (numbers are
+/// approximated from their digits), which decides its write units.
+pub fn item_size(item: &HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    item.iter()
+        .map(|(k, v)| {
+            k.len()
+                + match v {
+                    A::S(s) => s.len(),
+                    A::N(n) => n.len().div_ceil(2) + 1,
+                    A::B(b) => b.as_ref().len(),
+                    A::Bool(_) | A::Null(_) => 1,
+                    _ => 100,
+                }
+        })
+        .sum()
+}
+
+impl AwsEnv {
+    /// Every item of the table.
+    pub async fn scan(&self) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self.clients.dynamodb.scan().table_name(&self.cfg.table_name).set_exclusive_start_key(start.take()).send().await.unwrap();
+            items.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return items,
+            }
+        }
+    }
+}
