@@ -38,6 +38,8 @@ pub struct Config {
     pub max_receive_count: u32,
     pub ip_limit_per_minute: Option<NonZeroU32>,
     pub key_cache_ttl_seconds: u64,
+    /// Accept `http://` webhook URLs (private networks, emulators). Off by default.
+    pub allow_http_webhooks: bool,
 }
 
 impl Config {
@@ -82,6 +84,7 @@ impl Config {
             max_receive_count: number("MAX_RECEIVE_COUNT", 5)?.clamp(1, 1000) as u32,
             ip_limit_per_minute: NonZeroU32::new(number("IP_LIMIT_PER_MINUTE", 600)?.min(u32::MAX as u64) as u32),
             key_cache_ttl_seconds: number("KEY_CACHE_TTL_SECONDS", 900)?,
+            allow_http_webhooks: get("ALLOW_HTTP_WEBHOOKS").is_some_and(|v| v.eq_ignore_ascii_case("true")),
         })
     }
 }

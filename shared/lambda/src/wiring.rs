@@ -60,7 +60,7 @@ pub async fn management(aws: &AwsClients, s: &Services, cfg: &Config) -> Result<
         keys: s.keys.clone(),
         index_key: secrets.index_key.clone(),
         clock: Arc::new(SystemClock),
-        allow_insecure_webhooks: false,
+        allow_insecure_webhooks: cfg.allow_http_webhooks,
     };
     Ok((manage, token))
 }

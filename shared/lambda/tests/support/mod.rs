@@ -27,7 +27,36 @@ use secure2fa_lambda::wiring::{Services, otp_service, services, worker};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-pub const OPERATOR_TOKEN: &str = "test-operator-token-0123456789";
+/// `events/fixture.json`: the keys the committed events are encrypted for.
+pub fn fixture() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/fixture.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+pub fn event(name: &str) -> Value {
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// Re-encrypts a committed OTP event for a live project: decrypts its
+/// payload with the fixture keys, applies `changes` and a fresh `iat`.
+pub fn refresh_otp_event(event: &mut Value, keys: &Keys, changes: Value) {
+    let f = fixture();
+    let (fpk, fsk) = (PublicKey::parse(f["public_key"].as_str().unwrap()).unwrap(), SecretKey::from_base64(f["secret_key"].as_str().unwrap()).unwrap());
+    let body: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+    let plain = payload::open(&fsk, &fpk, body["encrypted_data"].as_str().unwrap()).unwrap();
+    let mut plain: Value = serde_json::from_slice(&plain).unwrap();
+    plain["iat"] = json!(now());
+    for (k, v) in changes.as_object().unwrap() {
+        plain[k] = v.clone();
+    }
+    let data = payload::seal(&keys.secret_key, &keys.public_key, plain.to_string().as_bytes());
+    event["body"] = json!(json!({ "public_key": keys.public_key.as_str(), "encrypted_data": data }).to_string());
+}
 
 pub struct AwsEnv {
     pub endpoint: String,
@@ -66,7 +95,7 @@ impl AwsEnv {
             .secrets
             .create_secret()
             .name(&token)
-            .secret_string(json!({ "operator_token": OPERATOR_TOKEN }).to_string())
+            .secret_string(json!({ "operator_token": fixture()["operator_token"] }).to_string())
             .send()
             .await
             .unwrap()
@@ -119,12 +148,26 @@ impl AwsEnv {
         Keys { public_key: keys.public_key, secret_key: keys.secret_key, webhook_secret: keys.webhook_secret.map(|s| s.expose().to_owned()) }
     }
 
+    /// Serves an API Gateway event file through `router`, as `lambda_http` does.
+    pub async fn serve_event(&self, router: Router, event: &Value) -> (u16, Value) {
+        let req = lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event");
+        let resp = secure2fa_lambda::http::prepare(router).oneshot(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() })
+    }
+
+    pub async fn management_router(&self) -> Router {
+        let (manage, token) = secure2fa_lambda::wiring::management(&self.clients, &self.api, &self.cfg).await.unwrap();
+        base_router().merge(secure2fa_http::management_router(manage, token))
+    }
+
     pub fn otp_router(&self) -> Router {
         secure2fa_lambda::http::prepare(base_router().merge(otp_router(otp_service(&self.api), OtpRoutes::Both, None)))
     }
 
     pub async fn call(&self, keys: &Keys, path: &str, mut plain: Value) -> (u16, Value) {
-        plain["iat"] = json!(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs());
+        plain["iat"] = json!(now());
         let data = payload::seal(&keys.secret_key, &keys.public_key, plain.to_string().as_bytes());
         let body = json!({ "public_key": keys.public_key.as_str(), "encrypted_data": data }).to_string();
         let req = http::Request::post(path).header("content-type", "application/json").body(Body::from(body)).unwrap();
