@@ -58,12 +58,13 @@ def main() -> int:
     parser.add_argument("--base-url", help="override base_url from the credentials file")
     parser.add_argument("--moto-url", help="read the code from moto's SES store instead of the outbox")
     parser.add_argument("--timeout", type=float, default=30)
+    parser.add_argument("--user-id", help="end-user id to use (default: a random one)")
     args = parser.parse_args()
 
     creds = json.load(open(args.credentials))
     base_url = args.base_url or creds["base_url"]
     client = Secure2FA(base_url, creds["public_key"], creds["secret_key"])
-    user_id = f"example-user-{uuid.uuid4().hex[:8]}"
+    user_id = args.user_id or f"example-user-{uuid.uuid4().hex[:8]}"
     to = f"{user_id}@example.com"
 
     sent = client.generate(user_id, to)
