@@ -1,8 +1,8 @@
 //! The management JSON API (`/v1/...`) and its OpenAPI document.
 
+use secure2fa_aws::AwsClients;
 use secure2fa_http::{base_router, management_router};
 use secure2fa_lambda::config::{Config, Needs};
-use secure2fa_aws::AwsClients;
 use secure2fa_lambda::wiring::{management, services};
 
 #[tokio::main]

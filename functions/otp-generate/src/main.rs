@@ -1,8 +1,8 @@
 //! `POST /otp/generate` behind API Gateway.
 
+use secure2fa_aws::AwsClients;
 use secure2fa_http::{IpRateLimit, OtpRoutes, base_router, otp_router};
 use secure2fa_lambda::config::{Config, Needs};
-use secure2fa_aws::AwsClients;
 use secure2fa_lambda::wiring::{otp_service, services};
 
 #[tokio::main]

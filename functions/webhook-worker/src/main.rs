@@ -1,8 +1,8 @@
 //! Posts signed webhook events: consumes the webhook queue.
 
+use secure2fa_aws::AwsClients;
 use secure2fa_lambda::config::{Config, Needs};
 use secure2fa_lambda::sqs::{SqsWorker, run};
-use secure2fa_aws::AwsClients;
 use secure2fa_lambda::wiring::{services, worker};
 
 #[tokio::main]
@@ -11,5 +11,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let cfg = Config::from_env(Needs { table: true, kms: true, webhook_queue: true, ..Needs::default() })?;
     let aws = AwsClients::from_env().await;
     let worker = worker(&aws, &services(&aws, &cfg), &cfg)?;
-    run(SqsWorker { worker, sqs: aws.sqs.clone(), queue_url: cfg.webhook_queue_url.clone(), max_receive_count: cfg.max_receive_count }).await
+    run(SqsWorker {
+        worker,
+        sqs: aws.sqs.clone(),
+        queue_url: cfg.webhook_queue_url.clone(),
+        max_receive_count: cfg.max_receive_count,
+    })
+    .await
 }

@@ -60,8 +60,8 @@ impl Intercept for CallCounter {
         if meta.name() == "TransactWriteItems" {
             if let Some(input) = context
                 .input()
-                .downcast_ref::<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput>()
-            {
+                .downcast_ref::<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput>(
+            ) {
                 self.add(format!("{key}.items"), input.transact_items().len() as u64);
             }
         }

@@ -42,8 +42,10 @@ impl KeyVault for KmsKeyVault {
             .await
             .map_err(|e| KeyError::Unavailable(crate::describe(&e)))?;
         let plaintext = Zeroizing::new(out.plaintext.map(Blob::into_inner).unwrap_or_default());
-        let raw: [u8; 32] =
-            plaintext.as_slice().try_into().map_err(|_| KeyError::Unavailable("KMS returned a data key that is not 32 bytes".into()))?;
+        let raw: [u8; 32] = plaintext
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyError::Unavailable("KMS returned a data key that is not 32 bytes".into()))?;
         let wrapped = out.ciphertext_blob.ok_or_else(|| KeyError::Unavailable("KMS returned no ciphertext".into()))?;
         Ok((DataKey::from_bytes(raw), WrappedKey::from_bytes(wrapped.into_inner())))
     }
@@ -66,7 +68,9 @@ impl KeyVault for KmsKeyVault {
             Err(SdkError::ServiceError(e))
                 if matches!(
                     e.err(),
-                    DecryptError::InvalidCiphertextException(_) | DecryptError::IncorrectKeyException(_) | DecryptError::InvalidKeyUsageException(_)
+                    DecryptError::InvalidCiphertextException(_)
+                        | DecryptError::IncorrectKeyException(_)
+                        | DecryptError::InvalidKeyUsageException(_)
                 ) =>
             {
                 return Err(unwrap_err());

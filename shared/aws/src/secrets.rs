@@ -26,7 +26,8 @@ async fn secret_string(client: &Client, id: &str) -> Result<String, SecretsLoadE
 /// `{"master": "..."}` → blind-index pepper and session key.
 pub async fn load_deployment_secrets(client: &Client, id: &str) -> Result<DeploymentSecrets, SecretsLoadError> {
     let text = secret_string(client, id).await?;
-    DeploymentSecrets::from_json(&text).map_err(|e| SecretsLoadError::Invalid { id: id.to_owned(), cause: e.to_string() })
+    DeploymentSecrets::from_json(&text)
+        .map_err(|e| SecretsLoadError::Invalid { id: id.to_owned(), cause: e.to_string() })
 }
 
 /// `{"operator_token": "..."}` → the management API's bearer token.

@@ -30,16 +30,24 @@ fn content(text: &str) -> Result<Content, SendError> {
 
 #[async_trait]
 impl MessageSender for SesSender {
-    async fn send(&self, provider: ProviderKind, creds: &ProviderCredentials, m: &OutgoingMessage) -> Result<SentMessage, SendError> {
+    async fn send(
+        &self,
+        provider: ProviderKind,
+        creds: &ProviderCredentials,
+        m: &OutgoingMessage,
+    ) -> Result<SentMessage, SendError> {
         if provider != ProviderKind::Ses {
             return Err(SendError::Permanent(format!("SES cannot send for provider {}", provider.as_str())));
         }
         let Recipient::Email(to) = &m.to else {
             return Err(SendError::Permanent("SES sends email only".into()));
         };
-        let from = creds.0.get("from").and_then(|v| v.as_str()).map(str::to_owned).or_else(|| self.default_from.clone());
+        let from =
+            creds.0.get("from").and_then(|v| v.as_str()).map(str::to_owned).or_else(|| self.default_from.clone());
         let Some(from) = from else {
-            return Err(SendError::Permanent("no sender address: set \"from\" on the channel or SES_FROM_ADDRESS".into()));
+            return Err(SendError::Permanent(
+                "no sender address: set \"from\" on the channel or SES_FROM_ADDRESS".into(),
+            ));
         };
         let body = match m.format {
             TemplateFormat::Html => Body::builder().html(content(&m.body)?).build(),

@@ -137,7 +137,10 @@ pub async fn start_verification_supersedes_after_cooldown(store: Arc<dyn Store>)
         Err(StartError::Cooldown { retry_after }) => assert_eq!(retry_after, 20),
         other => panic!("expected cooldown, got {other:?}"),
     }
-    assert_eq!(store.verification(p.id, &first.user_ref).await.unwrap().unwrap().verification_id, first.verification_id);
+    assert_eq!(
+        store.verification(p.id, &first.user_ref).await.unwrap().unwrap().verification_id,
+        first.verification_id
+    );
 
     let mut third = verification(p.id, "u1", "code-3", NOW + 30);
     third.first_seen = NOW + 30;
@@ -186,7 +189,10 @@ pub async fn destination_limit_refuses_atomically(store: Arc<dyn Store>) {
 
 pub async fn a_start_refused_by_cooldown_counts_no_send(store: Arc<dyn Store>) {
     let p = seeded_project(store.as_ref()).await;
-    let limited_with_cooldown = |user: &str, now| NewVerification { cooldown_seconds: 30, ..limited(verification(p.id, user, "c", now), "dest", now, 2) };
+    let limited_with_cooldown = |user: &str, now| NewVerification {
+        cooldown_seconds: 30,
+        ..limited(verification(p.id, user, "c", now), "dest", now, 2)
+    };
     store.start_verification(&limited_with_cooldown("u1", NOW), NOW).await.unwrap();
     let again = store.start_verification(&limited_with_cooldown("u1", NOW + 1), NOW + 1).await;
     assert!(matches!(again, Err(StartError::Cooldown { .. })), "{again:?}");
@@ -214,7 +220,10 @@ pub async fn approve_checks_code_device_expiry_and_attempts(store: Arc<dyn Store
 
     // Refused approvals do not count; failed attempts do, up to the cap.
     for expected in 1..=3 {
-        assert_eq!(store.record_failed_attempt(p.id, &v.user_ref, v.verification_id, NOW).await.unwrap().unwrap(), expected);
+        assert_eq!(
+            store.record_failed_attempt(p.id, &v.user_ref, v.verification_id, NOW).await.unwrap().unwrap(),
+            expected
+        );
     }
     let capped = store.record_failed_attempt(p.id, &v.user_ref, v.verification_id, NOW).await.unwrap();
     assert_eq!(capped.unwrap_err().unwrap().attempts, 3);
@@ -240,7 +249,9 @@ pub async fn failed_attempts_are_capped_under_concurrency(store: Arc<dyn Store>)
     store.start_verification(&new_verification(v.clone(), 0), NOW).await.unwrap();
     let guesses = (0..50).map(|_| {
         let (store, v) = (store.clone(), v.clone());
-        tokio::spawn(async move { store.record_failed_attempt(p.id, &v.user_ref, v.verification_id, NOW).await.unwrap() })
+        tokio::spawn(
+            async move { store.record_failed_attempt(p.id, &v.user_ref, v.verification_id, NOW).await.unwrap() },
+        )
     });
     let results: Vec<_> = join_all(guesses).await.into_iter().map(|r| r.unwrap()).collect();
     let mut counted: Vec<u32> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
@@ -269,7 +280,10 @@ pub async fn failed_attempt_against_superseded_verification_is_refused(store: Ar
     store.start_verification(&new_verification(new.clone(), 0), NOW + 1).await.unwrap();
     let r = store.record_failed_attempt(p.id, &old.user_ref, old.verification_id, NOW + 1).await.unwrap();
     assert_eq!(r.unwrap_err().unwrap().verification_id, new.verification_id);
-    assert!(store.approve(p.id, &old.user_ref, &m("c1"), None, NOW + 1).await.unwrap().is_err(), "superseded code refused");
+    assert!(
+        store.approve(p.id, &old.user_ref, &m("c1"), None, NOW + 1).await.unwrap().is_err(),
+        "superseded code refused"
+    );
     assert!(store.approve(p.id, &old.user_ref, &m("c2"), None, NOW + 1).await.unwrap().is_ok());
 }
 
@@ -285,7 +299,10 @@ pub async fn delivery_is_claimed_once_and_lease_expiry_allows_a_retry(store: Arc
     });
     assert_eq!(join_all(claims).await.into_iter().filter(|r| *r.as_ref().unwrap()).count(), 1);
     assert!(!store.claim_delivery(p.id, &v.user_ref, id, NOW + 59, 60).await.unwrap(), "lease holds");
-    assert!(store.claim_delivery(p.id, &v.user_ref, id, NOW + 60, 60).await.unwrap(), "elapsed lease can be taken over");
+    assert!(
+        store.claim_delivery(p.id, &v.user_ref, id, NOW + 60, 60).await.unwrap(),
+        "elapsed lease can be taken over"
+    );
 
     store.finish_delivery(p.id, &v.user_ref, id, DeliveryState::Queued).await.unwrap();
     assert!(store.claim_delivery(p.id, &v.user_ref, id, NOW + 61, 60).await.unwrap(), "released claim can be retaken");
@@ -340,13 +357,23 @@ pub async fn logs_filter_and_page_newest_first(store: Arc<dyn Store>) {
         let store = store.clone();
         async move { store.list_logs(p.client_id, &f).await.unwrap().into_iter().map(|e| e.event).collect::<Vec<_>>() }
     };
-    assert_eq!(events(LogFilter { project_id: Some(p.id), limit: 100, ..Default::default() }).await, ["e4", "e2", "e0"]);
-    assert_eq!(events(LogFilter { level: Some(LogLevel::Danger), limit: 100, ..Default::default() }).await, ["e3", "e0"]);
+    assert_eq!(
+        events(LogFilter { project_id: Some(p.id), limit: 100, ..Default::default() }).await,
+        ["e4", "e2", "e0"]
+    );
+    assert_eq!(
+        events(LogFilter { level: Some(LogLevel::Danger), limit: 100, ..Default::default() }).await,
+        ["e3", "e0"]
+    );
     assert_eq!(events(LogFilter { user_ref: Some(m("user-x")), limit: 100, ..Default::default() }).await, ["e4"]);
     assert_eq!(events(LogFilter { limit: 2, ..Default::default() }).await, ["e5", "e4"]);
     assert_eq!(events(LogFilter { before: Some(ids[4]), limit: 2, ..Default::default() }).await, ["e3", "e2"]);
     assert_eq!(store.list_logs(other, &LogFilter { limit: 100, ..Default::default() }).await.unwrap().len(), 1);
 
     store.delete_project(p.client_id, p.id).await.unwrap();
-    assert_eq!(events(LogFilter { limit: 100, ..Default::default() }).await, ["e5", "e3", "e1"], "deleted project's logs are not listed");
+    assert_eq!(
+        events(LogFilter { limit: 100, ..Default::default() }).await,
+        ["e5", "e3", "e1"],
+        "deleted project's logs are not listed"
+    );
 }

@@ -135,7 +135,10 @@ mod tests {
         let mut sorted = ids.clone();
         sorted.sort();
         assert_eq!(ids, sorted);
-        assert_eq!(ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().windows(2).filter(|w| w[0] >= w[1]).count(), 0);
+        assert_eq!(
+            ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().windows(2).filter(|w| w[0] >= w[1]).count(),
+            0
+        );
     }
 
     #[test]

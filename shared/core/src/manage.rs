@@ -88,7 +88,11 @@ impl Management {
         credentials: &serde_json::Value,
     ) -> Result<Channel, ApiError> {
         if !provider.supports(method) {
-            return Err(ApiError::InvalidRequest(format!("provider {} cannot send {}", provider.as_str(), method.as_str())));
+            return Err(ApiError::InvalidRequest(format!(
+                "provider {} cannot send {}",
+                provider.as_str(),
+                method.as_str()
+            )));
         }
         if !credentials.is_object() {
             return Err(ApiError::InvalidRequest("credentials must be a JSON object".into()));

@@ -42,7 +42,12 @@ fn environment(format: TemplateFormat) -> Environment<'static> {
     env
 }
 
-fn render_one(env: &Environment<'_>, part: &'static str, source: &str, vars: &RenderVars<'_>) -> Result<String, TemplateError> {
+fn render_one(
+    env: &Environment<'_>,
+    part: &'static str,
+    source: &str,
+    vars: &RenderVars<'_>,
+) -> Result<String, TemplateError> {
     let ctx = context! {
         OTP_CODE => vars.code,
         EXPIRES_IN_MINUTES => vars.expires_in_seconds.div_ceil(60),
@@ -54,7 +59,11 @@ fn render_one(env: &Environment<'_>, part: &'static str, source: &str, vars: &Re
 
 /// Renders a version. The code is inserted as data, never parsed as template.
 /// Subjects are header text, so they are never HTML-escaped.
-pub fn render(format: TemplateFormat, version: &TemplateVersion, vars: &RenderVars<'_>) -> Result<Rendered, TemplateError> {
+pub fn render(
+    format: TemplateFormat,
+    version: &TemplateVersion,
+    vars: &RenderVars<'_>,
+) -> Result<Rendered, TemplateError> {
     Ok(Rendered {
         subject: render_one(&environment(TemplateFormat::Text), "subject", &version.subject, vars)?,
         body: render_one(&environment(format), "body", &version.body, vars)?,
@@ -71,7 +80,8 @@ pub fn validate(format: TemplateFormat, version: &TemplateVersion) -> Result<(),
         return Err(TemplateError { part: "body", reason: "must be 1 to 50000 bytes".into() });
     }
     let sample = "9182736450";
-    let rendered = render(format, version, &RenderVars { code: sample, expires_in_seconds: 600, project_name: "Sample" })?;
+    let rendered =
+        render(format, version, &RenderVars { code: sample, expires_in_seconds: 600, project_name: "Sample" })?;
     if !rendered.body.contains(sample) {
         return Err(TemplateError { part: "body", reason: "must contain {{ OTP_CODE }}".into() });
     }
@@ -92,14 +102,21 @@ mod tests {
 
     #[test]
     fn code_and_expiry_are_substituted() {
-        let r = render(TemplateFormat::Text, &v("{{PROJECT_NAME}} code", "Code {{ OTP_CODE }}, valid {{EXPIRES_IN_MINUTES}} min"), &vars("123456")).unwrap();
+        let r = render(
+            TemplateFormat::Text,
+            &v("{{PROJECT_NAME}} code", "Code {{ OTP_CODE }}, valid {{EXPIRES_IN_MINUTES}} min"),
+            &vars("123456"),
+        )
+        .unwrap();
         assert_eq!(r.subject, "Acme <Shop> code");
         assert_eq!(r.body, "Code 123456, valid 2 min");
     }
 
     #[test]
     fn html_bodies_escape_values_but_subjects_do_not() {
-        let r = render(TemplateFormat::Html, &v("{{PROJECT_NAME}}", "<b>{{PROJECT_NAME}}</b> {{OTP_CODE}}"), &vars("1234")).unwrap();
+        let r =
+            render(TemplateFormat::Html, &v("{{PROJECT_NAME}}", "<b>{{PROJECT_NAME}}</b> {{OTP_CODE}}"), &vars("1234"))
+                .unwrap();
         assert_eq!(r.body, "<b>Acme &lt;Shop&gt;</b> 1234");
         assert_eq!(r.subject, "Acme <Shop>");
     }

@@ -56,7 +56,8 @@ impl DeploymentSecrets {
         struct Doc {
             master: Zeroizing<String>,
         }
-        let doc: Doc = serde_json::from_str(text).map_err(|_| SecretsError("expected a JSON object with a \"master\" string"))?;
+        let doc: Doc =
+            serde_json::from_str(text).map_err(|_| SecretsError("expected a JSON object with a \"master\" string"))?;
         Self::from_master(&doc.master)
     }
 }
@@ -86,8 +87,8 @@ impl OperatorToken {
         struct Doc {
             operator_token: Zeroizing<String>,
         }
-        let doc: Doc =
-            serde_json::from_str(text).map_err(|_| SecretsError("expected a JSON object with an \"operator_token\" string"))?;
+        let doc: Doc = serde_json::from_str(text)
+            .map_err(|_| SecretsError("expected a JSON object with an \"operator_token\" string"))?;
         Self::new(&doc.operator_token)
     }
 

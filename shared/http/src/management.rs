@@ -164,8 +164,10 @@ fn empty_object() -> Value {
 async fn create_channel(State(ctx): State<Ctx>, Path(client_id): Path<String>, bytes: Bytes) -> Result<Response> {
     let client = client_of(&ctx, &client_id).await?;
     let b: NewChannelBody = body(&bytes)?;
-    let method = ChannelMethod::parse(&b.method).ok_or_else(|| ApiError::InvalidRequest("method must be email or sms".into()))?;
-    let provider = ProviderKind::parse(&b.provider).ok_or_else(|| ApiError::InvalidRequest("unknown provider".into()))?;
+    let method = ChannelMethod::parse(&b.method)
+        .ok_or_else(|| ApiError::InvalidRequest("method must be email or sms".into()))?;
+    let provider =
+        ProviderKind::parse(&b.provider).ok_or_else(|| ApiError::InvalidRequest("unknown provider".into()))?;
     let channel = ctx.manage.create_channel(&client, &b.title, method, provider, &b.credentials).await?;
     Ok(created(channel_json(&channel)))
 }
@@ -180,7 +182,10 @@ fn deleted(found: bool, what: &str) -> Result<StatusCode> {
     if found { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound(format!("no such {what}")).into()) }
 }
 
-async fn delete_channel(State(ctx): State<Ctx>, Path((client_id, channel_id)): Path<(String, String)>) -> Result<StatusCode> {
+async fn delete_channel(
+    State(ctx): State<Ctx>,
+    Path((client_id, channel_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
     let client = client_of(&ctx, &client_id).await?;
     let channel: ChannelId = id(&channel_id, "channel")?;
     deleted(ctx.manage.store.delete_channel(client.id, channel).await.map_err(ApiError::from)?, "channel")
@@ -216,7 +221,10 @@ async fn list_templates(State(ctx): State<Ctx>, Path(client_id): Path<String>) -
     Ok(Json(json!({ "templates": templates.iter().map(template_json).collect::<Vec<_>>() })))
 }
 
-async fn delete_template(State(ctx): State<Ctx>, Path((client_id, template_id)): Path<(String, String)>) -> Result<StatusCode> {
+async fn delete_template(
+    State(ctx): State<Ctx>,
+    Path((client_id, template_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
     let client = client_of(&ctx, &client_id).await?;
     let template: TemplateId = id(&template_id, "template")?;
     deleted(ctx.manage.store.delete_template(client.id, template).await.map_err(ApiError::from)?, "template")
@@ -273,7 +281,10 @@ async fn list_projects(State(ctx): State<Ctx>, Path(client_id): Path<String>) ->
     Ok(Json(json!({ "projects": projects.iter().map(project_json).collect::<Vec<_>>() })))
 }
 
-async fn delete_project(State(ctx): State<Ctx>, Path((client_id, project_id)): Path<(String, String)>) -> Result<StatusCode> {
+async fn delete_project(
+    State(ctx): State<Ctx>,
+    Path((client_id, project_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
     let client = client_of(&ctx, &client_id).await?;
     let project: ProjectId = id(&project_id, "project")?;
     deleted(ctx.manage.delete_project(client.id, project).await?, "project")
@@ -287,13 +298,31 @@ struct LogQuery {
     limit: Option<usize>,
 }
 
-async fn list_logs(State(ctx): State<Ctx>, Path(client_id): Path<String>, Query(q): Query<LogQuery>) -> Result<Json<Value>> {
+async fn list_logs(
+    State(ctx): State<Ctx>,
+    Path(client_id): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> Result<Json<Value>> {
     let client = client_of(&ctx, &client_id).await?;
     let filter = LogFilter {
-        project_id: q.project_id.map(|p| p.parse::<ProjectId>()).transpose().map_err(|_| ApiError::InvalidRequest("project_id is malformed".into()))?,
+        project_id: q
+            .project_id
+            .map(|p| p.parse::<ProjectId>())
+            .transpose()
+            .map_err(|_| ApiError::InvalidRequest("project_id is malformed".into()))?,
         user_ref: None,
-        level: q.level.map(|l| LogLevel::parse(&l).ok_or_else(|| ApiError::InvalidRequest("level must be info, success, warning or danger".into()))).transpose()?,
-        before: q.before.map(|b| b.parse::<LogId>()).transpose().map_err(|_| ApiError::InvalidRequest("before is malformed".into()))?,
+        level: q
+            .level
+            .map(|l| {
+                LogLevel::parse(&l)
+                    .ok_or_else(|| ApiError::InvalidRequest("level must be info, success, warning or danger".into()))
+            })
+            .transpose()?,
+        before: q
+            .before
+            .map(|b| b.parse::<LogId>())
+            .transpose()
+            .map_err(|_| ApiError::InvalidRequest("before is malformed".into()))?,
         limit: q.limit.unwrap_or(50).clamp(1, 200),
     };
     let logs = ctx.manage.store.list_logs(client.id, &filter).await.map_err(ApiError::from)?;

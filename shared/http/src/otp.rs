@@ -55,7 +55,8 @@ fn parse_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Resul
             return Err(ApiError::UnsupportedMediaType);
         }
     }
-    let value: Value = serde_json::from_slice(&body).map_err(|_| ApiError::InvalidBody("request body is not valid JSON".into()))?;
+    let value: Value =
+        serde_json::from_slice(&body).map_err(|_| ApiError::InvalidBody("request body is not valid JSON".into()))?;
     let field = |name: &str| match value.get(name) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         Some(Value::String(_)) | None | Some(Value::Null) => Err(ApiError::InvalidBody(format!("{name} is required"))),
@@ -67,7 +68,11 @@ fn parse_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Resul
     Ok(EncryptedRequest { public_key: field("public_key")?, encrypted_data: field("encrypted_data")? })
 }
 
-async fn generate(State(service): State<OtpService>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+async fn generate(
+    State(service): State<OtpService>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let result = async {
         let req = parse_body(&headers, body)?;
         service.generate(&req).await
@@ -80,7 +85,11 @@ async fn generate(State(service): State<OtpService>, headers: HeaderMap, body: R
     }
 }
 
-async fn verify(State(service): State<OtpService>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+async fn verify(
+    State(service): State<OtpService>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let result = async {
         let req = parse_body(&headers, body)?;
         service.verify(&req).await

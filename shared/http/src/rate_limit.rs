@@ -39,7 +39,6 @@ impl IpRateLimit {
         Self::new(per_minute, burst)
     }
 
-
     pub async fn middleware(State(limit): State<IpRateLimit>, req: Request, next: Next) -> Response {
         if limit.checks.fetch_add(1, Ordering::Relaxed) % SHRINK_EVERY == SHRINK_EVERY - 1 {
             limit.limiter.retain_recent();
@@ -49,8 +48,11 @@ impl IpRateLimit {
             if let Err(not_until) = limit.limiter.check_key(&ip) {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 let retry_after_seconds = wait.as_secs().max(1) as u32;
-                return ErrorResponse(ApiError::RateLimited { reason: RateLimitReason::TooManyRequests, retry_after_seconds })
-                    .into_response();
+                return ErrorResponse(ApiError::RateLimited {
+                    reason: RateLimitReason::TooManyRequests,
+                    retry_after_seconds,
+                })
+                .into_response();
             }
         }
         next.run(req).await

@@ -49,7 +49,8 @@ async fn main() {
     let calls = env.counter.snapshot();
     let per_cycle = |k: &str| calls.get(k).copied().unwrap_or(0) as f64 / CYCLES as f64;
     let tx_items = per_cycle("dynamodb.TransactWriteItems.items");
-    let plain_writes = per_cycle("dynamodb.PutItem") + per_cycle("dynamodb.UpdateItem") + per_cycle("dynamodb.DeleteItem");
+    let plain_writes =
+        per_cycle("dynamodb.PutItem") + per_cycle("dynamodb.UpdateItem") + per_cycle("dynamodb.DeleteItem");
     // Transactional writes cost two units per item.
     let wru = plain_writes + 2.0 * tx_items;
     let rru = per_cycle("dynamodb.GetItem") + per_cycle("dynamodb.Query");
@@ -60,7 +61,12 @@ async fn main() {
     let rows = [
         ("DynamoDB writes", wru, wru * DDB_PER_WRU, "WRU"),
         ("DynamoDB reads", rru, rru * DDB_PER_RRU, "RRU"),
-        ("SQS", sqs_messages * SQS_REQUESTS_PER_MESSAGE, sqs_messages * SQS_REQUESTS_PER_MESSAGE * SQS_PER_REQUEST, "requests"),
+        (
+            "SQS",
+            sqs_messages * SQS_REQUESTS_PER_MESSAGE,
+            sqs_messages * SQS_REQUESTS_PER_MESSAGE * SQS_PER_REQUEST,
+            "requests",
+        ),
         ("Lambda requests", INVOCATIONS_PER_CYCLE, INVOCATIONS_PER_CYCLE * LAMBDA_PER_REQUEST, "invocations"),
         (
             "Lambda duration",
@@ -79,7 +85,10 @@ async fn main() {
         total += usd * 1e4;
     }
     println!("{:<24} {:>20} ${total:>9.4}", "total", "");
-    println!("(+ email by SES: {emails:.0} per cycle, ${:.2} per 10k; Twilio Verify: $500 per 10k verifications plus channel fees)", emails * SES_PER_EMAIL * 1e4);
+    println!(
+        "(+ email by SES: {emails:.0} per cycle, ${:.2} per 10k; Twilio Verify: $500 per 10k verifications plus channel fees)",
+        emails * SES_PER_EMAIL * 1e4
+    );
     println!("{}", json!({ "usd_per_10k_cycles": total, "wru_per_cycle": wru, "rru_per_cycle": rru, "calls": calls }));
     assert!(total < 0.10, "over the $0.10 per 10k cycles target: ${total:.4}");
 }

@@ -70,7 +70,10 @@ impl Config {
             return Err(ConfigError::Missing(missing));
         }
         let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
-            get(name).map(|v| v.parse().map_err(|_| ConfigError::Invalid(name, "not a whole number".into()))).transpose().map(|v| v.unwrap_or(default))
+            get(name)
+                .map(|v| v.parse().map_err(|_| ConfigError::Invalid(name, "not a whole number".into())))
+                .transpose()
+                .map(|v| v.unwrap_or(default))
         };
         Ok(Self {
             table_name,
@@ -105,7 +108,8 @@ mod tests {
         let cfg = Config::from_lookup(Needs::default(), |_| None).unwrap();
         assert_eq!(cfg.max_receive_count, 5);
         assert_eq!(cfg.ip_limit_per_minute.map(|n| n.get()), Some(600));
-        let err = Config::from_lookup(Needs::default(), |k| (k == "MAX_RECEIVE_COUNT").then(|| "five".into())).unwrap_err();
+        let err =
+            Config::from_lookup(Needs::default(), |k| (k == "MAX_RECEIVE_COUNT").then(|| "five".into())).unwrap_err();
         assert!(err.to_string().contains("MAX_RECEIVE_COUNT"));
         let off = Config::from_lookup(Needs::default(), |k| (k == "IP_LIMIT_PER_MINUTE").then(|| "0".into())).unwrap();
         assert!(off.ip_limit_per_minute.is_none());

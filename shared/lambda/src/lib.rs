@@ -13,7 +13,11 @@ pub use config::{Config, ConfigError};
 /// JSON logs to stdout (CloudWatch), filtered by `RUST_LOG` or `info`.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(std::env::var("AWS_LAMBDA_LOG_LEVEL").unwrap_or_else(|_| "info".into()).to_lowercase()))
+        .or_else(|_| {
+            tracing_subscriber::EnvFilter::try_new(
+                std::env::var("AWS_LAMBDA_LOG_LEVEL").unwrap_or_else(|_| "info".into()).to_lowercase(),
+            )
+        })
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .json()

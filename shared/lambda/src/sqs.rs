@@ -43,7 +43,9 @@ impl SqsWorker {
 
     /// Handles a batch; the response lists the messages to retry.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let results = futures::future::join_all(event.records.iter().map(|r| async move { (r, self.handle_record(r).await) })).await;
+        let results =
+            futures::future::join_all(event.records.iter().map(|r| async move { (r, self.handle_record(r).await) }))
+                .await;
         let mut response = SqsBatchResponse::default();
         for (record, result) in results {
             let id = record.message_id.clone().unwrap_or_default();

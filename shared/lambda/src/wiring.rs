@@ -35,7 +35,11 @@ pub fn otp_service(s: &Services) -> OtpService {
 }
 
 /// The background worker: SES for email channels, signed webhooks over HTTPS.
-pub fn worker(aws: &AwsClients, s: &Services, cfg: &Config) -> Result<Worker, Box<dyn std::error::Error + Send + Sync>> {
+pub fn worker(
+    aws: &AwsClients,
+    s: &Services,
+    cfg: &Config,
+) -> Result<Worker, Box<dyn std::error::Error + Send + Sync>> {
     let ses = SesSender::new(aws.ses.clone(), cfg.ses_from_address.clone(), cfg.ses_configuration_set.clone());
     let senders = ProviderRegistry::new().with(ProviderKind::Ses, Arc::new(ses));
     Ok(Worker {
@@ -50,7 +54,11 @@ pub fn worker(aws: &AwsClients, s: &Services, cfg: &Config) -> Result<Worker, Bo
 
 /// The management API's dependencies, with both secrets read from Secrets
 /// Manager now (cold start) and kept for the life of the instance.
-pub async fn management(aws: &AwsClients, s: &Services, cfg: &Config) -> Result<(Management, OperatorToken), SecretsLoadError> {
+pub async fn management(
+    aws: &AwsClients,
+    s: &Services,
+    cfg: &Config,
+) -> Result<(Management, OperatorToken), SecretsLoadError> {
     let (secrets, token) = tokio::try_join!(
         load_deployment_secrets(&aws.secrets, &cfg.deployment_secret_id),
         load_operator_token(&aws.secrets, &cfg.operator_token_secret_id)

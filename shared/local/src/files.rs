@@ -27,7 +27,10 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Reads a private file, or creates it from `make` when absent. Refuses a
 /// file that others can read.
-pub fn read_or_create_private(path: &Path, make: impl FnOnce() -> Zeroizing<Vec<u8>>) -> std::io::Result<Zeroizing<Vec<u8>>> {
+pub fn read_or_create_private(
+    path: &Path,
+    make: impl FnOnce() -> Zeroizing<Vec<u8>>,
+) -> std::io::Result<Zeroizing<Vec<u8>>> {
     match fs::read(path) {
         Ok(bytes) => {
             check_private(path)?;

@@ -67,9 +67,11 @@ impl JobQueue for LocalJobQueue {
         let (queue, now) = (job.queue_name(), self.clock.now());
         self.db
             .run(move |conn| {
-                conn.prepare_cached("INSERT INTO jobs (queue, payload, available_at, created_at) VALUES (?1, ?2, ?3, ?3)")
-                    .and_then(|mut s| s.execute(params![queue, payload, now]))
-                    .map_err(sql)
+                conn.prepare_cached(
+                    "INSERT INTO jobs (queue, payload, available_at, created_at) VALUES (?1, ?2, ?3, ?3)",
+                )
+                .and_then(|mut s| s.execute(params![queue, payload, now]))
+                .map_err(sql)
             })
             .await
             .map_err(|e| QueueError(e.to_string()))?;
@@ -96,7 +98,9 @@ impl LocalJobQueue {
                                  ORDER BY available_at, id LIMIT 1)
                      RETURNING id, payload, attempts",
                 )
-                .and_then(|mut s| s.query_row(params![queue, now, now + lease], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
+                .and_then(|mut s| {
+                    s.query_row(params![queue, now, now + lease], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()
+                })
                 .map_err(sql)
             })
             .await?;
@@ -124,9 +128,12 @@ impl LocalJobQueue {
         let (id, at) = (claimed.id, self.clock.now() + backoff_seconds(claimed.attempt.number));
         self.db
             .run(move |conn| {
-                conn.execute("UPDATE jobs SET lease_until = NULL, available_at = ?2, last_error = ?3 WHERE id = ?1", params![id, at, error])
-                    .map(|_| ())
-                    .map_err(sql)
+                conn.execute(
+                    "UPDATE jobs SET lease_until = NULL, available_at = ?2, last_error = ?3 WHERE id = ?1",
+                    params![id, at, error],
+                )
+                .map(|_| ())
+                .map_err(sql)
             })
             .await
     }
@@ -207,7 +214,11 @@ impl LocalJobQueue {
     /// run at once instead of after the lease.
     pub async fn release_leases(&self) -> Result<u64, StoreError> {
         self.db
-            .run(|conn| conn.execute("UPDATE jobs SET lease_until = NULL WHERE lease_until IS NOT NULL", []).map(|n| n as u64).map_err(sql))
+            .run(|conn| {
+                conn.execute("UPDATE jobs SET lease_until = NULL WHERE lease_until IS NOT NULL", [])
+                    .map(|n| n as u64)
+                    .map_err(sql)
+            })
             .await
     }
 
@@ -248,7 +259,12 @@ impl LocalJobQueue {
     /// Starts `concurrency` in-process pollers. Each wakes on every enqueue
     /// and at least once a second (for retries that came due), and stops
     /// when `shutdown` turns true.
-    pub fn spawn_pollers(&self, worker: Worker, concurrency: usize, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    pub fn spawn_pollers(
+        &self,
+        worker: Worker,
+        concurrency: usize,
+        shutdown: watch::Receiver<bool>,
+    ) -> Vec<JoinHandle<()>> {
         (0..concurrency.max(1))
             .map(|n| {
                 let (queue, worker, mut shutdown) = (self.clone(), worker.clone(), shutdown.clone());

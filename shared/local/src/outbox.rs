@@ -68,7 +68,12 @@ impl Outbox {
 
 #[async_trait]
 impl MessageSender for Outbox {
-    async fn send(&self, provider: ProviderKind, _: &ProviderCredentials, m: &OutgoingMessage) -> Result<SentMessage, SendError> {
+    async fn send(
+        &self,
+        provider: ProviderKind,
+        _: &ProviderCredentials,
+        m: &OutgoingMessage,
+    ) -> Result<SentMessage, SendError> {
         if provider != ProviderKind::Outbox {
             return Err(SendError::Permanent(format!("the outbox cannot send through {}", provider.as_str())));
         }

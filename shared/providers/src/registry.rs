@@ -30,10 +30,17 @@ impl ProviderRegistry {
 
 #[async_trait]
 impl MessageSender for ProviderRegistry {
-    async fn send(&self, provider: ProviderKind, credentials: &ProviderCredentials, message: &OutgoingMessage) -> Result<SentMessage, SendError> {
+    async fn send(
+        &self,
+        provider: ProviderKind,
+        credentials: &ProviderCredentials,
+        message: &OutgoingMessage,
+    ) -> Result<SentMessage, SendError> {
         match self.senders.get(&provider) {
             Some(sender) => sender.send(provider, credentials, message).await,
-            None => Err(SendError::Permanent(format!("provider {} is not available in this deployment", provider.as_str()))),
+            None => {
+                Err(SendError::Permanent(format!("provider {} is not available in this deployment", provider.as_str())))
+            }
         }
     }
 }

@@ -38,8 +38,14 @@ impl CodeSink {
 
 #[async_trait]
 impl MessageSender for CodeSink {
-    async fn send(&self, _: ProviderKind, _: &ProviderCredentials, m: &OutgoingMessage) -> Result<SentMessage, SendError> {
-        let code: String = m.body.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() >= 4).unwrap_or_default().to_owned();
+    async fn send(
+        &self,
+        _: ProviderKind,
+        _: &ProviderCredentials,
+        m: &OutgoingMessage,
+    ) -> Result<SentMessage, SendError> {
+        let code: String =
+            m.body.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() >= 4).unwrap_or_default().to_owned();
         if let Some(tx) = self.0.lock().unwrap().remove(m.to.as_str()) {
             let _ = tx.send(code);
         }
@@ -117,7 +123,8 @@ async fn main() {
                         gen_lat.push(t0.elapsed());
                         let code = code_rx.await.expect("code delivered");
                         let t1 = Instant::now();
-                        let v = client.post("/otp/verify", json!({ "user_id": user, "code": code, "iat": now() })).await;
+                        let v =
+                            client.post("/otp/verify", json!({ "user_id": user, "code": code, "iat": now() })).await;
                         ver_lat.push(t1.elapsed());
                         assert_eq!(v["status"], "approved");
                         cycle_lat.push(t0.elapsed());
@@ -144,11 +151,18 @@ async fn main() {
     cycle_lat.sort();
     let cycles = cycle_lat.len();
     let per_sec = cycles as f64 / elapsed.as_secs_f64();
-    println!("local server, {concurrency} concurrent clients, {:.1} s, {cycles} generate+deliver+verify cycles", elapsed.as_secs_f64());
+    println!(
+        "local server, {concurrency} concurrent clients, {:.1} s, {cycles} generate+deliver+verify cycles",
+        elapsed.as_secs_f64()
+    );
     println!("  throughput     {per_sec:>8.0} cycles/s ({:.0} API requests/s)", per_sec * 2.0);
     println!("  generate       p50 {:>6.2} ms   p99 {:>6.2} ms", percentile(&gen_lat, 0.5), percentile(&gen_lat, 0.99));
     println!("  verify         p50 {:>6.2} ms   p99 {:>6.2} ms", percentile(&ver_lat, 0.5), percentile(&ver_lat, 0.99));
-    println!("  full cycle     p50 {:>6.2} ms   p99 {:>6.2} ms  (includes queue + delivery)", percentile(&cycle_lat, 0.5), percentile(&cycle_lat, 0.99));
+    println!(
+        "  full cycle     p50 {:>6.2} ms   p99 {:>6.2} ms  (includes queue + delivery)",
+        percentile(&cycle_lat, 0.5),
+        percentile(&cycle_lat, 0.99)
+    );
     println!(
         "{}",
         json!({

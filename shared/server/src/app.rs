@@ -77,7 +77,12 @@ impl LocalApp {
         let outbox = Outbox::new(&dir.join("outbox.jsonl"), clock.clone());
         let senders = ProviderRegistry::new().with(ProviderKind::Outbox, Arc::new(outbox.clone()));
         let webhooks = HttpWebhookPoster::new().context("cannot build the webhook HTTP client")?;
-        let otp = OtpService { store: store.clone(), keys: keys.clone(), queue: Arc::new(queue.clone()), clock: clock.clone() };
+        let otp = OtpService {
+            store: store.clone(),
+            keys: keys.clone(),
+            queue: Arc::new(queue.clone()),
+            clock: clock.clone(),
+        };
         let worker = Worker {
             store: store.clone(),
             keys: keys.clone(),
@@ -114,7 +119,11 @@ impl LocalApp {
 
     /// Serves until `shutdown` resolves, then drains in-flight requests and
     /// stops the pollers (a job they were running finishes first).
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let released = self.queue.release_leases().await?;
         if released > 0 {
             tracing::info!(released, "released job leases left by a previous run");

@@ -38,8 +38,7 @@ impl LocalApp {
     /// first start (or if it was deleted). `base_url` is refreshed each time.
     pub async fn ensure_demo_project(&self, base_url: &str) -> anyhow::Result<DevCredentials> {
         let path = self.config.data_dir.join("dev-credentials.json");
-        let existing: Option<DevCredentials> =
-            std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let existing: Option<DevCredentials> = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
         let creds = match existing {
             Some(c) if self.store_has_project(&c.public_key).await? => DevCredentials {
                 base_url: base_url.to_owned(),
@@ -49,7 +48,8 @@ impl LocalApp {
             },
             _ => self.create_demo_project(base_url).await?,
         };
-        files::write_private(&path, &serde_json::to_vec_pretty(&creds)?).context("cannot write dev-credentials.json")?;
+        files::write_private(&path, &serde_json::to_vec_pretty(&creds)?)
+            .context("cannot write dev-credentials.json")?;
         Ok(creds)
     }
 
@@ -86,13 +86,16 @@ impl LocalApp {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let (project, keys) = m
-            .create_project(client.id, NewProject {
-                title: "Demo".into(),
-                channel_id: channel.id,
-                template_id: template.id,
-                settings: ProjectSettings::default(),
-                webhook_url: None,
-            })
+            .create_project(
+                client.id,
+                NewProject {
+                    title: "Demo".into(),
+                    channel_id: channel.id,
+                    template_id: template.id,
+                    settings: ProjectSettings::default(),
+                    webhook_url: None,
+                },
+            )
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(DevCredentials {

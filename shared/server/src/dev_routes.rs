@@ -18,7 +18,14 @@ pub fn router(outbox: Outbox) -> Router {
 }
 
 /// Newest first; `?limit=` (default 50, at most 1000).
-async fn list(State(outbox): State<Outbox>, Query(p): Query<Params>) -> Result<Json<Vec<OutboxMessage>>, ErrorResponse> {
+async fn list(
+    State(outbox): State<Outbox>,
+    Query(p): Query<Params>,
+) -> Result<Json<Vec<OutboxMessage>>, ErrorResponse> {
     let limit = p.limit.unwrap_or(50).clamp(1, 1000);
-    outbox.list(limit).await.map(Json).map_err(|e| ErrorResponse(ApiError::Internal(format!("outbox read failed: {e}"))))
+    outbox
+        .list(limit)
+        .await
+        .map(Json)
+        .map_err(|e| ErrorResponse(ApiError::Internal(format!("outbox read failed: {e}"))))
 }

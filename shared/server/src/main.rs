@@ -43,7 +43,11 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let Command::Serve { data_dir, addr, ip_limit_per_minute, workers } = Cli::parse().command;
-    let config = LocalConfig { ip_limit_per_minute: NonZeroU32::new(ip_limit_per_minute), workers, ..LocalConfig::new(data_dir) };
+    let config = LocalConfig {
+        ip_limit_per_minute: NonZeroU32::new(ip_limit_per_minute),
+        workers,
+        ..LocalConfig::new(data_dir)
+    };
     let app = LocalApp::open(config.clone(), Arc::new(SystemClock))?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let base_url = format!("http://{}", listener.local_addr()?);

@@ -54,19 +54,28 @@ async fn queue_messages_hold_no_code_or_address_in_clear() {
 }
 
 /// A project on a channel whose provider this deployment cannot send with.
-async fn project_with_unavailable_provider(t: &TestApp, webhook_url: Option<String>) -> (PublicKey, SecretKey, Option<String>) {
+async fn project_with_unavailable_provider(
+    t: &TestApp,
+    webhook_url: Option<String>,
+) -> (PublicKey, SecretKey, Option<String>) {
     let client = t.app.store.list_clients().await.unwrap().remove(0);
     let demo = t.app.store.list_projects(client.id).await.unwrap().remove(0);
     let m = &t.app.manage;
-    let channel = m.create_channel(&client, "Twilio", ChannelMethod::Sms, ProviderKind::Twilio, &json!({"account_sid": "AC1"})).await.unwrap();
+    let channel = m
+        .create_channel(&client, "Twilio", ChannelMethod::Sms, ProviderKind::Twilio, &json!({"account_sid": "AC1"}))
+        .await
+        .unwrap();
     let (_, keys) = m
-        .create_project(client.id, NewProject {
-            title: "SMS".into(),
-            channel_id: channel.id,
-            template_id: demo.template_id,
-            settings: ProjectSettings::default(),
-            webhook_url,
-        })
+        .create_project(
+            client.id,
+            NewProject {
+                title: "SMS".into(),
+                channel_id: channel.id,
+                template_id: demo.template_id,
+                settings: ProjectSettings::default(),
+                webhook_url,
+            },
+        )
         .await
         .unwrap();
     (keys.public_key, keys.secret_key.clone(), keys.webhook_secret.map(|s| s.expose().to_owned()))
@@ -74,20 +83,27 @@ async fn project_with_unavailable_provider(t: &TestApp, webhook_url: Option<Stri
 
 async fn post_as(t: &TestApp, pk: &PublicKey, sk: &SecretKey, path: &str, plain: Value) -> Reply {
     let data = secure2fa_core::crypto::payload::seal(sk, pk, plain.to_string().as_bytes());
-    t.post_raw(path, json!({ "public_key": pk.as_str(), "encrypted_data": data }).to_string(), Some("application/json")).await
+    t.post_raw(path, json!({ "public_key": pk.as_str(), "encrypted_data": data }).to_string(), Some("application/json"))
+        .await
 }
 
 #[tokio::test]
 async fn a_permanent_provider_failure_is_logged_as_danger_and_not_retried() {
     let t = spawn_app().await;
     let (pk, sk, _) = project_with_unavailable_provider(&t, None).await;
-    let r = post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "u", "to": "+14155552671", "iat": t.now() })).await;
+    let r =
+        post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "u", "to": "+14155552671", "iat": t.now() })).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     assert_eq!(t.app.process_pending_jobs().await.unwrap(), 1);
     let stats = t.app.queue.stats().await.unwrap();
     assert!(stats.iter().all(|s| s.ready + s.delayed + s.in_flight + s.dead_letters == 0), "{stats:?}");
     let client = t.app.store.list_clients().await.unwrap().remove(0);
-    let logs = t.app.store.list_logs(client.id, &LogFilter { level: Some(LogLevel::Danger), limit: 10, ..Default::default() }).await.unwrap();
+    let logs = t
+        .app
+        .store
+        .list_logs(client.id, &LogFilter { level: Some(LogLevel::Danger), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0].event, "delivery.failed");
     assert!(logs[0].message.contains("provider twilio is not available"), "{}", logs[0].message);
@@ -130,23 +146,30 @@ async fn webhooks_are_signed_and_describe_the_outcome() {
     let (_, keys) = t
         .app
         .manage
-        .create_project(client.id, NewProject {
-            title: "Hooked".into(),
-            channel_id: demo.channel_id,
-            template_id: demo.template_id,
-            settings: ProjectSettings::default(),
-            webhook_url: Some(url),
-        })
+        .create_project(
+            client.id,
+            NewProject {
+                title: "Hooked".into(),
+                channel_id: demo.channel_id,
+                template_id: demo.template_id,
+                settings: ProjectSettings::default(),
+                webhook_url: Some(url),
+            },
+        )
         .await
         .unwrap();
     let (pk, sk) = (keys.public_key.clone(), keys.secret_key.clone());
     let secret = keys.webhook_secret.as_ref().unwrap().expose().to_owned();
 
-    post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "end-user-7", "to": "w@example.com", "iat": t.now() })).await;
+    post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "end-user-7", "to": "w@example.com", "iat": t.now() }))
+        .await;
     let code = code_in(&t.deliver_and_read("w@example.com").await.body);
-    let r = post_as(&t, &pk, &sk, "/otp/verify", json!({ "user_id": "end-user-7", "code": wrong(&code), "iat": t.now() })).await;
+    let r =
+        post_as(&t, &pk, &sk, "/otp/verify", json!({ "user_id": "end-user-7", "code": wrong(&code), "iat": t.now() }))
+            .await;
     assert_eq!(r.verify_status(), "invalid_code");
-    let r = post_as(&t, &pk, &sk, "/otp/verify", json!({ "user_id": "end-user-7", "code": code, "iat": t.now() })).await;
+    let r =
+        post_as(&t, &pk, &sk, "/otp/verify", json!({ "user_id": "end-user-7", "code": code, "iat": t.now() })).await;
     assert_eq!(r.verify_status(), "approved");
     t.app.process_pending_jobs().await.unwrap();
 
@@ -220,6 +243,10 @@ async fn every_call_leaves_a_log_entry_without_personal_data() {
     assert_eq!(per_user, 4);
     assert!(logs.iter().all(|l| l.project_id == Some(project.id)));
     for l in &logs {
-        assert!(!l.message.contains("log-user-id") && !l.message.contains("log.person") && !l.message.contains(&code), "{}", l.message);
+        assert!(
+            !l.message.contains("log-user-id") && !l.message.contains("log.person") && !l.message.contains(&code),
+            "{}",
+            l.message
+        );
     }
 }

@@ -54,13 +54,24 @@ async fn a_project_set_up_through_the_api_serves_generate_and_verify() {
     assert_eq!(s, StatusCode::CONFLICT, "email is unique (domain case-insensitive)");
 
     let (s, channel) = t
-        .admin(Method::POST, &format!("/v1/clients/{cid}/channels"), Some(json!({ "title": "Mail", "method": "email", "provider": "outbox" })))
+        .admin(
+            Method::POST,
+            &format!("/v1/clients/{cid}/channels"),
+            Some(json!({ "title": "Mail", "method": "email", "provider": "outbox" })),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{channel}");
     let (s, err) = t
-        .admin(Method::POST, &format!("/v1/clients/{cid}/channels"), Some(json!({ "title": "Bad", "method": "sms", "provider": "ses" })))
+        .admin(
+            Method::POST,
+            &format!("/v1/clients/{cid}/channels"),
+            Some(json!({ "title": "Bad", "method": "sms", "provider": "ses" })),
+        )
         .await;
-    assert_eq!((s, err["error"]["message"].as_str().unwrap()), (StatusCode::BAD_REQUEST, "provider ses cannot send sms"));
+    assert_eq!(
+        (s, err["error"]["message"].as_str().unwrap()),
+        (StatusCode::BAD_REQUEST, "provider ses cannot send sms")
+    );
 
     let (s, err) = t
         .admin(Method::POST, &format!("/v1/clients/{cid}/templates"), Some(json!({ "title": "T", "default_lang": "en", "versions": { "en": { "subject": "x", "body": "no code" } } })))
@@ -92,7 +103,11 @@ async fn a_project_set_up_through_the_api_serves_generate_and_verify() {
 
     let call = |path: &'static str, plain: Value| {
         let data = payload::seal(&sk, &pk, plain.to_string().as_bytes());
-        t.post_raw(path, json!({ "public_key": pk.as_str(), "encrypted_data": data }).to_string(), Some("application/json"))
+        t.post_raw(
+            path,
+            json!({ "public_key": pk.as_str(), "encrypted_data": data }).to_string(),
+            Some("application/json"),
+        )
     };
     let r = call("/otp/generate", json!({ "user_id": "u", "to": "shopper@example.com", "iat": t.now() })).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
@@ -111,7 +126,8 @@ async fn a_project_set_up_through_the_api_serves_generate_and_verify() {
     let channel_path = format!("/v1/clients/{cid}/channels/{}", channel["id"].as_str().unwrap());
     let (s, err) = t.admin(Method::DELETE, &channel_path, None).await;
     assert_eq!((s, err["error"]["code"].as_str().unwrap()), (StatusCode::CONFLICT, "conflict"));
-    let (s, _) = t.admin(Method::DELETE, &format!("/v1/clients/{cid}/projects/{}", project["id"].as_str().unwrap()), None).await;
+    let (s, _) =
+        t.admin(Method::DELETE, &format!("/v1/clients/{cid}/projects/{}", project["id"].as_str().unwrap()), None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let r = call("/otp/verify", json!({ "user_id": "u", "code": code, "iat": t.now() })).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "a deleted project's keys stop working");
@@ -133,12 +149,24 @@ async fn bad_management_input_is_a_4xx() {
     let (_, clients) = t.admin(Method::GET, "/v1/clients", None).await;
     let cid = clients["clients"][0]["id"].as_str().unwrap();
     let (s, _) = t
-        .admin(Method::POST, &format!("/v1/clients/{cid}/projects"), Some(json!({ "title": "x", "channel_id": "chn_x", "template_id": "tpl_x" })))
+        .admin(
+            Method::POST,
+            &format!("/v1/clients/{cid}/projects"),
+            Some(json!({ "title": "x", "channel_id": "chn_x", "template_id": "tpl_x" })),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _) = t.admin(Method::GET, &format!("/v1/clients/{cid}/logs?level=loud"), None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let resp = t.http.post(format!("{}/v1/clients", t.base)).bearer_auth(&t.creds.operator_token).body("{").header("content-type", "application/json").send().await.unwrap();
+    let resp = t
+        .http
+        .post(format!("{}/v1/clients", t.base))
+        .bearer_auth(&t.creds.operator_token)
+        .body("{")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -157,7 +185,14 @@ async fn every_documented_path_is_served() {
             .replace("{project_id}", "prj_01J00000000000000000000000");
         for method in ops.as_object().unwrap().keys() {
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let resp = t.http.request(m, format!("{}{concrete}", t.base)).bearer_auth(&t.creds.operator_token).json(&json!({})).send().await.unwrap();
+            let resp = t
+                .http
+                .request(m, format!("{}{concrete}", t.base))
+                .bearer_auth(&t.creds.operator_token)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
             let status = resp.status();
             let body: Value = resp.json().await.unwrap_or(Value::Null);
             let unrouted = status == StatusCode::METHOD_NOT_ALLOWED || body["error"]["message"] == "no such route";

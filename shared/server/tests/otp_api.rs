@@ -71,7 +71,10 @@ async fn approved_code_cannot_be_replayed() {
     assert_eq!(t.verify("u", &code).await.verify_status(), "not_found");
     // The very same encrypted request, replayed byte for byte.
     let body = json!({ "public_key": t.creds.public_key, "encrypted_data": t.encrypt(&json!({"user_id": "u", "code": code, "iat": t.now()})) });
-    assert_eq!(t.post_raw("/otp/verify", body.to_string(), Some("application/json")).await.verify_status(), "not_found");
+    assert_eq!(
+        t.post_raw("/otp/verify", body.to_string(), Some("application/json")).await.verify_status(),
+        "not_found"
+    );
 }
 
 #[tokio::test]
@@ -164,7 +167,9 @@ async fn fifty_concurrent_wrong_guesses_count_exactly_max_attempts() {
 #[tokio::test]
 async fn template_request_returns_the_rendered_message_encrypted_and_sends_nothing() {
     let t = spawn_app().await;
-    let r = t.generate_with(json!({ "user_id": "u", "to": "u@example.com", "lang": "fr-CA", "template_request": true })).await;
+    let r = t
+        .generate_with(json!({ "user_id": "u", "to": "u@example.com", "lang": "fr-CA", "template_request": true }))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let plain = payload::open(&t.secret(), &t.public_key(), r.body["encrypted_data"].as_str().unwrap()).unwrap();
     let msg: serde_json::Value = serde_json::from_slice(&plain).unwrap();
@@ -216,7 +221,13 @@ async fn wrong_key_tampered_payload_and_unknown_public_key_look_alike() {
     let mut bodies = Vec::new();
     for (pk, data) in cases {
         for path in ["/otp/generate", "/otp/verify"] {
-            let r = t.post_raw(path, json!({ "public_key": pk, "encrypted_data": data }).to_string(), Some("application/json")).await;
+            let r = t
+                .post_raw(
+                    path,
+                    json!({ "public_key": pk, "encrypted_data": data }).to_string(),
+                    Some("application/json"),
+                )
+                .await;
             assert_eq!(r.status, StatusCode::UNAUTHORIZED);
             bodies.push(r.body);
         }
@@ -231,11 +242,31 @@ async fn missing_and_invalid_fields_are_400_and_name_the_field() {
         ("/otp/generate", json!({ "to": "u@example.com", "iat": t.now() }), "user_id is required"),
         ("/otp/generate", json!({ "user_id": "u", "iat": t.now() }), "to is required"),
         ("/otp/generate", json!({ "user_id": "u", "to": "u@example.com" }), "iat is required"),
-        ("/otp/generate", json!({ "user_id": "u", "to": "not-an-email", "iat": t.now() }), "email: not a valid email address"),
-        ("/otp/generate", json!({ "user_id": "u", "to": "+14155552671", "iat": t.now() }), "email: not a valid email address"),
-        ("/otp/generate", json!({ "user_id": "", "to": "u@example.com", "iat": t.now() }), "user_id: must not be empty"),
-        ("/otp/generate", json!({ "user_id": "u", "to": "u@example.com", "lang": "xx_YY!", "iat": t.now() }), "lang: must be a BCP-47 language tag such as en or pt-BR"),
-        ("/otp/generate", json!({ "user_id": "u", "to": "u@example.com", "template_request": "yes", "iat": t.now() }), "template_request must be a boolean"),
+        (
+            "/otp/generate",
+            json!({ "user_id": "u", "to": "not-an-email", "iat": t.now() }),
+            "email: not a valid email address",
+        ),
+        (
+            "/otp/generate",
+            json!({ "user_id": "u", "to": "+14155552671", "iat": t.now() }),
+            "email: not a valid email address",
+        ),
+        (
+            "/otp/generate",
+            json!({ "user_id": "", "to": "u@example.com", "iat": t.now() }),
+            "user_id: must not be empty",
+        ),
+        (
+            "/otp/generate",
+            json!({ "user_id": "u", "to": "u@example.com", "lang": "xx_YY!", "iat": t.now() }),
+            "lang: must be a BCP-47 language tag such as en or pt-BR",
+        ),
+        (
+            "/otp/generate",
+            json!({ "user_id": "u", "to": "u@example.com", "template_request": "yes", "iat": t.now() }),
+            "template_request must be a boolean",
+        ),
         ("/otp/verify", json!({ "user_id": "u", "iat": t.now() }), "code is required"),
         ("/otp/verify", json!({ "user_id": "u", "code": "12a456", "iat": t.now() }), "code: must contain digits only"),
         ("/otp/verify", json!({ "user_id": 7, "code": "123456", "iat": t.now() }), "user_id must be a string"),
@@ -246,7 +277,16 @@ async fn missing_and_invalid_fields_are_400_and_name_the_field() {
         assert_eq!(r.error_code(), "invalid_request");
         assert_eq!(r.body["error"]["message"], message);
     }
-    for raw in ["{}", r#"{"public_key": "pk_x"}"#, r#"{"encrypted_data": "AAAA"}"#, r#"{"public_key": 1, "encrypted_data": "x"}"#, "[]", "null", "not json", ""] {
+    for raw in [
+        "{}",
+        r#"{"public_key": "pk_x"}"#,
+        r#"{"encrypted_data": "AAAA"}"#,
+        r#"{"public_key": 1, "encrypted_data": "x"}"#,
+        "[]",
+        "null",
+        "not json",
+        "",
+    ] {
         let r = t.post_raw("/otp/verify", raw, Some("application/json")).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{raw:?}: {}", r.body);
         assert_eq!(r.error_code(), "invalid_body");
@@ -261,7 +301,9 @@ async fn stale_or_future_iat_is_refused() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert_eq!(r.error_code(), "stale_request", "iat {iat}");
     }
-    let r = t.post_encrypted("/otp/generate", &json!({ "user_id": "u", "to": "u@example.com", "iat": t.now() - 300 })).await;
+    let r = t
+        .post_encrypted("/otp/generate", &json!({ "user_id": "u", "to": "u@example.com", "iat": t.now() - 300 }))
+        .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
 }
 
@@ -315,17 +357,21 @@ async fn sms_project_requires_e164_numbers() {
     let m = &t.app.manage;
     use secure2fa_core::ports::ClientStore;
     let client = t.app.store.list_clients().await.unwrap().remove(0);
-    let channel = m.create_channel(&client, "SMS outbox", ChannelMethod::Sms, ProviderKind::Outbox, &json!({})).await.unwrap();
+    let channel =
+        m.create_channel(&client, "SMS outbox", ChannelMethod::Sms, ProviderKind::Outbox, &json!({})).await.unwrap();
     use secure2fa_core::ports::ProjectStore;
     let demo = t.app.store.list_projects(client.id).await.unwrap().remove(0);
     let (_, keys) = m
-        .create_project(client.id, secure2fa_core::manage::NewProject {
-            title: "SMS".into(),
-            channel_id: channel.id,
-            template_id: demo.template_id,
-            settings: ProjectSettings::default(),
-            webhook_url: None,
-        })
+        .create_project(
+            client.id,
+            secure2fa_core::manage::NewProject {
+                title: "SMS".into(),
+                channel_id: channel.id,
+                template_id: demo.template_id,
+                settings: ProjectSettings::default(),
+                webhook_url: None,
+            },
+        )
         .await
         .unwrap();
     let send = |to: &str| {

@@ -49,17 +49,21 @@ async fn the_database_holds_no_code_address_user_id_or_secret_in_clear() {
     let (_, keys) = t
         .app
         .manage
-        .create_project(client.id, NewProject {
-            title: "Long codes".into(),
-            channel_id: demo.channel_id,
-            template_id: demo.template_id,
-            settings,
-            webhook_url: Some("https://hooks.example.com/secret-path-token".into()),
-        })
+        .create_project(
+            client.id,
+            NewProject {
+                title: "Long codes".into(),
+                channel_id: demo.channel_id,
+                template_id: demo.template_id,
+                settings,
+                webhook_url: Some("https://hooks.example.com/secret-path-token".into()),
+            },
+        )
         .await
         .unwrap();
     let post = |path: &'static str, plain: serde_json::Value| {
-        let data = secure2fa_core::crypto::payload::seal(&keys.secret_key, &keys.public_key, plain.to_string().as_bytes());
+        let data =
+            secure2fa_core::crypto::payload::seal(&keys.secret_key, &keys.public_key, plain.to_string().as_bytes());
         let body = json!({ "public_key": keys.public_key.as_str(), "encrypted_data": data });
         t.post_raw(path, body.to_string(), Some("application/json"))
     };
@@ -68,12 +72,20 @@ async fn the_database_holds_no_code_address_user_id_or_secret_in_clear() {
     let mut addresses = Vec::new();
     for i in 0..5 {
         let (user, to) = (format!("customer-{i}-7f3a9"), format!("private.person{i}@example.org"));
-        let r = post("/otp/generate", json!({ "user_id": user, "to": to, "device": "device-fingerprint-xyz", "iat": t.now() })).await;
+        let r = post(
+            "/otp/generate",
+            json!({ "user_id": user, "to": to, "device": "device-fingerprint-xyz", "iat": t.now() }),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::ACCEPTED);
         let code = code_in(&t.deliver_and_read(&to).await.body);
         assert_eq!(code.len(), 10);
         if i % 2 == 0 {
-            post("/otp/verify", json!({ "user_id": user, "code": code, "device": "device-fingerprint-xyz", "iat": t.now() })).await;
+            post(
+                "/otp/verify",
+                json!({ "user_id": user, "code": code, "device": "device-fingerprint-xyz", "iat": t.now() }),
+            )
+            .await;
         }
         codes.push(code);
         user_ids.push(user);

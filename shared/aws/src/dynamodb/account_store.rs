@@ -181,7 +181,9 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), DeleteItemError::ConditionalCheckFailedException(_)) => {
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), DeleteItemError::ConditionalCheckFailedException(_)) =>
+            {
                 match e.err() {
                     DeleteItemError::ConditionalCheckFailedException(c) if c.item().is_some() => Err(StoreError::InUse),
                     _ => Ok(false),
@@ -209,7 +211,9 @@ impl ClientStore for DynamoStore {
         ];
         match self.transact(as_admin).await? {
             TransactOutcome::Committed => return Ok(Client { is_admin: true, ..c.clone() }),
-            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 1) => return Err(StoreError::Conflict("email")),
+            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 1) => {
+                return Err(StoreError::Conflict("email"));
+            }
             TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 0) => return Err(StoreError::Conflict("id")),
             TransactOutcome::Cancelled(_) => {}
         }
@@ -285,7 +289,11 @@ impl TemplateStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) => Ok(false),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(unavailable(e)),
         }
     }

@@ -41,7 +41,13 @@ fn log_from(item: &Item) -> Result<LogEntry, StoreError> {
 
 impl DynamoStore {
     /// Newest-first entries of one partition that pass the filter.
-    async fn query_logs(&self, pk: &str, client: ClientId, f: &LogFilter, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+    async fn query_logs(
+        &self,
+        pk: &str,
+        client: ClientId,
+        f: &LogFilter,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>, StoreError> {
         let key_cond = if f.before.is_some() { "#pk = :pk AND #sk < :before" } else { "#pk = :pk" };
         let mut filters = vec!["#client_id = :client"];
         if f.level.is_some() {

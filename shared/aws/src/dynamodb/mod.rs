@@ -93,7 +93,12 @@ impl DynamoStore {
 
     /// Every item of a partition (following `LastEvaluatedKey`), optionally
     /// only sort keys starting with `prefix`.
-    pub(crate) async fn query_partition(&self, pk: &str, prefix: Option<&str>, limit: Option<usize>) -> Result<Vec<Item>, StoreError> {
+    pub(crate) async fn query_partition(
+        &self,
+        pk: &str,
+        prefix: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();
         let mut start = None;
         let cond = if prefix.is_some() { "#pk = :pk AND begins_with(#sk, :prefix)" } else { "#pk = :pk" };
@@ -123,7 +128,13 @@ impl DynamoStore {
     }
 
     /// Every item of a GSI partition, following `LastEvaluatedKey`.
-    pub(crate) async fn query_index(&self, index: &str, pk_attr: &str, pk: &str, limit: Option<usize>) -> Result<Vec<Item>, StoreError> {
+    pub(crate) async fn query_index(
+        &self,
+        index: &str,
+        pk_attr: &str,
+        pk: &str,
+        limit: Option<usize>,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();
         let mut start = None;
         let cond = format!("#{pk_attr} = :pk");

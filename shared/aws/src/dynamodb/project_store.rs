@@ -11,7 +11,7 @@
 //! `refs` counters.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update, WriteRequest, DeleteRequest};
+use aws_sdk_dynamodb::types::{Delete, DeleteRequest, TransactWriteItem, Update, WriteRequest};
 use secure2fa_core::ids::{ClientId, ProjectId};
 use secure2fa_core::model::{ChannelMethod, Project, Webhook};
 use secure2fa_core::ports::{ProjectStore, StoreError};
@@ -108,7 +108,9 @@ impl DynamoStore {
                 .iter()
                 .map(|i| {
                     let k = key(Reader(i).s("pk").unwrap_or_default(), Reader(i).s("sk").unwrap_or_default());
-                    WriteRequest::builder().delete_request(DeleteRequest::builder().set_key(Some(k)).build().expect("complete")).build()
+                    WriteRequest::builder()
+                        .delete_request(DeleteRequest::builder().set_key(Some(k)).build().expect("complete"))
+                        .build()
                 })
                 .collect();
             for _ in 0..5 {
@@ -176,7 +178,11 @@ impl ProjectStore for DynamoStore {
         // The condition re-checks ownership atomically; the read above only
         // tells which counters and lock to move with it.
         let items = vec![
-            self.delete_item(project_pk(id), "PROJECT", Some(("attribute_exists(#pk) AND #client_id = :client", client))),
+            self.delete_item(
+                project_pk(id),
+                "PROJECT",
+                Some(("attribute_exists(#pk) AND #client_id = :client", client)),
+            ),
             self.delete_item(format!("PUBKEY#{}", p.public_key.as_str()), "LOCK", None),
             self.move_refs(client, format!("CHANNEL#{}", p.channel_id), -1),
             self.move_refs(client, format!("TEMPLATE#{}", p.template_id), -1),

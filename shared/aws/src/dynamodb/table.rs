@@ -14,7 +14,11 @@ pub const GSI2: &str = "gsi2";
 pub const TTL_ATTRIBUTE: &str = "ttl";
 
 fn attr(name: &str) -> AttributeDefinition {
-    AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().expect("complete")
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .expect("complete")
 }
 
 fn key(name: &str, kind: KeyType) -> KeySchemaElement {

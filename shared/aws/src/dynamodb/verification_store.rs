@@ -18,7 +18,9 @@ use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use secure2fa_core::clock::UnixTime;
 use secure2fa_core::crypto::Mac;
 use secure2fa_core::ids::{ProjectId, VerificationId};
-use secure2fa_core::model::{DeliveryState, DestinationLimit, NewVerification, UserRef, Verification, VerificationStatus};
+use secure2fa_core::model::{
+    DeliveryState, DestinationLimit, NewVerification, UserRef, Verification, VerificationStatus,
+};
 use secure2fa_core::ports::{StartError, StoreError, VerificationStore};
 use secure2fa_core::types::Lang;
 
@@ -68,13 +70,32 @@ impl DynamoStore {
     fn start_request(&self, new: &NewVerification, now: UnixTime) -> UpdateItemFluentBuilder {
         let v = &new.record;
         let mut set = vec![
-            "#project_id = :pid", "#user_ref = :uref", "#user_id = :uid", "#verification_id = :vid", "#code_mac = :cmac",
-            "#recipient = :rcpt", "#status = :pending", "#attempts = :zero", "#max_attempts = :max", "#sent_at = :now",
-            "#expires_at = :exp", "#delivery = :delivery", "#first_seen = if_not_exists(#first_seen, :now)", "#ttl = :ttl",
+            "#project_id = :pid",
+            "#user_ref = :uref",
+            "#user_id = :uid",
+            "#verification_id = :vid",
+            "#code_mac = :cmac",
+            "#recipient = :rcpt",
+            "#status = :pending",
+            "#attempts = :zero",
+            "#max_attempts = :max",
+            "#sent_at = :now",
+            "#expires_at = :exp",
+            "#delivery = :delivery",
+            "#first_seen = if_not_exists(#first_seen, :now)",
+            "#ttl = :ttl",
         ];
         let mut remove = vec!["#delivery_lease_until"];
-        if v.device_mac.is_some() { set.push("#device_mac = :dmac") } else { remove.push("#device_mac") }
-        if v.lang.is_some() { set.push("#lang = :lang") } else { remove.push("#lang") }
+        if v.device_mac.is_some() {
+            set.push("#device_mac = :dmac")
+        } else {
+            remove.push("#device_mac")
+        }
+        if v.lang.is_some() {
+            set.push("#lang = :lang")
+        } else {
+            remove.push("#lang")
+        }
         let update = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
         // Refused while the current code is pending, unexpired and recent.
         let cond = "attribute_not_exists(#pk) OR #status <> :pending OR #sent_at <= :edge OR #expires_at <= :now";
@@ -115,7 +136,12 @@ impl DynamoStore {
     }
 
     /// Counts one send to the destination unless its window is used up.
-    async fn reserve_send(&self, project: ProjectId, limit: &DestinationLimit, now: UnixTime) -> Result<(), StartError> {
+    async fn reserve_send(
+        &self,
+        project: ProjectId,
+        limit: &DestinationLimit,
+        now: UnixTime,
+    ) -> Result<(), StartError> {
         let update = "ADD #count :one SET #ttl = :ttl";
         let cond = "attribute_not_exists(#pk) OR #count < :max";
         let result = self
@@ -196,7 +222,11 @@ impl VerificationStore for DynamoStore {
     }
 
     async fn verification(&self, project: ProjectId, user_ref: &UserRef) -> Result<Option<Verification>, StoreError> {
-        self.get(&format!("PROJECT#{project}"), &format!("USER#{}", user_ref.as_str())).await?.as_ref().map(verification_from).transpose()
+        self.get(&format!("PROJECT#{project}"), &format!("USER#{}", user_ref.as_str()))
+            .await?
+            .as_ref()
+            .map(verification_from)
+            .transpose()
     }
 
     async fn approve(
@@ -208,7 +238,11 @@ impl VerificationStore for DynamoStore {
         now: UnixTime,
     ) -> Result<Result<Verification, Option<Verification>>, StoreError> {
         let update = "SET #status = :approved ADD #attempts :one";
-        let device = if device_mac.is_some() { "(attribute_not_exists(#device_mac) OR #device_mac = :dmac)" } else { "attribute_not_exists(#device_mac)" };
+        let device = if device_mac.is_some() {
+            "(attribute_not_exists(#device_mac) OR #device_mac = :dmac)"
+        } else {
+            "attribute_not_exists(#device_mac)"
+        };
         let cond = format!(
             "#status = :pending AND #attempts < #max_attempts AND #expires_at > :now AND #code_mac = :cmac AND {device}"
         );
@@ -247,7 +281,8 @@ impl VerificationStore for DynamoStore {
         now: UnixTime,
     ) -> Result<Result<u32, Option<Verification>>, StoreError> {
         let update = "ADD #attempts :one";
-        let cond = "#verification_id = :vid AND #status = :pending AND #attempts < #max_attempts AND #expires_at > :now";
+        let cond =
+            "#verification_id = :vid AND #status = :pending AND #attempts < #max_attempts AND #expires_at > :now";
         let result = self
             .client
             .update_item()
@@ -337,7 +372,8 @@ impl VerificationStore for DynamoStore {
     }
 
     async fn list_verifications(&self, project: ProjectId, limit: usize) -> Result<Vec<Verification>, StoreError> {
-        let items = self.query_partition(&format!("PROJECT#{project}"), Some("USER#"), Some(limit.clamp(1, 500))).await?;
+        let items =
+            self.query_partition(&format!("PROJECT#{project}"), Some("USER#"), Some(limit.clamp(1, 500))).await?;
         items.iter().map(verification_from).collect()
     }
 }

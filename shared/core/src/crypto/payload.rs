@@ -35,12 +35,7 @@ pub fn seal(key: &SecretKey, public_key: &PublicKey, plaintext: &[u8]) -> String
 
 /// Encrypts with a caller-chosen nonce. Only for published test vectors:
 /// reusing a nonce under one key breaks GCM.
-pub fn seal_with_nonce(
-    key: &SecretKey,
-    public_key: &PublicKey,
-    nonce: [u8; NONCE_LEN],
-    plaintext: &[u8],
-) -> String {
+pub fn seal_with_nonce(key: &SecretKey, public_key: &PublicKey, nonce: [u8; NONCE_LEN], plaintext: &[u8]) -> String {
     let cipher = Aes256Gcm::new(key.expose().into());
     let ct = cipher
         .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: public_key.as_str().as_bytes() })

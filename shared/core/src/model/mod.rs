@@ -13,7 +13,7 @@ mod verification;
 pub use channel::{Channel, ChannelMethod, ProviderKind};
 pub use client::Client;
 pub use job::{DeliveryJob, Job, JobAttempt, WebhookJob};
-pub use log::{LogEntry, LogFilter, LogLevel, LOG_RETENTION_SECONDS};
+pub use log::{LOG_RETENTION_SECONDS, LogEntry, LogFilter, LogLevel};
 pub use project::{Project, ProjectSettings, Webhook};
 pub use template::{Template, TemplateFormat, TemplateVersion};
 pub use verification::{

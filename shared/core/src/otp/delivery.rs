@@ -50,14 +50,16 @@ impl Worker {
         let Some(channel) = store.channel(project.client_id, project.channel_id).await.map_err(|e| retry(&e))? else {
             return Ok(JobOutcome::Dropped("channel deleted"));
         };
-        let Some(template) = store.template(project.client_id, project.template_id).await.map_err(|e| retry(&e))? else {
+        let Some(template) = store.template(project.client_id, project.template_id).await.map_err(|e| retry(&e))?
+        else {
             return Ok(JobOutcome::Dropped("template deleted"));
         };
         let Some(client) = store.client(project.client_id).await.map_err(|e| retry(&e))? else {
             return Ok(JobOutcome::Dropped("client deleted"));
         };
         let key = self.keys.get(&KeyContext::project(project.id), &project.data_key).await.map_err(|e| retry(&e))?;
-        let client_key = self.keys.get(&KeyContext::client(client.id), &client.data_key).await.map_err(|e| retry(&e))?;
+        let client_key =
+            self.keys.get(&KeyContext::client(client.id), &client.data_key).await.map_err(|e| retry(&e))?;
 
         let vid = job.verification_id.to_string();
         let opened = (
@@ -87,13 +89,20 @@ impl Worker {
         }
 
         let lang = job.lang.clone().unwrap_or_else(|| template.default_lang.clone());
-        let rendered = template.version_for(&lang).ok_or_else(|| "template has no versions".to_string()).and_then(|(_, version)| {
-            let vars = RenderVars { code: &code, expires_in_seconds: project.settings.expiration_seconds, project_name: &project.title };
-            render(template.format, version, &vars).map_err(|e| e.to_string())
-        });
+        let rendered = template.version_for(&lang).ok_or_else(|| "template has no versions".to_string()).and_then(
+            |(_, version)| {
+                let vars = RenderVars {
+                    code: &code,
+                    expires_in_seconds: project.settings.expiration_seconds,
+                    project_name: &project.title,
+                };
+                render(template.format, version, &vars).map_err(|e| e.to_string())
+            },
+        );
         let result = match rendered {
             Ok(r) => {
-                let message = OutgoingMessage { to: recipient, subject: r.subject, body: r.body, format: template.format };
+                let message =
+                    OutgoingMessage { to: recipient, subject: r.subject, body: r.body, format: template.format };
                 self.sender.send(channel.provider, &ProviderCredentials(credentials), &message).await
             }
             Err(reason) => Err(SendError::Permanent(reason)),
@@ -128,7 +137,17 @@ impl Worker {
         )
         .await;
         let data = json!({ "provider": channel.provider.as_str(), "reason": reason, "attempts": attempt.number });
-        emit(self.queue.as_ref(), &project, &key, EventType::DeliveryFailed, Some(job.verification_id), None, data, now).await;
+        emit(
+            self.queue.as_ref(),
+            &project,
+            &key,
+            EventType::DeliveryFailed,
+            Some(job.verification_id),
+            None,
+            data,
+            now,
+        )
+        .await;
         if permanent { Ok(JobOutcome::Done) } else { Err(RetryJob(reason)) }
     }
 }

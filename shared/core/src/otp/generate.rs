@@ -47,7 +47,8 @@ struct TemplateResponsePlaintext<'a> {
 impl OtpService {
     pub async fn generate(&self, req: &EncryptedRequest) -> Result<GenerateOutcome, ApiError> {
         let open = self.open_project(&req.public_key).await?;
-        let span = tracing::info_span!("generate", project_id = %open.project.id, verification_id = tracing::field::Empty);
+        let span =
+            tracing::info_span!("generate", project_id = %open.project.id, verification_id = tracing::field::Empty);
         async move {
             let now = self.clock.now();
             match self.generate_opened(&open, req, now).await {
@@ -62,7 +63,12 @@ impl OtpService {
         .await
     }
 
-    async fn generate_opened(&self, open: &OpenProject, req: &EncryptedRequest, now: UnixTime) -> Result<GenerateOutcome, ApiError> {
+    async fn generate_opened(
+        &self,
+        open: &OpenProject,
+        req: &EncryptedRequest,
+        now: UnixTime,
+    ) -> Result<GenerateOutcome, ApiError> {
         let plaintext = payload::open(&open.secret, &open.public_key, &req.encrypted_data).map_err(|e| match e {
             payload::PayloadError::Malformed => ApiError::MalformedPayload,
             payload::PayloadError::Unauthentic => ApiError::Unauthenticated,
@@ -148,12 +154,14 @@ impl OtpService {
 
     async fn start(&self, new: &NewVerification, now: UnixTime) -> Result<(), ApiError> {
         self.store.start_verification(new, now).await.map_err(|e| match e {
-            StartError::Cooldown { retry_after } => {
-                ApiError::RateLimited { reason: RateLimitReason::ResendCooldown, retry_after_seconds: retry_after.max(1) }
-            }
-            StartError::DestinationLimit { retry_after } => {
-                ApiError::RateLimited { reason: RateLimitReason::DestinationLimit, retry_after_seconds: retry_after.max(1) }
-            }
+            StartError::Cooldown { retry_after } => ApiError::RateLimited {
+                reason: RateLimitReason::ResendCooldown,
+                retry_after_seconds: retry_after.max(1),
+            },
+            StartError::DestinationLimit { retry_after } => ApiError::RateLimited {
+                reason: RateLimitReason::DestinationLimit,
+                retry_after_seconds: retry_after.max(1),
+            },
             StartError::Store(e) => e.into(),
         })
     }
@@ -178,13 +186,22 @@ impl OtpService {
         let (used_lang, version) = template
             .version_for(&lang)
             .ok_or_else(|| ApiError::Internal(format!("template {} has no versions", template.id)))?;
-        let vars = RenderVars { code: code.expose(), expires_in_seconds: project.settings.expiration_seconds, project_name: &project.title };
+        let vars = RenderVars {
+            code: code.expose(),
+            expires_in_seconds: project.settings.expiration_seconds,
+            project_name: &project.title,
+        };
         let rendered = render(template.format, version, &vars).map_err(|e| ApiError::Internal(e.to_string()))?;
 
         let mut record = record;
         record.lang = Some(used_lang.clone());
-        let (verification_id, expires_at, user_ref) = (record.verification_id, record.expires_at, record.user_ref.clone());
-        let new = NewVerification { record, cooldown_seconds: project.settings.resend_cooldown_seconds, destination_limit: None };
+        let (verification_id, expires_at, user_ref) =
+            (record.verification_id, record.expires_at, record.user_ref.clone());
+        let new = NewVerification {
+            record,
+            cooldown_seconds: project.settings.resend_cooldown_seconds,
+            destination_limit: None,
+        };
         self.start(&new, now).await?;
 
         let plaintext = serde_json::to_vec(&TemplateResponsePlaintext {

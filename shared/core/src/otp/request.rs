@@ -104,7 +104,10 @@ mod tests {
     fn generate_fields_are_checked_one_by_one_without_echoing_values() {
         assert_eq!(msg(parse_generate(br#"{"to":"a@b.co","iat":1}"#)), "user_id is required");
         assert_eq!(msg(parse_generate(br#"{"user_id":"u","iat":1}"#)), "to is required");
-        assert_eq!(msg(parse_generate(br#"{"user_id":"u","to":"x","iat":"soon"}"#)), "iat must be an integer number of unix seconds");
+        assert_eq!(
+            msg(parse_generate(br#"{"user_id":"u","to":"x","iat":"soon"}"#)),
+            "iat must be an integer number of unix seconds"
+        );
         let m = msg(parse_generate(br#"{"user_id":"u","to":"x","iat":1,"lang":"Klingon-language-please"}"#));
         assert!(m.starts_with("lang:"), "{m}");
         assert!(!m.contains("Klingon"));

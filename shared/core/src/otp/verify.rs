@@ -56,7 +56,8 @@ pub struct VerifyOutcome {
 impl OtpService {
     pub async fn verify(&self, req: &EncryptedRequest) -> Result<VerifyOutcome, ApiError> {
         let open = self.open_project(&req.public_key).await?;
-        let span = tracing::info_span!("verify", project_id = %open.project.id, verification_id = tracing::field::Empty);
+        let span =
+            tracing::info_span!("verify", project_id = %open.project.id, verification_id = tracing::field::Empty);
         async move {
             let now = self.clock.now();
             match self.verify_opened(&open, req, now).await {
@@ -71,7 +72,12 @@ impl OtpService {
         .await
     }
 
-    async fn verify_opened(&self, open: &OpenProject, req: &EncryptedRequest, now: UnixTime) -> Result<VerifyOutcome, ApiError> {
+    async fn verify_opened(
+        &self,
+        open: &OpenProject,
+        req: &EncryptedRequest,
+        now: UnixTime,
+    ) -> Result<VerifyOutcome, ApiError> {
         let plaintext = payload::open(&open.secret, &open.public_key, &req.encrypted_data).map_err(|e| match e {
             payload::PayloadError::Malformed => ApiError::MalformedPayload,
             payload::PayloadError::Unauthentic => ApiError::Unauthenticated,
@@ -88,7 +94,11 @@ impl OtpService {
         let refused = match self.store.approve(project.id, &user_ref, &code_mac, device_mac.as_ref(), now).await? {
             Ok(v) => {
                 tracing::Span::current().record("verification_id", tracing::field::display(v.verification_id));
-                let outcome = VerifyOutcome { status: VerifyStatus::Approved, attempts_left: None, verification_id: Some(v.verification_id) };
+                let outcome = VerifyOutcome {
+                    status: VerifyStatus::Approved,
+                    attempts_left: None,
+                    verification_id: Some(v.verification_id),
+                };
                 self.after_check(open, &user_ref, &r.user_id, &v, &outcome, now).await;
                 return Ok(outcome);
             }
@@ -100,7 +110,17 @@ impl OtpService {
             tracing::Span::current().record("verification_id", tracing::field::display(v.verification_id));
             self.after_check(open, &user_ref, &r.user_id, v, &outcome, now).await;
         } else {
-            write_log(self.store.as_ref(), project, Some(&user_ref), None, LogLevel::Warning, "otp.not_found", "Verify: no pending code for this user".into(), now).await;
+            write_log(
+                self.store.as_ref(),
+                project,
+                Some(&user_ref),
+                None,
+                LogLevel::Warning,
+                "otp.not_found",
+                "Verify: no pending code for this user".into(),
+                now,
+            )
+            .await;
         }
         Ok(outcome)
     }
@@ -129,7 +149,8 @@ impl OtpService {
             let vid = record.as_ref().map(|v| v.verification_id);
             let counted = rejection.counts_as_attempt();
             let Some(v) = record.as_ref().filter(|_| counted && round == 0) else {
-                let attempts_left = record.as_ref().filter(|_| counted).map(|v| v.max_attempts.saturating_sub(v.attempts));
+                let attempts_left =
+                    record.as_ref().filter(|_| counted).map(|v| v.max_attempts.saturating_sub(v.attempts));
                 return Ok((VerifyOutcome { status, attempts_left, verification_id: vid }, record));
             };
             match self.store.record_failed_attempt(open.project.id, user_ref, v.verification_id, now).await? {
@@ -146,11 +167,21 @@ impl OtpService {
     }
 
     /// The log entry and webhook event for a finished check.
-    async fn after_check(&self, open: &OpenProject, user_ref: &UserRef, user_id: &UserId, v: &Verification, outcome: &VerifyOutcome, now: UnixTime) {
+    async fn after_check(
+        &self,
+        open: &OpenProject,
+        user_ref: &UserRef,
+        user_id: &UserId,
+        v: &Verification,
+        outcome: &VerifyOutcome,
+        now: UnixTime,
+    ) {
         let project = &open.project;
         let left = outcome.attempts_left;
         let (level, event, message, webhook) = match outcome.status {
-            VerifyStatus::Approved => (LogLevel::Success, "otp.approved", "Code approved".to_string(), Some(EventType::Approved)),
+            VerifyStatus::Approved => {
+                (LogLevel::Success, "otp.approved", "Code approved".to_string(), Some(EventType::Approved))
+            }
             VerifyStatus::InvalidCode if left == Some(0) => (
                 LogLevel::Danger,
                 "otp.max_attempts_reached",
@@ -169,13 +200,21 @@ impl OtpService {
                 format!("Code checked from another device; {} attempt(s) left", left.unwrap_or(0)),
                 Some(if left == Some(0) { EventType::MaxAttemptsReached } else { EventType::Failed }),
             ),
-            VerifyStatus::Expired => (LogLevel::Warning, "otp.expired", "Code checked after it expired".to_string(), Some(EventType::Expired)),
+            VerifyStatus::Expired => (
+                LogLevel::Warning,
+                "otp.expired",
+                "Code checked after it expired".to_string(),
+                Some(EventType::Expired),
+            ),
             VerifyStatus::MaxAttemptsReached => {
                 (LogLevel::Danger, "otp.max_attempts_reached", "Check refused: no attempts left".to_string(), None)
             }
-            VerifyStatus::NotFound => (LogLevel::Warning, "otp.not_found", "Verify: no pending code for this user".to_string(), None),
+            VerifyStatus::NotFound => {
+                (LogLevel::Warning, "otp.not_found", "Verify: no pending code for this user".to_string(), None)
+            }
         };
-        write_log(self.store.as_ref(), project, Some(user_ref), Some(v.verification_id), level, event, message, now).await;
+        write_log(self.store.as_ref(), project, Some(user_ref), Some(v.verification_id), level, event, message, now)
+            .await;
         if let Some(kind) = webhook {
             let data = json!({ "status": outcome.status.as_str(), "attempts_left": left });
             self.emit_event(open, kind, Some(v.verification_id), Some(user_id.as_str()), data, now).await;

@@ -14,8 +14,8 @@ use hmac::{Hmac, Mac as _};
 use rand::RngCore;
 use serde::Serialize;
 use serde_json::Value;
-use tracing::Instrument;
 use sha2::Sha256;
+use tracing::Instrument;
 use zeroize::Zeroizing;
 
 use super::aad::Aad;
@@ -114,7 +114,15 @@ pub(super) async fn emit(
         return;
     }
     let event_id = EventId::generate();
-    let event = Event { id: event_id, kind, created_at: now, project_id: project.id.to_string(), verification_id, user_id, data };
+    let event = Event {
+        id: event_id,
+        kind,
+        created_at: now,
+        project_id: project.id.to_string(),
+        verification_id,
+        user_id,
+        data,
+    };
     let body = match serde_json::to_vec(&event) {
         Ok(b) => Zeroizing::new(b),
         Err(e) => {
@@ -163,7 +171,11 @@ impl Worker {
         let Some(webhook) = &project.webhook else {
             return Ok(JobOutcome::Dropped("webhook removed"));
         };
-        let key = self.keys.get(&KeyContext::project(project.id), &project.data_key).await.map_err(|e| retry(e.to_string()))?;
+        let key = self
+            .keys
+            .get(&KeyContext::project(project.id), &project.data_key)
+            .await
+            .map_err(|e| retry(e.to_string()))?;
         let pid = project.id.to_string();
         let (Ok(url), Ok(secret), Ok(body)) = (
             key.open_string(Aad::webhook_url(&pid), &webhook.url),

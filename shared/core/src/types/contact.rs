@@ -71,8 +71,7 @@ impl PhoneNumber {
         if !s.starts_with('+') || s.len() > 16 || !s[1..].bytes().all(|b| b.is_ascii_digit()) {
             return Err(ParseError::new("phone", "must be in E.164 form, e.g. +14155550100"));
         }
-        let number = phonenumber::parse(None, s)
-            .map_err(|_| ParseError::new("phone", "not a valid phone number"))?;
+        let number = phonenumber::parse(None, s).map_err(|_| ParseError::new("phone", "not a valid phone number"))?;
         if !phonenumber::is_valid(&number) {
             return Err(ParseError::new("phone", "not a valid phone number"));
         }

@@ -73,11 +73,8 @@ impl SecretKey {
     }
 
     pub fn from_base64(s: &str) -> Result<Self, ParseError> {
-        let bytes = STANDARD
-            .decode(s.trim())
-            .map_err(|_| ParseError::new("secret_key", "not valid base64"))?;
-        let arr: [u8; 32] =
-            bytes.try_into().map_err(|_| ParseError::new("secret_key", "must decode to 32 bytes"))?;
+        let bytes = STANDARD.decode(s.trim()).map_err(|_| ParseError::new("secret_key", "not valid base64"))?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| ParseError::new("secret_key", "must decode to 32 bytes"))?;
         Ok(Self(arr))
     }
 

@@ -57,9 +57,7 @@ impl OtpCode {
     /// modulo bias.
     pub fn generate(length: CodeLength) -> Self {
         let mut rng = rand::rngs::OsRng;
-        let code = (0..length.get())
-            .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
-            .collect();
+        let code = (0..length.get()).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect();
         Self(code)
     }
 

@@ -46,7 +46,10 @@ fn now() -> i64 {
 /// payload with the fixture keys, applies `changes` and a fresh `iat`.
 pub fn refresh_otp_event(event: &mut Value, keys: &Keys, changes: Value) {
     let f = fixture();
-    let (fpk, fsk) = (PublicKey::parse(f["public_key"].as_str().unwrap()).unwrap(), SecretKey::from_base64(f["secret_key"].as_str().unwrap()).unwrap());
+    let (fpk, fsk) = (
+        PublicKey::parse(f["public_key"].as_str().unwrap()).unwrap(),
+        SecretKey::from_base64(f["secret_key"].as_str().unwrap()).unwrap(),
+    );
     let body: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
     let plain = payload::open(&fsk, &fpk, body["encrypted_data"].as_str().unwrap()).unwrap();
     let mut plain: Value = serde_json::from_slice(&plain).unwrap();
@@ -86,11 +89,21 @@ impl AwsEnv {
         let table = unique("secure2fa");
         create_table(&clients.dynamodb, &table).await.unwrap();
         let key = clients.kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
-        let delivery = clients.sqs.create_queue().queue_name(unique("delivery")).send().await.unwrap().queue_url.unwrap();
+        let delivery =
+            clients.sqs.create_queue().queue_name(unique("delivery")).send().await.unwrap().queue_url.unwrap();
         let webhook = clients.sqs.create_queue().queue_name(unique("webhook")).send().await.unwrap().queue_url.unwrap();
         clients.ses.create_email_identity().email_identity("example.com").send().await.unwrap();
         let (master, token) = (unique("deployment-master-secret-string-xxxxxxxx"), unique("operator"));
-        let master_id = clients.secrets.create_secret().name(&master).secret_string(json!({ "master": master }).to_string()).send().await.unwrap().arn.unwrap();
+        let master_id = clients
+            .secrets
+            .create_secret()
+            .name(&master)
+            .secret_string(json!({ "master": master }).to_string())
+            .send()
+            .await
+            .unwrap()
+            .arn
+            .unwrap();
         let token_id = clients
             .secrets
             .create_secret()
@@ -137,15 +150,38 @@ impl AwsEnv {
         let email = Email::parse(&format!("{}@example.com", unique("dev"))).unwrap();
         let client = m.register_client(&email).await.unwrap();
         let client = self.api.store.client(client.id).await.unwrap().unwrap();
-        let channel = m.create_channel(&client, "SES", ChannelMethod::Email, ProviderKind::Ses, &json!({ "from": "otp@example.com" })).await.unwrap();
-        let en = Lang::parse("en").unwrap();
-        let versions = [(en.clone(), TemplateVersion { subject: "Your code".into(), body: "Code: {{ OTP_CODE }}".into() })].into();
-        let template = m.create_template(client.id, "Default", en, TemplateFormat::Text, versions).await.unwrap();
-        let (_, keys) = m
-            .create_project(client.id, NewProject { title: "Shop".into(), channel_id: channel.id, template_id: template.id, settings, webhook_url })
+        let channel = m
+            .create_channel(
+                &client,
+                "SES",
+                ChannelMethod::Email,
+                ProviderKind::Ses,
+                &json!({ "from": "otp@example.com" }),
+            )
             .await
             .unwrap();
-        Keys { public_key: keys.public_key, secret_key: keys.secret_key, webhook_secret: keys.webhook_secret.map(|s| s.expose().to_owned()) }
+        let en = Lang::parse("en").unwrap();
+        let versions =
+            [(en.clone(), TemplateVersion { subject: "Your code".into(), body: "Code: {{ OTP_CODE }}".into() })].into();
+        let template = m.create_template(client.id, "Default", en, TemplateFormat::Text, versions).await.unwrap();
+        let (_, keys) = m
+            .create_project(
+                client.id,
+                NewProject {
+                    title: "Shop".into(),
+                    channel_id: channel.id,
+                    template_id: template.id,
+                    settings,
+                    webhook_url,
+                },
+            )
+            .await
+            .unwrap();
+        Keys {
+            public_key: keys.public_key,
+            secret_key: keys.secret_key,
+            webhook_secret: keys.webhook_secret.map(|s| s.expose().to_owned()),
+        }
     }
 
     /// Serves an API Gateway event file through `router`, as `lambda_http` does.
@@ -195,7 +231,8 @@ impl AwsEnv {
             record.message_id = m.message_id;
             record.receipt_handle = m.receipt_handle;
             record.body = m.body;
-            record.attributes = m.attributes.unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect();
+            record.attributes =
+                m.attributes.unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect();
             event.records.push(record);
         }
         event
@@ -203,14 +240,16 @@ impl AwsEnv {
 
     /// Emails moto's SES has accepted, oldest first.
     pub async fn sent_emails(&self) -> Vec<Value> {
-        let data: Value = reqwest::get(format!("{}/moto-api/data.json", self.endpoint)).await.unwrap().json().await.unwrap();
+        let data: Value =
+            reqwest::get(format!("{}/moto-api/data.json", self.endpoint)).await.unwrap().json().await.unwrap();
         data["ses"]["Message"].as_array().cloned().unwrap_or_default()
     }
 
     /// The code in the latest email to `to`.
     pub async fn code_sent_to(&self, to: &str) -> String {
         let emails = self.sent_emails().await;
-        let mail = emails.iter().rev().find(|m| m.to_string().contains(to)).unwrap_or_else(|| panic!("no email to {to}"));
+        let mail =
+            emails.iter().rev().find(|m| m.to_string().contains(to)).unwrap_or_else(|| panic!("no email to {to}"));
         let body = mail["body"].as_str().unwrap_or_default();
         body.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() >= 4).expect("a code").to_owned()
     }
@@ -220,9 +259,15 @@ impl AwsEnv {
         let c = self.counter.snapshot();
         let get = |k: &str| c.get(k).copied().unwrap_or(0);
         Budget {
-            writes: get("dynamodb.PutItem") + get("dynamodb.UpdateItem") + get("dynamodb.DeleteItem")
-                + get("dynamodb.TransactWriteItems.items") + get("dynamodb.BatchWriteItem"),
-            reads: get("dynamodb.GetItem") + get("dynamodb.Query") + get("dynamodb.Scan") + get("dynamodb.BatchGetItem"),
+            writes: get("dynamodb.PutItem")
+                + get("dynamodb.UpdateItem")
+                + get("dynamodb.DeleteItem")
+                + get("dynamodb.TransactWriteItems.items")
+                + get("dynamodb.BatchWriteItem"),
+            reads: get("dynamodb.GetItem")
+                + get("dynamodb.Query")
+                + get("dynamodb.Scan")
+                + get("dynamodb.BatchGetItem"),
             sqs_sends: get("sqs.SendMessage"),
             kms_calls: c.iter().filter(|(k, _)| k.starts_with("kms.")).map(|(_, v)| v).sum(),
             ses_sends: get("sesv2.SendEmail"),
@@ -265,7 +310,15 @@ impl AwsEnv {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let page = self.clients.dynamodb.scan().table_name(&self.cfg.table_name).set_exclusive_start_key(start.take()).send().await.unwrap();
+            let page = self
+                .clients
+                .dynamodb
+                .scan()
+                .table_name(&self.cfg.table_name)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .unwrap();
             items.extend(page.items.unwrap_or_default());
             match page.last_evaluated_key {
                 Some(k) => start = Some(k),

@@ -168,7 +168,8 @@ impl ChannelStore for SqliteStore {
     async fn list_channels(&self, client: ClientId) -> Result<Vec<Channel>, StoreError> {
         self.db
             .run(move |conn| {
-                let mut s = conn.prepare_cached("SELECT * FROM channels WHERE client_id = ?1 ORDER BY id").map_err(sql)?;
+                let mut s =
+                    conn.prepare_cached("SELECT * FROM channels WHERE client_id = ?1 ORDER BY id").map_err(sql)?;
                 let rows = s.query_map([client.to_string()], channel_row).map_err(sql)?;
                 rows.collect::<Result<_, _>>().map_err(sql)
             })
@@ -180,7 +181,10 @@ impl ChannelStore for SqliteStore {
             .run(move |conn| {
                 // ON DELETE RESTRICT refuses while a project links the channel.
                 let n = conn
-                    .execute("DELETE FROM channels WHERE id = ?1 AND client_id = ?2", [id.to_string(), client.to_string()])
+                    .execute(
+                        "DELETE FROM channels WHERE id = ?1 AND client_id = ?2",
+                        [id.to_string(), client.to_string()],
+                    )
                     .map_err(sql)?;
                 Ok(n == 1)
             })
@@ -254,7 +258,8 @@ impl TemplateStore for SqliteStore {
     async fn list_templates(&self, client: ClientId) -> Result<Vec<Template>, StoreError> {
         self.db
             .run(move |conn| {
-                let mut s = conn.prepare_cached("SELECT * FROM templates WHERE client_id = ?1 ORDER BY id").map_err(sql)?;
+                let mut s =
+                    conn.prepare_cached("SELECT * FROM templates WHERE client_id = ?1 ORDER BY id").map_err(sql)?;
                 let rows = s.query_map([client.to_string()], template_row).map_err(sql)?;
                 rows.collect::<Result<_, _>>().map_err(sql)
             })
@@ -265,7 +270,10 @@ impl TemplateStore for SqliteStore {
         self.db
             .run(move |conn| {
                 let n = conn
-                    .execute("DELETE FROM templates WHERE id = ?1 AND client_id = ?2", [id.to_string(), client.to_string()])
+                    .execute(
+                        "DELETE FROM templates WHERE id = ?1 AND client_id = ?2",
+                        [id.to_string(), client.to_string()],
+                    )
                     .map_err(sql)?;
                 Ok(n == 1)
             })

@@ -104,7 +104,8 @@ impl ProjectStore for SqliteStore {
     async fn list_projects(&self, client: ClientId) -> Result<Vec<Project>, StoreError> {
         self.db
             .run(move |conn| {
-                let mut s = conn.prepare_cached("SELECT * FROM projects WHERE client_id = ?1 ORDER BY id").map_err(sql)?;
+                let mut s =
+                    conn.prepare_cached("SELECT * FROM projects WHERE client_id = ?1 ORDER BY id").map_err(sql)?;
                 let rows = s.query_map([client.to_string()], project_row).map_err(sql)?;
                 rows.collect::<Result<_, _>>().map_err(sql)
             })
@@ -117,7 +118,10 @@ impl ProjectStore for SqliteStore {
                 // End users and send counters go with it (ON DELETE CASCADE),
                 // and so does the wrapped data key stored on the row.
                 let n = conn
-                    .execute("DELETE FROM projects WHERE id = ?1 AND client_id = ?2", [id.to_string(), client.to_string()])
+                    .execute(
+                        "DELETE FROM projects WHERE id = ?1 AND client_id = ?2",
+                        [id.to_string(), client.to_string()],
+                    )
                     .map_err(sql)?;
                 Ok(n == 1)
             })

@@ -102,7 +102,13 @@ impl VerificationStore for SqliteStore {
                              DO UPDATE SET count = count + 1 WHERE count < ?5",
                         )
                         .and_then(|mut s| {
-                            s.execute(params![pid, limit.destination.as_str(), limit.window_start, limit.window_end(), limit.max_sends])
+                            s.execute(params![
+                                pid,
+                                limit.destination.as_str(),
+                                limit.window_start,
+                                limit.window_end(),
+                                limit.max_sends
+                            ])
                         })
                         .map_err(sql)?;
                     if counted == 0 {
@@ -131,7 +137,8 @@ impl VerificationStore for SqliteStore {
         device_mac: Option<&Mac>,
         now: UnixTime,
     ) -> Result<Result<Verification, Option<Verification>>, StoreError> {
-        let (uref, code, device) = (user_ref.as_str().to_owned(), code_mac.as_str().to_owned(), device_mac.map(|d| d.as_str().to_owned()));
+        let (uref, code, device) =
+            (user_ref.as_str().to_owned(), code_mac.as_str().to_owned(), device_mac.map(|d| d.as_str().to_owned()));
         self.db
             .run(move |conn| {
                 let pid = project.to_string();
@@ -207,7 +214,9 @@ impl VerificationStore for SqliteStore {
                            AND expires_at > ?4
                            AND (delivery = 'queued' OR (delivery = 'claimed' AND delivery_lease_until <= ?4))",
                     )
-                    .and_then(|mut s| s.execute(params![project.to_string(), uref, id.to_string(), now, now + lease_seconds as i64]))
+                    .and_then(|mut s| {
+                        s.execute(params![project.to_string(), uref, id.to_string(), now, now + lease_seconds as i64])
+                    })
                     .map_err(sql)?;
                 Ok(n == 1)
             })
@@ -241,7 +250,9 @@ impl VerificationStore for SqliteStore {
                 let mut s = conn
                     .prepare_cached("SELECT * FROM end_users WHERE project_id = ?1 ORDER BY sent_at DESC LIMIT ?2")
                     .map_err(sql)?;
-                let rows = s.query_map(params![project.to_string(), limit.clamp(1, 500) as i64], verification_row).map_err(sql)?;
+                let rows = s
+                    .query_map(params![project.to_string(), limit.clamp(1, 500) as i64], verification_row)
+                    .map_err(sql)?;
                 rows.collect::<Result<_, _>>().map_err(sql)
             })
             .await
