@@ -57,13 +57,11 @@ impl Intercept for CallCounter {
         let Some(meta) = cfg.load::<Metadata>() else { return Ok(()) };
         let service = meta.service().to_ascii_lowercase();
         let key = format!("{service}.{}", meta.name());
-        if meta.name() == "TransactWriteItems" {
-            if let Some(input) = context
-                .input()
-                .downcast_ref::<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput>(
-            ) {
-                self.add(format!("{key}.items"), input.transact_items().len() as u64);
-            }
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+        if meta.name() == "TransactWriteItems"
+            && let Some(input) = context.input().downcast_ref::<TransactWriteItemsInput>()
+        {
+            self.add(format!("{key}.items"), input.transact_items().len() as u64);
         }
         self.add(key, 1);
         Ok(())

@@ -44,16 +44,16 @@ impl IpRateLimit {
             limit.limiter.retain_recent();
             limit.limiter.shrink_to_fit();
         }
-        if let Some(ClientIp(ip)) = req.extensions().get::<ClientIp>().copied() {
-            if let Err(not_until) = limit.limiter.check_key(&ip) {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                let retry_after_seconds = wait.as_secs().max(1) as u32;
-                return ErrorResponse(ApiError::RateLimited {
-                    reason: RateLimitReason::TooManyRequests,
-                    retry_after_seconds,
-                })
-                .into_response();
-            }
+        if let Some(ClientIp(ip)) = req.extensions().get::<ClientIp>().copied()
+            && let Err(not_until) = limit.limiter.check_key(&ip)
+        {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let retry_after_seconds = wait.as_secs().max(1) as u32;
+            return ErrorResponse(ApiError::RateLimited {
+                reason: RateLimitReason::TooManyRequests,
+                retry_after_seconds,
+            })
+            .into_response();
         }
         next.run(req).await
     }

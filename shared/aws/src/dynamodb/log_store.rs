@@ -134,7 +134,7 @@ impl LogStore for DynamoStore {
         for pk in partitions {
             all.extend(self.query_logs(&pk, client, filter, limit).await?);
         }
-        all.sort_by(|a, b| b.id.cmp(&a.id));
+        all.sort_by_key(|e| std::cmp::Reverse(e.id));
         all.truncate(limit);
         Ok(all)
     }

@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use super::aad::Aad;
 use super::webhook::{EventType, emit};
-use super::{JobOutcome, RetryJob, Worker, write_log};
+use super::{JobOutcome, RetryJob, Subject, Worker, write_log};
 use crate::crypto::KeyContext;
 use crate::model::{ChannelMethod, DeliveryJob, DeliveryState, JobAttempt, LogLevel};
 use crate::ports::{OutgoingMessage, ProviderCredentials, SendError};
@@ -125,29 +125,17 @@ impl Worker {
             finish(DeliveryState::Queued).await.map_err(|e| retry(&e))?;
             return Err(RetryJob(reason));
         }
+        let about = Subject::project(&project, now).user(&job.user_ref).verification(job.verification_id);
         write_log(
             store,
-            &project,
-            Some(&job.user_ref),
-            Some(job.verification_id),
+            about,
             LogLevel::Danger,
             "delivery.failed",
             format!("Delivery via {} failed after {} attempt(s): {reason}", channel.provider.as_str(), attempt.number),
-            now,
         )
         .await;
         let data = json!({ "provider": channel.provider.as_str(), "reason": reason, "attempts": attempt.number });
-        emit(
-            self.queue.as_ref(),
-            &project,
-            &key,
-            EventType::DeliveryFailed,
-            Some(job.verification_id),
-            None,
-            data,
-            now,
-        )
-        .await;
+        emit(self.queue.as_ref(), about, &key, EventType::DeliveryFailed, None, data).await;
         if permanent { Ok(JobOutcome::Done) } else { Err(RetryJob(reason)) }
     }
 }

@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use super::aad::Aad;
 use super::request::{GenerateRequest, parse_generate};
-use super::{EncryptedRequest, OpenProject, OtpService, write_log};
+use super::{EncryptedRequest, OpenProject, OtpService, Subject, write_log};
 use crate::clock::UnixTime;
 use crate::crypto::payload;
 use crate::error::{ApiError, RateLimitReason};
@@ -140,13 +140,10 @@ impl OtpService {
 
         write_log(
             self.store.as_ref(),
-            project,
-            Some(&user_ref),
-            Some(verification_id),
+            Subject::project(project, now).user(&user_ref).verification(verification_id),
             LogLevel::Info,
             "otp.generated",
             format!("Code generated, {} delivery queued", project.channel_method.as_str()),
-            now,
         )
         .await;
         Ok(GenerateOutcome::Queued { status: "pending", verification_id, channel: project.channel_method, expires_at })
@@ -215,13 +212,10 @@ impl OtpService {
         .map_err(|e| ApiError::Internal(e.to_string()))?;
         write_log(
             self.store.as_ref(),
-            project,
-            Some(&user_ref),
-            Some(verification_id),
+            Subject::project(project, now).user(&user_ref).verification(verification_id),
             LogLevel::Info,
             "otp.generated",
             "Code generated for a template request (not sent by us)".into(),
-            now,
         )
         .await;
         Ok(GenerateOutcome::Template {
@@ -241,6 +235,6 @@ impl OtpService {
             ApiError::Internal(_) | ApiError::Unavailable(_) => format!("{what} failed: internal error"),
             other => format!("{what} refused ({}): {}", other.code(), other.public_message()),
         };
-        write_log(self.store.as_ref(), &open.project, None, None, level, event, message, now).await;
+        write_log(self.store.as_ref(), Subject::project(&open.project, now), level, event, message).await;
     }
 }

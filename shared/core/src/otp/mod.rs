@@ -90,29 +90,43 @@ impl OtpService {
     }
 }
 
+/// What a log entry or webhook event is about: a project, and possibly one
+/// of its end users and verifications, at a time.
+#[derive(Clone, Copy)]
+pub(crate) struct Subject<'a> {
+    pub project: &'a Project,
+    pub user_ref: Option<&'a UserRef>,
+    pub verification_id: Option<VerificationId>,
+    pub at: UnixTime,
+}
+
+impl<'a> Subject<'a> {
+    pub fn project(project: &'a Project, at: UnixTime) -> Self {
+        Self { project, user_ref: None, verification_id: None, at }
+    }
+    pub fn user(self, user_ref: &'a UserRef) -> Self {
+        Self { user_ref: Some(user_ref), ..self }
+    }
+    pub fn verification(self, id: VerificationId) -> Self {
+        Self { verification_id: Some(id), ..self }
+    }
+}
+
 /// Writes an audit entry. Best effort: the audit trail must not turn a
 /// completed verification into an error for the caller, so a failure is
 /// reported to tracing instead.
-pub(crate) async fn write_log(
-    logs: &dyn LogStore,
-    project: &Project,
-    user_ref: Option<&UserRef>,
-    verification_id: Option<VerificationId>,
-    level: LogLevel,
-    event: &str,
-    message: String,
-    now: UnixTime,
-) {
+pub(crate) async fn write_log(logs: &dyn LogStore, about: Subject<'_>, level: LogLevel, event: &str, message: String) {
+    let project = about.project;
     let entry = LogEntry {
         id: LogId::generate(),
         client_id: project.client_id,
         project_id: Some(project.id),
-        user_ref: user_ref.cloned(),
-        verification_id,
+        user_ref: about.user_ref.cloned(),
+        verification_id: about.verification_id,
         level,
         event: event.to_owned(),
         message,
-        created_at: now,
+        created_at: about.at,
     };
     if let Err(e) = logs.append_log(&entry).await {
         tracing::error!(project_id = %project.id, event, error = %e, "failed to write log entry");

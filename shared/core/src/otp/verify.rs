@@ -10,8 +10,8 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::request::parse_verify;
-use super::webhook::EventType;
-use super::{EncryptedRequest, OpenProject, OtpService, write_log};
+use super::webhook::{EventType, emit};
+use super::{EncryptedRequest, OpenProject, OtpService, Subject, write_log};
 use crate::clock::UnixTime;
 use crate::crypto::{Mac, payload};
 use crate::error::ApiError;
@@ -112,13 +112,10 @@ impl OtpService {
         } else {
             write_log(
                 self.store.as_ref(),
-                project,
-                Some(&user_ref),
-                None,
+                Subject::project(project, now).user(&user_ref),
                 LogLevel::Warning,
                 "otp.not_found",
                 "Verify: no pending code for this user".into(),
-                now,
             )
             .await;
         }
@@ -213,11 +210,11 @@ impl OtpService {
                 (LogLevel::Warning, "otp.not_found", "Verify: no pending code for this user".to_string(), None)
             }
         };
-        write_log(self.store.as_ref(), project, Some(user_ref), Some(v.verification_id), level, event, message, now)
-            .await;
+        let about = Subject::project(project, now).user(user_ref).verification(v.verification_id);
+        write_log(self.store.as_ref(), about, level, event, message).await;
         if let Some(kind) = webhook {
             let data = json!({ "status": outcome.status.as_str(), "attempts_left": left });
-            self.emit_event(open, kind, Some(v.verification_id), Some(user_id.as_str()), data, now).await;
+            emit(self.queue.as_ref(), about, &open.key, kind, Some(user_id.as_str()), data).await;
         }
     }
 }

@@ -19,11 +19,11 @@ use tracing::Instrument;
 use zeroize::Zeroizing;
 
 use super::aad::Aad;
-use super::{JobOutcome, OpenProject, OtpService, RetryJob, Worker, write_log};
+use super::{JobOutcome, RetryJob, Subject, Worker, write_log};
 use crate::clock::UnixTime;
 use crate::crypto::{DataKey, KeyContext};
 use crate::ids::{EventId, VerificationId};
-use crate::model::{Job, JobAttempt, LogLevel, Project, WebhookJob};
+use crate::model::{Job, JobAttempt, LogLevel, WebhookJob};
 use crate::ports::JobQueue;
 
 pub const SIGNATURE_HEADER: &str = "Secure2FA-Signature";
@@ -102,14 +102,13 @@ pub fn sign_webhook(secret: &str, timestamp: UnixTime, body: &[u8]) -> String {
 /// queue failure is reported, not returned, so it never fails the API call.
 pub(super) async fn emit(
     queue: &dyn JobQueue,
-    project: &Project,
+    about: Subject<'_>,
     key: &DataKey,
     kind: EventType,
-    verification_id: Option<VerificationId>,
     user_id: Option<&str>,
     data: Value,
-    now: UnixTime,
 ) {
+    let project = about.project;
     if project.webhook.is_none() {
         return;
     }
@@ -117,9 +116,9 @@ pub(super) async fn emit(
     let event = Event {
         id: event_id,
         kind,
-        created_at: now,
+        created_at: about.at,
         project_id: project.id.to_string(),
-        verification_id,
+        verification_id: about.verification_id,
         user_id,
         data,
     };
@@ -137,20 +136,6 @@ pub(super) async fn emit(
     });
     if let Err(e) = queue.enqueue(&job).await {
         tracing::error!(project_id = %project.id, event = kind.as_str(), error = %e, "webhook event could not be queued");
-    }
-}
-
-impl OtpService {
-    pub(super) async fn emit_event(
-        &self,
-        open: &OpenProject,
-        kind: EventType,
-        verification_id: Option<VerificationId>,
-        user_id: Option<&str>,
-        data: Value,
-        now: UnixTime,
-    ) {
-        emit(self.queue.as_ref(), &open.project, &open.key, kind, verification_id, user_id, data, now).await;
     }
 }
 
@@ -201,13 +186,10 @@ impl Worker {
         if attempt.is_final() {
             write_log(
                 self.store.as_ref(),
-                &project,
-                None,
-                None,
+                Subject::project(&project, now),
                 LogLevel::Danger,
                 "webhook.failed",
                 format!("Webhook event {} not delivered after {} attempts: {failure}", job.event_id, attempt.number),
-                now,
             )
             .await;
         }

@@ -41,8 +41,7 @@ fn current(conn: &Connection, project: &str, user_ref: &str) -> Result<Option<Ve
 impl VerificationStore for SqliteStore {
     async fn start_verification(&self, new: &NewVerification, now: UnixTime) -> Result<(), StartError> {
         let new = new.clone();
-        let result = self
-            .db
+        self.db
             .run(move |conn| {
                 let v = &new.record;
                 let (pid, uref) = (v.project_id.to_string(), v.user_ref.as_str().to_owned());
@@ -120,8 +119,7 @@ impl VerificationStore for SqliteStore {
                 tx.commit().map_err(sql)?;
                 Ok(Ok(()))
             })
-            .await?;
-        result
+            .await?
     }
 
     async fn verification(&self, project: ProjectId, user_ref: &UserRef) -> Result<Option<Verification>, StoreError> {
