@@ -57,9 +57,7 @@ impl DynamoStore {
             filters.push("#user_ref = :uref");
         }
         let filter = filters.join(" AND ");
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
+        let query = || {
             let mut q = self
                 .client
                 .query()
@@ -69,9 +67,7 @@ impl DynamoStore {
                 .set_expression_attribute_names(Some(names(&[key_cond, &filter])))
                 .expression_attribute_values(":pk", s(pk))
                 .expression_attribute_values(":client", s(client.to_string()))
-                .scan_index_forward(false)
-                .limit(limit.min(100) as i32)
-                .set_exclusive_start_key(start.take());
+                .scan_index_forward(false);
             if let Some(b) = f.before {
                 q = q.expression_attribute_values(":before", s(b.to_string()));
             }
@@ -81,17 +77,10 @@ impl DynamoStore {
             if let Some(u) = &f.user_ref {
                 q = q.expression_attribute_values(":uref", s(u.as_str()));
             }
-            let page = q.send().await.map_err(unavailable)?;
-            for item in page.items.unwrap_or_default() {
-                out.push(log_from(&item)?);
-            }
-            match page.last_evaluated_key {
-                Some(k) if out.len() < limit => start = Some(k),
-                _ => break,
-            }
-        }
-        out.truncate(limit);
-        Ok(out)
+            q
+        };
+        let items = self.paginate(query, Some(limit)).await?;
+        items.iter().take(limit).map(log_from).collect()
     }
 }
 

@@ -12,6 +12,7 @@ mod verification_store;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
 use secure2fa_core::ports::StoreError;
@@ -91,30 +92,17 @@ impl DynamoStore {
         Err(StoreError::Unavailable("transaction kept conflicting with concurrent writes".into()))
     }
 
-    /// Every item of a partition (following `LastEvaluatedKey`), optionally
-    /// only sort keys starting with `prefix`.
-    pub(crate) async fn query_partition(
+    /// Runs a query page by page (following `LastEvaluatedKey`) until it is
+    /// exhausted or `limit` items are in.
+    pub(crate) async fn paginate(
         &self,
-        pk: &str,
-        prefix: Option<&str>,
+        query: impl Fn() -> QueryFluentBuilder,
         limit: Option<usize>,
     ) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();
         let mut start = None;
-        let cond = if prefix.is_some() { "#pk = :pk AND begins_with(#sk, :prefix)" } else { "#pk = :pk" };
         loop {
-            let mut q = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression(cond)
-                .set_expression_attribute_names(Some(names(&[cond])))
-                .expression_attribute_values(":pk", s(pk))
-                .set_exclusive_start_key(start.take());
-            if let Some(p) = prefix {
-                q = q.expression_attribute_values(":prefix", s(p));
-            }
+            let mut q = query().set_exclusive_start_key(start.take());
             if let Some(l) = limit {
                 q = q.limit((l - out.len()).min(1000) as i32);
             }
@@ -127,7 +115,33 @@ impl DynamoStore {
         }
     }
 
-    /// Every item of a GSI partition, following `LastEvaluatedKey`.
+    /// Every item of a partition (strongly consistent), optionally only sort
+    /// keys starting with `prefix`.
+    pub(crate) async fn query_partition(
+        &self,
+        pk: &str,
+        prefix: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let cond = if prefix.is_some() { "#pk = :pk AND begins_with(#sk, :prefix)" } else { "#pk = :pk" };
+        let query = || {
+            let q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression(cond)
+                .set_expression_attribute_names(Some(names(&[cond])))
+                .expression_attribute_values(":pk", s(pk));
+            match prefix {
+                Some(p) => q.expression_attribute_values(":prefix", s(p)),
+                None => q,
+            }
+        };
+        self.paginate(query, limit).await
+    }
+
+    /// Every item of a GSI partition (eventually consistent).
     pub(crate) async fn query_index(
         &self,
         index: &str,
@@ -135,29 +149,17 @@ impl DynamoStore {
         pk: &str,
         limit: Option<usize>,
     ) -> Result<Vec<Item>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
         let cond = format!("#{pk_attr} = :pk");
-        loop {
-            let mut q = self
-                .client
+        let query = || {
+            self.client
                 .query()
                 .table_name(&self.table)
                 .index_name(index)
                 .key_condition_expression(&cond)
                 .set_expression_attribute_names(Some(names(&[&cond])))
                 .expression_attribute_values(":pk", s(pk))
-                .set_exclusive_start_key(start.take());
-            if let Some(l) = limit {
-                q = q.limit((l - out.len()).min(1000) as i32);
-            }
-            let page = q.send().await.map_err(unavailable)?;
-            out.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(k) if limit.is_none_or(|l| out.len() < l) => start = Some(k),
-                _ => return Ok(out),
-            }
-        }
+        };
+        self.paginate(query, limit).await
     }
 
     pub(crate) async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {

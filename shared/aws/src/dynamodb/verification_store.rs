@@ -66,6 +66,16 @@ fn refused(e: &SdkError<UpdateItemError, aws_smithy_runtime_api::http::Response>
     }
 }
 
+/// The record as a refused conditional update found it, or the error.
+fn refused_record(
+    e: SdkError<UpdateItemError, aws_smithy_runtime_api::http::Response>,
+) -> Result<Option<Verification>, StoreError> {
+    match refused(&e) {
+        Some(old) => old.map(verification_from).transpose(),
+        None => Err(unavailable(e)),
+    }
+}
+
 impl DynamoStore {
     fn start_request(&self, new: &NewVerification, now: UnixTime) -> UpdateItemFluentBuilder {
         let v = &new.record;
@@ -266,10 +276,7 @@ impl VerificationStore for DynamoStore {
         }
         match req.send().await {
             Ok(out) => Ok(Ok(verification_from(&out.attributes.unwrap_or_default())?)),
-            Err(e) => match refused(&e) {
-                Some(old) => Ok(Err(old.map(verification_from).transpose()?)),
-                None => Err(unavailable(e)),
-            },
+            Err(e) => Ok(Err(refused_record(e)?)),
         }
     }
 
@@ -301,10 +308,7 @@ impl VerificationStore for DynamoStore {
             .await;
         match result {
             Ok(out) => Ok(Ok(Reader(&out.attributes.unwrap_or_default()).n("attempts")?)),
-            Err(e) => match refused(&e) {
-                Some(old) => Ok(Err(old.map(verification_from).transpose()?)),
-                None => Err(unavailable(e)),
-            },
+            Err(e) => Ok(Err(refused_record(e)?)),
         }
     }
 
