@@ -36,6 +36,7 @@ macro_rules! store_contract_tests {
             failed_attempts_are_capped_under_concurrency,
             concurrent_correct_codes_approve_once,
             failed_attempt_against_superseded_verification_is_refused,
+            a_cancelled_code_is_expired_and_can_be_replaced_at_once,
             delivery_is_claimed_once_and_lease_expiry_allows_a_retry,
             delivery_claim_refused_for_superseded_or_expired_code,
             logs_filter_and_page_newest_first,

@@ -287,6 +287,22 @@ pub async fn failed_attempt_against_superseded_verification_is_refused(store: Ar
     assert!(store.approve(p.id, &old.user_ref, &m("c2"), None, NOW + 1).await.unwrap().is_ok());
 }
 
+pub async fn a_cancelled_code_is_expired_and_can_be_replaced_at_once(store: Arc<dyn Store>) {
+    let p = seeded_project(store.as_ref()).await;
+    let v = verification(p.id, "u1", "c1", NOW);
+    store.start_verification(&new_verification(v.clone(), 300), NOW).await.unwrap();
+    store.cancel_verification(p.id, &v.user_ref, VerificationId::generate(), NOW).await.unwrap();
+    assert_eq!(
+        store.verification(p.id, &v.user_ref).await.unwrap().unwrap().expires_at,
+        v.expires_at,
+        "other id: no-op"
+    );
+    store.cancel_verification(p.id, &v.user_ref, v.verification_id, NOW).await.unwrap();
+    assert!(store.approve(p.id, &v.user_ref, &m("c1"), None, NOW).await.unwrap().is_err(), "cancelled code refused");
+    store.start_verification(&new_verification(verification(p.id, "u1", "c2", NOW), 300), NOW).await.unwrap();
+    assert!(store.approve(p.id, &v.user_ref, &m("c2"), None, NOW).await.unwrap().is_ok());
+}
+
 pub async fn delivery_is_claimed_once_and_lease_expiry_allows_a_retry(store: Arc<dyn Store>) {
     let p = seeded_project(store.as_ref()).await;
     let v = verification(p.id, "u1", "c", NOW);

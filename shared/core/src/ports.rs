@@ -129,6 +129,17 @@ pub trait VerificationStore: Send + Sync {
         now: UnixTime,
     ) -> Result<Result<u32, Option<Verification>>, StoreError>;
 
+    /// Expires verification `id` at `now` if it is still current and pending,
+    /// so that it can be replaced at once: used when its delivery could not
+    /// even be queued. A no-op otherwise.
+    async fn cancel_verification(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+
     /// Takes the delivery of verification `id` for `lease_seconds` if it is
     /// current, pending, unexpired, and queued (or claimed with an elapsed
     /// lease, after a crashed worker). `false`: someone else delivered or is

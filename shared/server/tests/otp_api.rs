@@ -386,3 +386,45 @@ async fn sms_project_requires_e164_numbers() {
     assert_eq!(r.body["channel"], "sms");
     assert_eq!(code_in(&t.deliver_and_read("+14155552671").await.body).len(), 6);
 }
+
+/// A job queue that refuses while `down` is set.
+struct FlakyQueue {
+    inner: std::sync::Arc<dyn secure2fa_core::ports::JobQueue>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl secure2fa_core::ports::JobQueue for FlakyQueue {
+    async fn enqueue(&self, job: &secure2fa_core::model::Job) -> Result<(), secure2fa_core::ports::QueueError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(secure2fa_core::ports::QueueError("queue unreachable".into()));
+        }
+        self.inner.enqueue(job).await
+    }
+}
+
+#[tokio::test]
+async fn a_queue_outage_answers_503_and_does_not_block_the_retry() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = secure2fa::LocalConfig::new(dir.path());
+    config.ip_limit_per_minute = None;
+    let clock = Arc::new(secure2fa_core::clock::ManualClock::new(START));
+    let mut app = secure2fa::LocalApp::open(config, clock.clone()).unwrap();
+    let queue = Arc::new(FlakyQueue { inner: app.otp.queue.clone(), down: true.into() });
+    app.otp.queue = queue.clone();
+    let t = serve(app, clock, dir).await;
+
+    let plain = json!({ "user_id": "u", "to": "u@example.com", "iat": t.now() });
+    let body = json!({ "public_key": t.creds.public_key, "encrypted_data": t.encrypt(&plain) });
+    let resp = t.http.post(format!("{}/otp/generate", t.base)).json(&body).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let err: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "unavailable");
+    assert!(!err["error"]["message"].as_str().unwrap().contains("unreachable"), "causes are not returned");
+
+    queue.down.store(false, Ordering::SeqCst);
+    let code = t.send_code("u", "u@example.com").await;
+    assert_eq!(t.verify("u", &code).await.verify_status(), "approved");
+}

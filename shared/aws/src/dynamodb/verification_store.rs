@@ -312,6 +312,35 @@ impl VerificationStore for DynamoStore {
         }
     }
 
+    async fn cancel_verification(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let update = "SET #expires_at = :now";
+        let cond = "#verification_id = :vid AND #status = :pending AND #expires_at > :now";
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(project, user_ref)))
+            .update_expression(update)
+            .condition_expression(cond)
+            .set_expression_attribute_names(Some(names(&[update, cond])))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":vid", s(id.to_string()))
+            .expression_attribute_values(":pending", s(VerificationStatus::Pending.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if refused(&e).is_some() => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn claim_delivery(
         &self,
         project: ProjectId,

@@ -136,7 +136,14 @@ impl OtpService {
             recipient: key.seal_str(Aad::job_recipient(&vid), recipient.as_str()),
             lang: new.record.lang.clone(),
         });
-        self.queue.enqueue(&job).await?;
+        if let Err(e) = self.queue.enqueue(&job).await {
+            // The code can never be delivered: cancel it so that the caller's
+            // retry is not refused by the resend cooldown.
+            if let Err(cancel) = self.store.cancel_verification(project.id, &user_ref, verification_id, now).await {
+                tracing::error!(error = %cancel, "could not cancel an undeliverable code");
+            }
+            return Err(e.into());
+        }
 
         write_log(
             self.store.as_ref(),

@@ -194,6 +194,28 @@ impl VerificationStore for SqliteStore {
             .await
     }
 
+    async fn cancel_verification(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let uref = user_ref.as_str().to_owned();
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE end_users SET expires_at = ?4
+                     WHERE project_id = ?1 AND user_ref = ?2 AND verification_id = ?3 AND status = 'pending'
+                       AND expires_at > ?4",
+                )
+                .and_then(|mut s| s.execute(params![project.to_string(), uref, id.to_string(), now]))
+                .map_err(sql)?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn claim_delivery(
         &self,
         project: ProjectId,
