@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let worker = worker(&aws, &services(&aws, &cfg), &cfg)?;
     run(SqsWorker {
         worker,
-        sqs: aws.sqs.clone(),
+        sqs: aws.sqs(),
         queue_url: cfg.webhook_queue_url.clone(),
         max_receive_count: cfg.max_receive_count,
     })

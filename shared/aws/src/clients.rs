@@ -16,15 +16,25 @@ pub async fn emulator_config(endpoint: &str) -> SdkConfig {
         .await
 }
 
-/// Every client the service uses, built from one config, each with the
-/// counter attached when given. Clients are cheap to clone.
+/// Builds the SDK clients the service uses from one config, each with the
+/// counter attached when given. A client is built only when asked for, so a
+/// function pays at cold start only for the services it calls.
 #[derive(Clone)]
 pub struct AwsClients {
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    pub kms: aws_sdk_kms::Client,
-    pub sqs: aws_sdk_sqs::Client,
-    pub ses: aws_sdk_sesv2::Client,
-    pub secrets: aws_sdk_secretsmanager::Client,
+    config: SdkConfig,
+    counter: Option<CallCounter>,
+}
+
+macro_rules! client {
+    ($name:ident, $krate:ident) => {
+        pub fn $name(&self) -> $krate::Client {
+            let mut b = $krate::config::Builder::from(&self.config);
+            if let Some(c) = &self.counter {
+                b = b.interceptor(c.clone());
+            }
+            $krate::Client::from_conf(b.build())
+        }
+    };
 }
 
 impl AwsClients {
@@ -35,21 +45,12 @@ impl AwsClients {
     }
 
     pub fn new(config: &SdkConfig, counter: Option<&CallCounter>) -> Self {
-        macro_rules! client {
-            ($krate:ident) => {{
-                let mut b = $krate::config::Builder::from(config);
-                if let Some(c) = counter {
-                    b = b.interceptor(c.clone());
-                }
-                $krate::Client::from_conf(b.build())
-            }};
-        }
-        Self {
-            dynamodb: client!(aws_sdk_dynamodb),
-            kms: client!(aws_sdk_kms),
-            sqs: client!(aws_sdk_sqs),
-            ses: client!(aws_sdk_sesv2),
-            secrets: client!(aws_sdk_secretsmanager),
-        }
+        Self { config: config.clone(), counter: counter.cloned() }
     }
+
+    client!(dynamodb, aws_sdk_dynamodb);
+    client!(kms, aws_sdk_kms);
+    client!(sqs, aws_sdk_sqs);
+    client!(ses, aws_sdk_sesv2);
+    client!(secrets, aws_sdk_secretsmanager);
 }

@@ -17,14 +17,14 @@ async fn clients() -> AwsClients {
 async fn fresh_store() -> Arc<dyn Store> {
     let c = clients().await;
     let table = format!("contract-{}", ulid_like());
-    create_table(&c.dynamodb, &table).await.unwrap();
-    Arc::new(DynamoStore::new(c.dynamodb, table))
+    create_table(&c.dynamodb(), &table).await.unwrap();
+    Arc::new(DynamoStore::new(c.dynamodb(), table))
 }
 
 async fn fresh_vault() -> Arc<dyn KeyVault> {
     let c = clients().await;
-    let key = c.kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
-    Arc::new(KmsKeyVault::new(c.kms, key))
+    let key = c.kms().create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    Arc::new(KmsKeyVault::new(c.kms(), key))
 }
 
 fn ulid_like() -> String {

@@ -22,11 +22,11 @@ pub struct Services {
 }
 
 pub fn services(aws: &AwsClients, cfg: &Config) -> Services {
-    let vault = KmsKeyVault::new(aws.kms.clone(), &cfg.kms_key_id);
+    let vault = KmsKeyVault::new(aws.kms(), &cfg.kms_key_id);
     Services {
-        store: Arc::new(DynamoStore::new(aws.dynamodb.clone(), &cfg.table_name)),
+        store: Arc::new(DynamoStore::new(aws.dynamodb(), &cfg.table_name)),
         keys: Arc::new(DataKeyCache::new(Arc::new(vault), 10_000, Duration::from_secs(cfg.key_cache_ttl_seconds))),
-        queue: Arc::new(SqsJobQueue::new(aws.sqs.clone(), &cfg.delivery_queue_url, &cfg.webhook_queue_url)),
+        queue: Arc::new(SqsJobQueue::new(aws.sqs(), &cfg.delivery_queue_url, &cfg.webhook_queue_url)),
     }
 }
 
@@ -40,7 +40,7 @@ pub fn worker(
     s: &Services,
     cfg: &Config,
 ) -> Result<Worker, Box<dyn std::error::Error + Send + Sync>> {
-    let ses = SesSender::new(aws.ses.clone(), cfg.ses_from_address.clone(), cfg.ses_configuration_set.clone());
+    let ses = SesSender::new(aws.ses(), cfg.ses_from_address.clone(), cfg.ses_configuration_set.clone());
     let senders = ProviderRegistry::new().with(ProviderKind::Ses, Arc::new(ses));
     Ok(Worker {
         store: s.store.clone(),
@@ -59,9 +59,10 @@ pub async fn management(
     s: &Services,
     cfg: &Config,
 ) -> Result<(Management, OperatorToken), SecretsLoadError> {
+    let sm = aws.secrets();
     let (secrets, token) = tokio::try_join!(
-        load_deployment_secrets(&aws.secrets, &cfg.deployment_secret_id),
-        load_operator_token(&aws.secrets, &cfg.operator_token_secret_id)
+        load_deployment_secrets(&sm, &cfg.deployment_secret_id),
+        load_operator_token(&sm, &cfg.operator_token_secret_id)
     )?;
     let manage = Management {
         store: s.store.clone(),

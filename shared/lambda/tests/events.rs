@@ -93,7 +93,7 @@ async fn webhook_worker_event_posts_a_signed_event() {
 
     let webhook_worker = SqsWorker {
         worker: worker(&env.clients, &services(&env.clients, &env.cfg), &env.cfg).unwrap(),
-        sqs: env.clients.sqs.clone(),
+        sqs: env.clients.sqs(),
         queue_url: env.cfg.webhook_queue_url.clone(),
         max_receive_count: env.cfg.max_receive_count,
     };

@@ -87,15 +87,16 @@ impl AwsEnv {
         let counter = CallCounter::new();
         let clients = AwsClients::new(&emulator_config(&endpoint).await, Some(&counter));
         let table = unique("secure2fa");
-        create_table(&clients.dynamodb, &table).await.unwrap();
-        let key = clients.kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+        create_table(&clients.dynamodb(), &table).await.unwrap();
+        let key = clients.kms().create_key().send().await.unwrap().key_metadata.unwrap().key_id;
         let delivery =
-            clients.sqs.create_queue().queue_name(unique("delivery")).send().await.unwrap().queue_url.unwrap();
-        let webhook = clients.sqs.create_queue().queue_name(unique("webhook")).send().await.unwrap().queue_url.unwrap();
-        clients.ses.create_email_identity().email_identity("example.com").send().await.unwrap();
+            clients.sqs().create_queue().queue_name(unique("delivery")).send().await.unwrap().queue_url.unwrap();
+        let webhook =
+            clients.sqs().create_queue().queue_name(unique("webhook")).send().await.unwrap().queue_url.unwrap();
+        clients.ses().create_email_identity().email_identity("example.com").send().await.unwrap();
         let (master, token) = (unique("deployment-master-secret-string-xxxxxxxx"), unique("operator"));
         let master_id = clients
-            .secrets
+            .secrets()
             .create_secret()
             .name(&master)
             .secret_string(json!({ "master": master }).to_string())
@@ -105,7 +106,7 @@ impl AwsEnv {
             .arn
             .unwrap();
         let token_id = clients
-            .secrets
+            .secrets()
             .create_secret()
             .name(&token)
             .secret_string(json!({ "operator_token": fixture()["operator_token"] }).to_string())
@@ -130,7 +131,7 @@ impl AwsEnv {
         let worker_services = services(&clients, &cfg);
         let worker = SqsWorker {
             worker: worker(&clients, &worker_services, &cfg).unwrap(),
-            sqs: clients.sqs.clone(),
+            sqs: clients.sqs(),
             queue_url: cfg.delivery_queue_url.clone(),
             max_receive_count: cfg.max_receive_count,
         };
@@ -217,7 +218,7 @@ impl AwsEnv {
     pub async fn receive(&self, queue_url: &str) -> SqsEvent {
         let out = self
             .clients
-            .sqs
+            .sqs()
             .receive_message()
             .queue_url(queue_url)
             .max_number_of_messages(10)
@@ -312,7 +313,7 @@ impl AwsEnv {
         loop {
             let page = self
                 .clients
-                .dynamodb
+                .dynamodb()
                 .scan()
                 .table_name(&self.cfg.table_name)
                 .set_exclusive_start_key(start.take())
