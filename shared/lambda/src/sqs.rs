@@ -9,16 +9,6 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use secure2fa_core::model::{Job, JobAttempt};
 use secure2fa_core::otp::{JobOutcome, RetryJob, Worker};
 
-/// Seconds before retry number `n` (1-based): 5 s, 30 s, 2 min, 5 min...
-pub fn backoff_seconds(n: u32) -> i32 {
-    match n {
-        0 | 1 => 5,
-        2 => 30,
-        3 => 120,
-        _ => 300,
-    }
-}
-
 #[derive(Clone)]
 pub struct SqsWorker {
     pub worker: Worker,
@@ -28,11 +18,13 @@ pub struct SqsWorker {
 }
 
 impl SqsWorker {
+    fn attempt(&self, record: &SqsMessage) -> JobAttempt {
+        let number = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
+        JobAttempt { number, max: self.max_receive_count }
+    }
+
     async fn handle_record(&self, record: &SqsMessage) -> Result<JobOutcome, RetryJob> {
-        let attempt = JobAttempt {
-            number: record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1),
-            max: self.max_receive_count,
-        };
+        let attempt = self.attempt(record);
         let job: Job = serde_json::from_str(record.body.as_deref().unwrap_or_default())
             .map_err(|e| RetryJob(format!("undecodable job: {e}")))?;
         match &job {
@@ -66,14 +58,13 @@ impl SqsWorker {
     /// Stretches the message's invisibility to the backoff for its attempt.
     /// Best effort: without it the queue's visibility timeout applies.
     async fn delay_retry(&self, record: &SqsMessage) {
-        let n = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
         let Some(receipt) = &record.receipt_handle else { return };
         let result = self
             .sqs
             .change_message_visibility()
             .queue_url(&self.queue_url)
             .receipt_handle(receipt)
-            .visibility_timeout(backoff_seconds(n))
+            .visibility_timeout(self.attempt(record).retry_delay_seconds() as i32)
             .send()
             .await;
         if let Err(e) = result {

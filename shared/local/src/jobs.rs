@@ -21,16 +21,6 @@ use crate::db::{Db, sql};
 
 pub const QUEUES: [&str; 2] = ["delivery", "webhook"];
 
-/// Seconds to wait before retry number `n` (1-based).
-fn backoff_seconds(n: u32) -> i64 {
-    match n {
-        0 | 1 => 5,
-        2 => 30,
-        3 => 120,
-        _ => 300,
-    }
-}
-
 #[derive(Debug)]
 pub struct ClaimedJob {
     pub id: i64,
@@ -125,7 +115,7 @@ impl LocalJobQueue {
         if claimed.attempt.is_final() {
             return self.dead_letter(claimed.id, error).await;
         }
-        let (id, at) = (claimed.id, self.clock.now() + backoff_seconds(claimed.attempt.number));
+        let (id, at) = (claimed.id, self.clock.now() + claimed.attempt.retry_delay_seconds() as i64);
         self.db
             .run(move |conn| {
                 conn.execute(

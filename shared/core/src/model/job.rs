@@ -56,4 +56,15 @@ impl JobAttempt {
     pub fn is_final(&self) -> bool {
         self.number >= self.max
     }
+
+    /// Seconds to wait before the next delivery after this one failed:
+    /// 5 s, 30 s, 2 min, then 5 min. The same on SQS and the local job table.
+    pub fn retry_delay_seconds(&self) -> u32 {
+        match self.number {
+            0 | 1 => 5,
+            2 => 30,
+            3 => 120,
+            _ => 300,
+        }
+    }
 }
