@@ -12,8 +12,8 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use secure2fa_core::clock::UnixTime;
 use secure2fa_core::crypto::Mac;
@@ -76,7 +76,30 @@ fn refused_record(
     }
 }
 
+/// Whether a conditional update was applied (`false`: its condition refused it).
+fn applied(
+    result: Result<UpdateItemOutput, SdkError<UpdateItemError, aws_smithy_runtime_api::http::Response>>,
+) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if refused(&e).is_some() => Ok(false),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
 impl DynamoStore {
+    /// A conditional update of an end user's item; every attribute in the
+    /// expressions is written `#name`.
+    fn user_update(&self, project: ProjectId, user_ref: &UserRef, update: &str, cond: &str) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(project, user_ref)))
+            .update_expression(update)
+            .condition_expression(cond)
+            .set_expression_attribute_names(Some(names(&[update, cond])))
+    }
+
     fn start_request(&self, new: &NewVerification, now: UnixTime) -> UpdateItemFluentBuilder {
         let v = &new.record;
         let mut set = vec![
@@ -110,13 +133,7 @@ impl DynamoStore {
         // Refused while the current code is pending, unexpired and recent.
         let cond = "attribute_not_exists(#pk) OR #status <> :pending OR #sent_at <= :edge OR #expires_at <= :now";
         let mut u = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(user_key(v.project_id, &v.user_ref)))
-            .update_expression(&update)
-            .condition_expression(cond)
-            .set_expression_attribute_names(Some(names(&[&update, cond])))
+            .user_update(v.project_id, &v.user_ref, &update, cond)
             .expression_attribute_values(":pid", s(v.project_id.to_string()))
             .expression_attribute_values(":uref", s(v.user_ref.as_str()))
             .expression_attribute_values(":uid", b(v.user_id.as_bytes()))
@@ -257,13 +274,7 @@ impl VerificationStore for DynamoStore {
             "#status = :pending AND #attempts < #max_attempts AND #expires_at > :now AND #code_mac = :cmac AND {device}"
         );
         let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(user_key(project, user_ref)))
-            .update_expression(update)
-            .condition_expression(&cond)
-            .set_expression_attribute_names(Some(names(&[update, &cond])))
+            .user_update(project, user_ref, update, &cond)
             .expression_attribute_values(":approved", s(VerificationStatus::Approved.as_str()))
             .expression_attribute_values(":pending", s(VerificationStatus::Pending.as_str()))
             .expression_attribute_values(":one", n(1))
@@ -291,13 +302,7 @@ impl VerificationStore for DynamoStore {
         let cond =
             "#verification_id = :vid AND #status = :pending AND #attempts < #max_attempts AND #expires_at > :now";
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(user_key(project, user_ref)))
-            .update_expression(update)
-            .condition_expression(cond)
-            .set_expression_attribute_names(Some(names(&[update, cond])))
+            .user_update(project, user_ref, update, cond)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":vid", s(id.to_string()))
             .expression_attribute_values(":pending", s(VerificationStatus::Pending.as_str()))
@@ -322,23 +327,14 @@ impl VerificationStore for DynamoStore {
         let update = "SET #expires_at = :now";
         let cond = "#verification_id = :vid AND #status = :pending AND #expires_at > :now";
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(user_key(project, user_ref)))
-            .update_expression(update)
-            .condition_expression(cond)
-            .set_expression_attribute_names(Some(names(&[update, cond])))
+            .user_update(project, user_ref, update, cond)
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":vid", s(id.to_string()))
             .expression_attribute_values(":pending", s(VerificationStatus::Pending.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if refused(&e).is_some() => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        // Refused: no longer current, nothing to do.
+        applied(result).map(|_| ())
     }
 
     async fn claim_delivery(
@@ -353,13 +349,7 @@ impl VerificationStore for DynamoStore {
         let cond = "#verification_id = :vid AND #status = :pending AND #expires_at > :now \
                     AND (#delivery = :queued OR (#delivery = :claimed AND #delivery_lease_until <= :now))";
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(user_key(project, user_ref)))
-            .update_expression(update)
-            .condition_expression(cond)
-            .set_expression_attribute_names(Some(names(&[update, cond])))
+            .user_update(project, user_ref, update, cond)
             .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()))
             .expression_attribute_values(":queued", s(DeliveryState::Queued.as_str()))
             .expression_attribute_values(":pending", s(VerificationStatus::Pending.as_str()))
@@ -368,11 +358,7 @@ impl VerificationStore for DynamoStore {
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if refused(&e).is_some() => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        applied(result)
     }
 
     async fn finish_delivery(
@@ -385,23 +371,14 @@ impl VerificationStore for DynamoStore {
         let update = "SET #delivery = :state REMOVE #delivery_lease_until";
         let cond = "#verification_id = :vid AND #delivery = :claimed";
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(user_key(project, user_ref)))
-            .update_expression(update)
-            .condition_expression(cond)
-            .set_expression_attribute_names(Some(names(&[update, cond])))
+            .user_update(project, user_ref, update, cond)
             .expression_attribute_values(":state", s(state.as_str()))
             .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()))
             .expression_attribute_values(":vid", s(id.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if refused(&e).is_some() => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        // Refused: no longer current, nothing to do.
+        applied(result).map(|_| ())
     }
 
     async fn list_verifications(&self, project: ProjectId, limit: usize) -> Result<Vec<Verification>, StoreError> {
