@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use super::aad::Aad;
 use super::request::{GenerateRequest, parse_generate};
-use super::{EncryptedRequest, OpenProject, OtpService, Subject, write_log};
+use super::{EncryptedRequest, OpenProject, OtpService, Subject, check_iat, write_log};
 use crate::clock::UnixTime;
 use crate::crypto::payload;
 use crate::error::{ApiError, RateLimitReason};
@@ -69,14 +69,8 @@ impl OtpService {
         req: &EncryptedRequest,
         now: UnixTime,
     ) -> Result<GenerateOutcome, ApiError> {
-        let plaintext = payload::open(&open.secret, &open.public_key, &req.encrypted_data).map_err(|e| match e {
-            payload::PayloadError::Malformed => ApiError::MalformedPayload,
-            payload::PayloadError::Unauthentic => ApiError::Unauthenticated,
-        })?;
-        let r: GenerateRequest = parse_generate(&plaintext)?;
-        if !payload::iat_is_fresh(r.iat, now) {
-            return Err(ApiError::StaleRequest);
-        }
+        let r: GenerateRequest = parse_generate(&open.decrypt(&req.encrypted_data)?)?;
+        check_iat(r.iat, now)?;
         let project = &open.project;
         let recipient = match project.channel_method {
             ChannelMethod::Email => Recipient::Email(Email::parse(&r.to)?),

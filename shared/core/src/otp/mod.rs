@@ -12,7 +12,7 @@ mod webhook;
 use std::sync::Arc;
 
 use crate::clock::{Clock, UnixTime};
-use crate::crypto::{DataKey, DataKeyCache, KeyContext};
+use crate::crypto::{DataKey, DataKeyCache, KeyContext, payload};
 use crate::error::ApiError;
 use crate::ids::{LogId, VerificationId};
 use crate::model::{LogEntry, LogLevel, Project, UserRef};
@@ -71,6 +71,21 @@ pub(crate) struct OpenProject {
     pub key: Arc<DataKey>,
     pub secret: SecretKey,
     pub public_key: PublicKey,
+}
+
+impl OpenProject {
+    /// The plaintext of a request's `encrypted_data`.
+    pub fn decrypt(&self, encrypted_data: &str) -> Result<Vec<u8>, ApiError> {
+        payload::open(&self.secret, &self.public_key, encrypted_data).map_err(|e| match e {
+            payload::PayloadError::Malformed => ApiError::MalformedPayload,
+            payload::PayloadError::Unauthentic => ApiError::Unauthenticated,
+        })
+    }
+}
+
+/// Refuses a request whose `iat` is outside the allowed window.
+pub(crate) fn check_iat(iat: UnixTime, now: UnixTime) -> Result<(), ApiError> {
+    if payload::iat_is_fresh(iat, now) { Ok(()) } else { Err(ApiError::StaleRequest) }
 }
 
 impl OtpService {

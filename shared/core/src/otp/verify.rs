@@ -11,9 +11,9 @@ use tracing::Instrument;
 
 use super::request::parse_verify;
 use super::webhook::{EventType, emit};
-use super::{EncryptedRequest, OpenProject, OtpService, Subject, write_log};
+use super::{EncryptedRequest, OpenProject, OtpService, Subject, check_iat, write_log};
 use crate::clock::UnixTime;
-use crate::crypto::{Mac, payload};
+use crate::crypto::Mac;
 use crate::error::ApiError;
 use crate::ids::VerificationId;
 use crate::model::{CheckRejection, LogLevel, UserRef, Verification};
@@ -78,14 +78,8 @@ impl OtpService {
         req: &EncryptedRequest,
         now: UnixTime,
     ) -> Result<VerifyOutcome, ApiError> {
-        let plaintext = payload::open(&open.secret, &open.public_key, &req.encrypted_data).map_err(|e| match e {
-            payload::PayloadError::Malformed => ApiError::MalformedPayload,
-            payload::PayloadError::Unauthentic => ApiError::Unauthenticated,
-        })?;
-        let r = parse_verify(&plaintext)?;
-        if !payload::iat_is_fresh(r.iat, now) {
-            return Err(ApiError::StaleRequest);
-        }
+        let r = parse_verify(&open.decrypt(&req.encrypted_data)?)?;
+        check_iat(r.iat, now)?;
         let (project, key) = (&open.project, &open.key);
         let user_ref = key.blind_index("end_user", r.user_id.as_str());
         let code_mac = key.mac("otp_code", &[user_ref.as_str(), r.code.expose()]);
@@ -93,32 +87,19 @@ impl OtpService {
 
         let refused = match self.store.approve(project.id, &user_ref, &code_mac, device_mac.as_ref(), now).await? {
             Ok(v) => {
-                tracing::Span::current().record("verification_id", tracing::field::display(v.verification_id));
                 let outcome = VerifyOutcome {
                     status: VerifyStatus::Approved,
                     attempts_left: None,
                     verification_id: Some(v.verification_id),
                 };
-                self.after_check(open, &user_ref, &r.user_id, &v, &outcome, now).await;
+                self.after_check(open, &user_ref, &r.user_id, Some(&v), &outcome, now).await;
                 return Ok(outcome);
             }
             Err(previous) => previous,
         };
 
         let (outcome, record) = self.refuse(open, &user_ref, device_mac.as_ref(), refused, now).await?;
-        if let Some(v) = &record {
-            tracing::Span::current().record("verification_id", tracing::field::display(v.verification_id));
-            self.after_check(open, &user_ref, &r.user_id, v, &outcome, now).await;
-        } else {
-            write_log(
-                self.store.as_ref(),
-                Subject::project(project, now).user(&user_ref),
-                LogLevel::Warning,
-                "otp.not_found",
-                "Verify: no pending code for this user".into(),
-            )
-            .await;
-        }
+        self.after_check(open, &user_ref, &r.user_id, record.as_ref(), &outcome, now).await;
         Ok(outcome)
     }
 
@@ -169,7 +150,7 @@ impl OtpService {
         open: &OpenProject,
         user_ref: &UserRef,
         user_id: &UserId,
-        v: &Verification,
+        record: Option<&Verification>,
         outcome: &VerifyOutcome,
         now: UnixTime,
     ) {
@@ -210,7 +191,11 @@ impl OtpService {
                 (LogLevel::Warning, "otp.not_found", "Verify: no pending code for this user".to_string(), None)
             }
         };
-        let about = Subject::project(project, now).user(user_ref).verification(v.verification_id);
+        let mut about = Subject::project(project, now).user(user_ref);
+        if let Some(v) = record {
+            tracing::Span::current().record("verification_id", tracing::field::display(v.verification_id));
+            about = about.verification(v.verification_id);
+        }
         write_log(self.store.as_ref(), about, level, event, message).await;
         if let Some(kind) = webhook {
             let data = json!({ "status": outcome.status.as_str(), "attempts_left": left });
