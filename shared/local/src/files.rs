@@ -75,11 +75,15 @@ pub fn load_or_create_secrets(dir: &Path) -> std::io::Result<(DeploymentSecrets,
         });
         Zeroizing::new(serde_json::to_vec_pretty(&doc).expect("JSON of strings"))
     })?;
-    let text = std::str::from_utf8(&text).map_err(|_| std::io::Error::other("secrets.json is not UTF-8"))?;
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        master: Zeroizing<String>,
+        operator_token: Zeroizing<String>,
+    }
     let bad = |e: &dyn std::fmt::Display| std::io::Error::other(format!("{}: {e}", path.display()));
-    let secrets = DeploymentSecrets::from_json(text).map_err(|e| bad(&e))?;
-    let token = OperatorToken::from_json(text).map_err(|e| bad(&e))?;
-    let raw: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(&e))?;
-    let raw_token = Zeroizing::new(raw["operator_token"].as_str().unwrap_or_default().to_owned());
+    let doc: Doc = serde_json::from_slice(&text).map_err(|e| bad(&e))?;
+    let secrets = DeploymentSecrets::from_master(&doc.master).map_err(|e| bad(&e))?;
+    let token = OperatorToken::new(&doc.operator_token).map_err(|e| bad(&e))?;
+    let raw_token = doc.operator_token;
     Ok((secrets, token, raw_token))
 }

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::{ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use secure2fa_core::crypto::Mac;
 use secure2fa_core::ids::{ChannelId, ClientId, TemplateId};
 use secure2fa_core::model::{Channel, ChannelMethod, Client, ProviderKind, Template};
@@ -133,17 +133,6 @@ fn template_from(item: &Item) -> Result<Template, StoreError> {
 }
 
 impl DynamoStore {
-    pub(super) fn put(&self, item: Item, condition: &str) -> TransactWriteItem {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names(&[condition])))
-            .build()
-            .expect("complete");
-        TransactWriteItem::builder().put(put).build()
-    }
-
     fn client_exists(&self, client: ClientId) -> TransactWriteItem {
         let check = ConditionCheck::builder()
             .table_name(&self.table)

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
+use aws_sdk_dynamodb::types::{CancellationReason, Put, TransactWriteItem};
 use secure2fa_core::ports::StoreError;
 
 pub(crate) use item::{Item, Reader, b, boolean, n, names, s};
@@ -65,6 +65,18 @@ impl TransactOutcome {
 }
 
 impl DynamoStore {
+    /// A transaction item putting `item` if `condition` holds.
+    pub(crate) fn put(&self, item: Item, condition: &str) -> TransactWriteItem {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names(&[condition])))
+            .build()
+            .expect("complete");
+        TransactWriteItem::builder().put(put).build()
+    }
+
     /// Runs a transaction, retrying (with a short jittered pause) when it was
     /// cancelled only by a conflict with another in-flight transaction on
     /// the same items, which DynamoDB does not retry by itself.
