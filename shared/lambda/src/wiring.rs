@@ -14,6 +14,7 @@ use secure2fa_core::secrets::OperatorToken;
 use secure2fa_providers::{HttpWebhookPoster, ProviderRegistry};
 
 use crate::Config;
+use crate::sqs::SqsWorker;
 
 pub struct Services {
     pub store: Arc<DynamoStore>,
@@ -49,6 +50,22 @@ pub fn worker(
         sender: Arc::new(senders),
         webhooks: Arc::new(HttpWebhookPoster::new()?),
         clock: Arc::new(SystemClock),
+    })
+}
+
+/// A worker Lambda's SQS consumer for `queue_url`, sharing the job queue's
+/// SQS client (to set retry backoff) rather than building a second one.
+pub fn sqs_worker(
+    aws: &AwsClients,
+    cfg: &Config,
+    queue_url: &str,
+) -> Result<SqsWorker, Box<dyn std::error::Error + Send + Sync>> {
+    let s = services(aws, cfg);
+    Ok(SqsWorker {
+        worker: worker(aws, &s, cfg)?,
+        sqs: s.queue.client().clone(),
+        queue_url: queue_url.to_owned(),
+        max_receive_count: cfg.max_receive_count,
     })
 }
 

@@ -10,8 +10,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use secure2fa_core::model::ProjectSettings;
 use secure2fa_core::otp::sign_webhook;
 use secure2fa_http::{OtpRoutes, base_router, otp_router};
-use secure2fa_lambda::sqs::SqsWorker;
-use secure2fa_lambda::wiring::{otp_service, services, worker};
+use secure2fa_lambda::wiring::{otp_service, sqs_worker};
 use serde_json::{Value, json};
 use support::{AwsEnv, event, refresh_otp_event};
 
@@ -91,12 +90,7 @@ async fn webhook_worker_event_posts_a_signed_event() {
     let code = env.code_sent_to("w@example.com").await;
     assert_eq!(env.call(&keys, "/otp/verify", json!({ "user_id": "w", "code": code })).await.1["status"], "approved");
 
-    let webhook_worker = SqsWorker {
-        worker: worker(&env.clients, &services(&env.clients, &env.cfg), &env.cfg).unwrap(),
-        sqs: env.clients.sqs(),
-        queue_url: env.cfg.webhook_queue_url.clone(),
-        max_receive_count: env.cfg.max_receive_count,
-    };
+    let webhook_worker = sqs_worker(&env.clients, &env.cfg, &env.cfg.webhook_queue_url).unwrap();
     let committed: SqsEvent = serde_json::from_value(event("webhook-worker.json")).unwrap();
     assert!(webhook_worker.handle(committed).await.batch_item_failures.is_empty());
     let live = env.receive(&env.cfg.webhook_queue_url).await;

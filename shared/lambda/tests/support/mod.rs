@@ -23,7 +23,7 @@ use secure2fa_core::types::{Email, Lang, PublicKey, SecretKey};
 use secure2fa_http::{OtpRoutes, base_router, otp_router};
 use secure2fa_lambda::config::{Config, Needs};
 use secure2fa_lambda::sqs::SqsWorker;
-use secure2fa_lambda::wiring::{Services, otp_service, services, worker};
+use secure2fa_lambda::wiring::{Services, otp_service, services, sqs_worker};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -128,13 +128,7 @@ impl AwsEnv {
         let all = Needs { table: true, kms: true, delivery_queue: true, webhook_queue: true, secrets: true };
         let cfg = Config::from_lookup(all, |k| env.get(k).cloned()).unwrap();
         let api = services(&clients, &cfg);
-        let worker_services = services(&clients, &cfg);
-        let worker = SqsWorker {
-            worker: worker(&clients, &worker_services, &cfg).unwrap(),
-            sqs: clients.sqs(),
-            queue_url: cfg.delivery_queue_url.clone(),
-            max_receive_count: cfg.max_receive_count,
-        };
+        let worker = sqs_worker(&clients, &cfg, &cfg.delivery_queue_url).unwrap();
         let manage = Management {
             store: api.store.clone(),
             keys: api.keys.clone(),
