@@ -8,10 +8,12 @@
 // The store ports hand refused records back by value in `Err`: fine here.
 #![allow(clippy::result_large_err)]
 
+pub mod delayed_writes;
 pub mod fixtures;
 pub mod key_vault;
 pub mod moto;
 pub mod store;
+pub mod verify_race;
 
 /// Expands to one `#[tokio::test]` per store contract. `$make` is an async
 /// expression evaluating to an `Arc<dyn Store>` over empty storage.
@@ -31,23 +33,30 @@ macro_rules! store_contract_tests {
             cooldown_does_not_apply_once_the_code_is_used_or_expired,
             destination_limit_refuses_atomically,
             a_start_refused_by_cooldown_counts_no_send,
-            approve_checks_code_device_expiry_and_attempts,
-            approve_is_one_time,
-            failed_attempts_are_capped_under_concurrency,
+            check_counts_every_comparison_of_code_and_device,
+            check_approves_once_and_a_used_code_is_refused,
+            concurrent_wrong_checks_use_up_the_cap_and_the_right_code_is_refused,
             concurrent_correct_codes_approve_once,
-            failed_attempt_against_superseded_verification_is_refused,
+            a_superseded_code_is_never_approved,
             a_cancelled_code_is_expired_and_can_be_replaced_at_once,
             delivery_is_claimed_once_and_lease_expiry_allows_a_retry,
             delivery_claim_refused_for_superseded_or_expired_code,
             logs_filter_and_page_newest_first,
         );
+        $crate::store_contract_tests!(@each_in verify_race; $make;
+            a_right_guess_behind_concurrent_wrong_ones_is_refused,
+            concurrent_guessing_wins_no_more_often_than_the_cap_allows,
+        );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
+        $crate::store_contract_tests!(@each_in store; $make; $($name),*);
+    };
+    (@each_in $module:ident; $make:expr; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
                 let store = $make;
-                $crate::store::$name(store).await;
+                $crate::$module::$name(store).await;
             }
         )*
     };

@@ -2,13 +2,17 @@
 //! never sleep.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::join_all;
 use secure2fa_core::crypto::Mac;
 use secure2fa_core::ids::{ClientId, LogId, VerificationId};
-use secure2fa_core::model::{DeliveryState, LogEntry, LogFilter, LogLevel, NewVerification, VerificationStatus};
+use secure2fa_core::model::{
+    CheckOutcome, DeliveryState, LogEntry, LogFilter, LogLevel, NewVerification, VerificationStatus,
+};
 use secure2fa_core::ports::{StartError, Store, StoreError};
 
+use crate::delayed_writes::DelayedWrites;
 use crate::fixtures::*;
 
 const NOW: i64 = 1_800_000_000;
@@ -156,9 +160,12 @@ pub async fn cooldown_does_not_apply_once_the_code_is_used_or_expired(store: Arc
     let p = seeded_project(store.as_ref()).await;
     let v = verification(p.id, "u1", "code-1", NOW);
     store.start_verification(&new_verification(v.clone(), 300), NOW).await.unwrap();
-    store.approve(p.id, &v.user_ref, &m("code-1"), None, NOW + 1).await.unwrap().unwrap();
+    assert!(approved(&store.check_code(p.id, &v.user_ref, &m("code-1"), None, NOW + 1).await.unwrap()));
     let again = verification(p.id, "u1", "code-2", NOW + 2);
     store.start_verification(&new_verification(again.clone(), 300), NOW + 2).await.unwrap();
+    // The new code starts clean: the previous approval does not carry over.
+    assert!(!approved(&store.check_code(p.id, &v.user_ref, &m("code-1"), None, NOW + 3).await.unwrap()));
+    assert!(approved(&store.check_code(p.id, &v.user_ref, &m("code-2"), None, NOW + 3).await.unwrap()));
 
     let mut short = verification(p.id, "u2", "code-1", NOW);
     short.expires_at = NOW + 60;
@@ -202,61 +209,84 @@ pub async fn a_start_refused_by_cooldown_counts_no_send(store: Arc<dyn Store>) {
     assert!(matches!(third, Err(StartError::DestinationLimit { .. })), "{third:?}");
 }
 
-pub async fn approve_checks_code_device_expiry_and_attempts(store: Arc<dyn Store>) {
+fn approved(outcome: &CheckOutcome) -> bool {
+    matches!(outcome, CheckOutcome::Counted(v) if v.status == VerificationStatus::Approved)
+}
+
+/// `Some(attempts)` when the check was counted without approving.
+fn counted_wrong(outcome: &CheckOutcome) -> Option<u32> {
+    match outcome {
+        CheckOutcome::Counted(v) if v.status == VerificationStatus::Pending => Some(v.attempts),
+        _ => None,
+    }
+}
+
+pub async fn check_counts_every_comparison_of_code_and_device(store: Arc<dyn Store>) {
     let p = seeded_project(store.as_ref()).await;
     let mut v = verification(p.id, "u1", "right", NOW);
     v.device_mac = Some(m("phone"));
     store.start_verification(&new_verification(v.clone(), 0), NOW).await.unwrap();
+    let check = |code: &'static str, device: Option<&'static str>, at| {
+        let (store, user) = (store.clone(), v.user_ref.clone());
+        async move { store.check_code(p.id, &user, &m(code), device.map(m).as_ref(), at).await.unwrap() }
+    };
 
-    let refused = store.approve(p.id, &v.user_ref, &m("wrong"), Some(&m("phone")), NOW).await.unwrap();
-    assert_eq!(refused.unwrap_err().unwrap().verification_id, v.verification_id);
-    let refused = store.approve(p.id, &v.user_ref, &m("right"), Some(&m("laptop")), NOW).await.unwrap();
-    assert!(refused.is_err(), "other device");
-    let refused = store.approve(p.id, &v.user_ref, &m("right"), None, NOW).await.unwrap();
-    assert!(refused.is_err(), "no device");
-    let refused = store.approve(p.id, &v.user_ref, &m("right"), Some(&m("phone")), v.expires_at).await.unwrap();
-    assert!(refused.is_err(), "expired");
-    assert!(store.approve(p.id, &m("user-nobody"), &m("right"), None, NOW).await.unwrap().unwrap_err().is_none());
-
-    // Refused approvals do not count; failed attempts do, up to the cap.
-    for expected in 1..=3 {
-        assert_eq!(
-            store.record_failed_attempt(p.id, &v.user_ref, v.verification_id, NOW).await.unwrap().unwrap(),
-            expected
-        );
+    let wrong = check("wrong", Some("phone"), NOW).await;
+    assert_eq!(counted_wrong(&wrong), Some(1), "{wrong:?}");
+    assert_eq!(wrong.record().unwrap().verification_id, v.verification_id);
+    assert_eq!(counted_wrong(&check("right", Some("laptop"), NOW).await), Some(2), "other device: counted");
+    match check("right", Some("phone"), v.expires_at).await {
+        CheckOutcome::Refused(Some(old)) => assert_eq!(old.attempts, 2, "expired: neither counted nor compared"),
+        other => panic!("expired code: {other:?}"),
     }
-    let capped = store.record_failed_attempt(p.id, &v.user_ref, v.verification_id, NOW).await.unwrap();
-    assert_eq!(capped.unwrap_err().unwrap().attempts, 3);
-    let refused = store.approve(p.id, &v.user_ref, &m("right"), Some(&m("phone")), NOW).await.unwrap();
-    assert_eq!(refused.unwrap_err().unwrap().attempts, 3, "a correct code after the cap is refused");
+    let nobody = store.check_code(p.id, &m("user-nobody"), &m("right"), None, NOW).await.unwrap();
+    assert_eq!(nobody, CheckOutcome::Refused(None));
+    assert_eq!(counted_wrong(&check("right", None, NOW).await), Some(3), "no device: counted");
+
+    // The cap is reached: the right code and device are refused, uncounted.
+    match check("right", Some("phone"), NOW).await {
+        CheckOutcome::Refused(Some(old)) => assert_eq!(old.attempts, 3),
+        other => panic!("a correct code after the cap must be refused: {other:?}"),
+    }
+    let stored = store.verification(p.id, &v.user_ref).await.unwrap().unwrap();
+    assert_eq!((stored.attempts, stored.status), (3, VerificationStatus::Pending));
 }
 
-pub async fn approve_is_one_time(store: Arc<dyn Store>) {
+pub async fn check_approves_once_and_a_used_code_is_refused(store: Arc<dyn Store>) {
     let p = seeded_project(store.as_ref()).await;
     let v = verification(p.id, "u1", "right", NOW);
     store.start_verification(&new_verification(v.clone(), 0), NOW).await.unwrap();
-    let approved = store.approve(p.id, &v.user_ref, &m("right"), None, NOW).await.unwrap().unwrap();
-    assert_eq!(approved.status, VerificationStatus::Approved);
-    assert_eq!(approved.attempts, 1);
-    let replay = store.approve(p.id, &v.user_ref, &m("right"), None, NOW).await.unwrap();
-    assert_eq!(replay.unwrap_err().unwrap().status, VerificationStatus::Approved);
-    assert!(store.record_failed_attempt(p.id, &v.user_ref, v.verification_id, NOW).await.unwrap().is_err());
+    let first = store.check_code(p.id, &v.user_ref, &m("right"), None, NOW).await.unwrap();
+    assert!(approved(&first), "{first:?}");
+    assert_eq!(first.record().unwrap().attempts, 1);
+    for code in ["right", "wrong"] {
+        match store.check_code(p.id, &v.user_ref, &m(code), None, NOW).await.unwrap() {
+            CheckOutcome::Refused(Some(old)) => assert_eq!(old.status, VerificationStatus::Approved),
+            other => panic!("a used code must refuse every later check: {other:?}"),
+        }
+    }
+    let stored = store.verification(p.id, &v.user_ref).await.unwrap().unwrap();
+    assert_eq!((stored.attempts, stored.status), (1, VerificationStatus::Approved));
 }
 
-pub async fn failed_attempts_are_capped_under_concurrency(store: Arc<dyn Store>) {
+/// Concurrent checks, slowed down so that they all reach the store before
+/// any is written: exactly `max_attempts` are compared, and the right code
+/// sent after them is refused.
+pub async fn concurrent_wrong_checks_use_up_the_cap_and_the_right_code_is_refused(store: Arc<dyn Store>) {
+    let store: Arc<dyn Store> = DelayedWrites::new(store, Duration::from_millis(20));
     let p = seeded_project(store.as_ref()).await;
     let v = verification(p.id, "u1", "right", NOW);
     store.start_verification(&new_verification(v.clone(), 0), NOW).await.unwrap();
-    let guesses = (0..50).map(|_| {
-        let (store, v) = (store.clone(), v.clone());
-        tokio::spawn(
-            async move { store.record_failed_attempt(p.id, &v.user_ref, v.verification_id, NOW).await.unwrap() },
-        )
+    let guesses = (0..50).map(|i| {
+        let (store, user) = (store.clone(), v.user_ref.clone());
+        tokio::spawn(async move { store.check_code(p.id, &user, &m(&format!("wrong-{i}")), None, NOW).await.unwrap() })
     });
-    let results: Vec<_> = join_all(guesses).await.into_iter().map(|r| r.unwrap()).collect();
-    let mut counted: Vec<u32> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+    let outcomes: Vec<CheckOutcome> = join_all(guesses).await.into_iter().map(|r| r.unwrap()).collect();
+    let mut counted: Vec<u32> = outcomes.iter().filter_map(counted_wrong).collect();
     counted.sort();
-    assert_eq!(counted, vec![1, 2, 3], "exactly max_attempts checks counted");
+    assert_eq!(counted, vec![1, 2, 3], "exactly max_attempts checks compared");
+    let right = store.check_code(p.id, &v.user_ref, &m("right"), None, NOW).await.unwrap();
+    assert!(matches!(&right, CheckOutcome::Refused(Some(old)) if old.attempts == 3), "{right:?}");
     assert_eq!(store.verification(p.id, &v.user_ref).await.unwrap().unwrap().attempts, 3);
 }
 
@@ -266,25 +296,23 @@ pub async fn concurrent_correct_codes_approve_once(store: Arc<dyn Store>) {
     store.start_verification(&new_verification(v.clone(), 0), NOW).await.unwrap();
     let checks = (0..20).map(|_| {
         let (store, v) = (store.clone(), v.clone());
-        tokio::spawn(async move { store.approve(p.id, &v.user_ref, &m("right"), None, NOW).await.unwrap() })
+        tokio::spawn(async move { store.check_code(p.id, &v.user_ref, &m("right"), None, NOW).await.unwrap() })
     });
-    let approved = join_all(checks).await.into_iter().filter(|r| r.as_ref().unwrap().is_ok()).count();
-    assert_eq!(approved, 1);
+    let outcomes: Vec<CheckOutcome> = join_all(checks).await.into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(outcomes.iter().filter(|o| approved(o)).count(), 1);
+    assert!(outcomes.iter().all(|o| approved(o) || matches!(o, CheckOutcome::Refused(Some(_)))));
 }
 
-pub async fn failed_attempt_against_superseded_verification_is_refused(store: Arc<dyn Store>) {
+pub async fn a_superseded_code_is_never_approved(store: Arc<dyn Store>) {
     let p = seeded_project(store.as_ref()).await;
     let old = verification(p.id, "u1", "c1", NOW);
     store.start_verification(&new_verification(old.clone(), 0), NOW).await.unwrap();
     let new = verification(p.id, "u1", "c2", NOW + 1);
     store.start_verification(&new_verification(new.clone(), 0), NOW + 1).await.unwrap();
-    let r = store.record_failed_attempt(p.id, &old.user_ref, old.verification_id, NOW + 1).await.unwrap();
-    assert_eq!(r.unwrap_err().unwrap().verification_id, new.verification_id);
-    assert!(
-        store.approve(p.id, &old.user_ref, &m("c1"), None, NOW + 1).await.unwrap().is_err(),
-        "superseded code refused"
-    );
-    assert!(store.approve(p.id, &old.user_ref, &m("c2"), None, NOW + 1).await.unwrap().is_ok());
+    let stale = store.check_code(p.id, &old.user_ref, &m("c1"), None, NOW + 1).await.unwrap();
+    assert_eq!(counted_wrong(&stale), Some(1), "checked against the current code: {stale:?}");
+    assert_eq!(stale.record().unwrap().verification_id, new.verification_id);
+    assert!(approved(&store.check_code(p.id, &old.user_ref, &m("c2"), None, NOW + 1).await.unwrap()));
 }
 
 pub async fn a_cancelled_code_is_expired_and_can_be_replaced_at_once(store: Arc<dyn Store>) {
@@ -298,9 +326,10 @@ pub async fn a_cancelled_code_is_expired_and_can_be_replaced_at_once(store: Arc<
         "other id: no-op"
     );
     store.cancel_verification(p.id, &v.user_ref, v.verification_id, NOW).await.unwrap();
-    assert!(store.approve(p.id, &v.user_ref, &m("c1"), None, NOW).await.unwrap().is_err(), "cancelled code refused");
+    let cancelled = store.check_code(p.id, &v.user_ref, &m("c1"), None, NOW).await.unwrap();
+    assert!(matches!(cancelled, CheckOutcome::Refused(Some(_))), "cancelled code refused: {cancelled:?}");
     store.start_verification(&new_verification(verification(p.id, "u1", "c2", NOW), 300), NOW).await.unwrap();
-    assert!(store.approve(p.id, &v.user_ref, &m("c2"), None, NOW).await.unwrap().is_ok());
+    assert!(approved(&store.check_code(p.id, &v.user_ref, &m("c2"), None, NOW).await.unwrap()));
 }
 
 pub async fn delivery_is_claimed_once_and_lease_expiry_allows_a_retry(store: Arc<dyn Store>) {

@@ -13,8 +13,8 @@ use crate::clock::UnixTime;
 use crate::crypto::Mac;
 use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId, VerificationId};
 use crate::model::{
-    Channel, Client, DeliveryState, Job, LogEntry, LogFilter, NewVerification, Project, ProviderKind, Template,
-    TemplateFormat, UserRef, Verification,
+    Channel, CheckOutcome, Client, DeliveryState, Job, LogEntry, LogFilter, NewVerification, Project, ProviderKind,
+    Template, TemplateFormat, UserRef, Verification,
 };
 use crate::types::Recipient;
 
@@ -104,30 +104,21 @@ pub trait VerificationStore: Send + Sync {
 
     async fn verification(&self, project: ProjectId, user_ref: &UserRef) -> Result<Option<Verification>, StoreError>;
 
-    /// Approves in one conditional write if the current verification is
-    /// pending, unexpired at `now`, has attempts left, its code MAC equals
-    /// `code_mac` and its device matches (no device stored, or the same MAC).
-    /// The check counts as an attempt. On refusal, returns the record as it
-    /// was (`None` if there is none) so the caller can say why.
-    async fn approve(
+    /// Checks a guess in ONE conditional write that both counts it and
+    /// compares it: refused unless the current verification is pending (not
+    /// yet approved), unexpired at `now` and has attempts left; otherwise
+    /// `attempts` goes up by one and the record becomes `Approved` when
+    /// `code_mac` equals the code's MAC and the device matches (no device
+    /// stored, or the same MAC). A comparison is never made outside that
+    /// write, so N concurrent guesses compare at most `max_attempts` times.
+    async fn check_code(
         &self,
         project: ProjectId,
         user_ref: &UserRef,
         code_mac: &Mac,
         device_mac: Option<&Mac>,
         now: UnixTime,
-    ) -> Result<Result<Verification, Option<Verification>>, StoreError>;
-
-    /// Counts one failed check against verification `id` if it is still the
-    /// current one, pending, unexpired and has attempts left. Returns the
-    /// attempts used after the increment, or the record as it was.
-    async fn record_failed_attempt(
-        &self,
-        project: ProjectId,
-        user_ref: &UserRef,
-        id: VerificationId,
-        now: UnixTime,
-    ) -> Result<Result<u32, Option<Verification>>, StoreError>;
+    ) -> Result<CheckOutcome, StoreError>;
 
     /// Expires verification `id` at `now` if it is still current and pending,
     /// so that it can be replaced at once: used when its delivery could not

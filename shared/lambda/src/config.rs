@@ -40,6 +40,10 @@ pub struct Config {
     pub key_cache_ttl_seconds: u64,
     /// Accept `http://` webhook URLs (private networks, emulators). Off by default.
     pub allow_http_webhooks: bool,
+    /// Let webhooks reach private, loopback and link-local addresses (a
+    /// receiver inside the deployer's own network). Off by default: a
+    /// client's webhook URL must not reach inside ours.
+    pub allow_private_webhooks: bool,
 }
 
 impl Config {
@@ -88,6 +92,7 @@ impl Config {
             ip_limit_per_minute: NonZeroU32::new(number("IP_LIMIT_PER_MINUTE", 600)?.min(u32::MAX as u64) as u32),
             key_cache_ttl_seconds: number("KEY_CACHE_TTL_SECONDS", 900)?,
             allow_http_webhooks: get("ALLOW_HTTP_WEBHOOKS").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            allow_private_webhooks: get("ALLOW_PRIVATE_WEBHOOKS").is_some_and(|v| v.eq_ignore_ascii_case("true")),
         })
     }
 }

@@ -11,7 +11,7 @@ use secure2fa_core::manage::Management;
 use secure2fa_core::model::ProviderKind;
 use secure2fa_core::otp::{OtpService, Worker};
 use secure2fa_core::secrets::OperatorToken;
-use secure2fa_providers::{HttpWebhookPoster, ProviderRegistry};
+use secure2fa_providers::{AddressPolicy, HttpWebhookPoster, ProviderRegistry};
 
 use crate::Config;
 use crate::sqs::SqsWorker;
@@ -48,7 +48,10 @@ pub fn worker(
         keys: s.keys.clone(),
         queue: s.queue.clone(),
         sender: Arc::new(senders),
-        webhooks: Arc::new(HttpWebhookPoster::new()?),
+        webhooks: Arc::new(HttpWebhookPoster::new(
+            if cfg.allow_private_webhooks { AddressPolicy::AllowPrivate } else { AddressPolicy::PublicOnly },
+            HttpWebhookPoster::DEFAULT_TIMEOUT,
+        )?),
         clock: Arc::new(SystemClock),
     })
 }

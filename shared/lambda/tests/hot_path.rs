@@ -1,6 +1,7 @@
 //! The hot-path budget of DESIGN §8, counted on the SDK clients against moto:
 //! generate ≤ 3 DynamoDB writes (its log included), 1 read, 1 SQS send;
-//! verify ≤ 2 writes when approving and ≤ 3 on a wrong code, 1 read;
+//! verify ≤ 2 writes on every path (approved, wrong code, out of attempts,
+//! replayed), 1 read;
 //! delivery ≤ 2 writes; no KMS call once the key caches are warm.
 
 mod support;
@@ -46,12 +47,21 @@ async fn hot_path_stays_within_the_call_budget() {
     env.worker.handle(env.receive(&env.cfg.delivery_queue_url).await).await;
     let code = env.code_sent_to("bob@example.com").await;
     let wrong: String = code.chars().map(|c| if c == '9' { '0' } else { (c as u8 + 1) as char }).collect();
+    let max = ProjectSettings::default().max_attempts;
+    for n in 1..=max + 1 {
+        env.counter.reset();
+        let (s, body) = env.call(&keys, "/otp/verify", json!({ "user_id": "bob", "code": wrong })).await;
+        let expected = if n <= max { "invalid_code" } else { "max_attempts_reached" };
+        assert_eq!((s, body["status"].as_str()), (200, Some(expected)), "{body}");
+        let b = env.budget();
+        println!("verify ({expected}): {b:?}");
+        assert!(b.writes <= 2 && b.reads <= 1 && b.kms_calls == 0, "{expected} verify over budget: {b:?}");
+    }
     env.counter.reset();
-    let (s, body) = env.call(&keys, "/otp/verify", json!({ "user_id": "bob", "code": wrong })).await;
-    assert_eq!((s, body["status"].as_str()), (200, Some("invalid_code")), "{body}");
+    let (s, body) = env.call(&keys, "/otp/verify", json!({ "user_id": "alice", "code": "000000" })).await;
+    assert_eq!((s, body["status"].as_str()), (200, Some("not_found")), "{body}");
     let b = env.budget();
-    println!("verify (wrong code): {b:?}");
-    assert!(b.writes <= 3 && b.reads <= 1 && b.kms_calls == 0, "wrong-code verify over budget: {b:?}");
+    assert!(b.writes <= 2 && b.reads <= 1 && b.kms_calls == 0, "replayed verify over budget: {b:?}");
 
     // Every hot-path item fits in one write unit (1 KB), so a write is 1 WRU.
     let mut checked = 0;

@@ -16,7 +16,7 @@ use secure2fa_core::otp::{OtpService, Worker};
 use secure2fa_core::secrets::OperatorToken;
 use secure2fa_http::{ClientIp, IpRateLimit};
 use secure2fa_local::{Db, LocalJobQueue, LocalKeyVault, Outbox, SqliteStore, files};
-use secure2fa_providers::{HttpWebhookPoster, ProviderRegistry};
+use secure2fa_providers::{AddressPolicy, HttpWebhookPoster, ProviderRegistry};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use zeroize::Zeroizing;
@@ -32,11 +32,20 @@ pub struct LocalConfig {
     pub workers: usize,
     /// Deliveries of a job before it is dead-lettered (SQS maxReceiveCount).
     pub max_job_attempts: u32,
+    /// Let webhooks reach loopback and private addresses (a receiver on
+    /// this machine or network). Off unless asked for.
+    pub allow_private_webhooks: bool,
 }
 
 impl LocalConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        Self { data_dir: data_dir.into(), ip_limit_per_minute: NonZeroU32::new(1200), workers: 2, max_job_attempts: 5 }
+        Self {
+            data_dir: data_dir.into(),
+            ip_limit_per_minute: NonZeroU32::new(1200),
+            workers: 2,
+            max_job_attempts: 5,
+            allow_private_webhooks: false,
+        }
     }
 }
 
@@ -76,7 +85,10 @@ impl LocalApp {
         let queue = LocalJobQueue::new(db, clock.clone(), config.max_job_attempts);
         let outbox = Outbox::new(&dir.join("outbox.jsonl"), clock.clone());
         let senders = ProviderRegistry::new().with(ProviderKind::Outbox, Arc::new(outbox.clone()));
-        let webhooks = HttpWebhookPoster::new().context("cannot build the webhook HTTP client")?;
+        let policy =
+            if config.allow_private_webhooks { AddressPolicy::AllowPrivate } else { AddressPolicy::PublicOnly };
+        let webhooks = HttpWebhookPoster::new(policy, HttpWebhookPoster::DEFAULT_TIMEOUT)
+            .context("cannot build the webhook HTTP client")?;
         let otp = OtpService {
             store: store.clone(),
             keys: keys.clone(),

@@ -32,6 +32,10 @@ enum Command {
         /// In-process job pollers.
         #[arg(long, env = "SECURE2FA_WORKERS", default_value_t = 2)]
         workers: usize,
+        /// Let webhooks reach loopback and private network addresses
+        /// (a receiver on this machine). Refused by default.
+        #[arg(long, env = "SECURE2FA_ALLOW_PRIVATE_WEBHOOKS")]
+        allow_private_webhooks: bool,
     },
 }
 
@@ -42,10 +46,11 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tower_http=warn".into()),
         )
         .init();
-    let Command::Serve { data_dir, addr, ip_limit_per_minute, workers } = Cli::parse().command;
+    let Command::Serve { data_dir, addr, ip_limit_per_minute, workers, allow_private_webhooks } = Cli::parse().command;
     let config = LocalConfig {
         ip_limit_per_minute: NonZeroU32::new(ip_limit_per_minute),
         workers,
+        allow_private_webhooks,
         ..LocalConfig::new(data_dir)
     };
     let app = LocalApp::open(config.clone(), Arc::new(SystemClock))?;

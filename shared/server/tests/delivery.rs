@@ -139,7 +139,8 @@ fn check_signature(secret: &str, headers: &HeaderMap, body: &str) {
 
 #[tokio::test]
 async fn webhooks_are_signed_and_describe_the_outcome() {
-    let t = spawn_app().await;
+    // The receiver listens on loopback, which webhooks may reach only when allowed.
+    let t = spawn_app_with(|c| c.allow_private_webhooks = true).await;
     let (url, seen) = receiver(204).await;
     let client = t.app.store.list_clients().await.unwrap().remove(0);
     let demo = t.app.store.list_projects(client.id).await.unwrap().remove(0);
@@ -189,7 +190,8 @@ async fn webhooks_are_signed_and_describe_the_outcome() {
 
 #[tokio::test]
 async fn failing_webhooks_are_retried_with_backoff_then_dead_lettered_and_redrivable() {
-    let t = spawn_app().await;
+    // The receiver listens on loopback, which webhooks may reach only when allowed.
+    let t = spawn_app_with(|c| c.allow_private_webhooks = true).await;
     let (url, seen) = receiver(500).await;
     let (pk, sk, _) = project_with_unavailable_provider(&t, Some(url)).await;
     post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "u", "to": "+14155552671", "iat": t.now() })).await;
@@ -215,6 +217,29 @@ async fn failing_webhooks_are_retried_with_backoff_then_dead_lettered_and_redriv
     assert_eq!(t.app.queue.redrive("webhook").await.unwrap(), 1);
     assert_eq!(t.app.process_pending_jobs().await.unwrap(), 1);
     assert_eq!(seen.lock().unwrap().len(), 6);
+}
+
+/// A client's webhook URL pointing inside our network (here: loopback) is
+/// never contacted by default; the failure logged on the project names no
+/// address or status text.
+#[tokio::test]
+async fn webhooks_cannot_reach_loopback_by_default() {
+    let t = spawn_app().await;
+    let (url, seen) = receiver(204).await;
+    let (pk, sk, _) = project_with_unavailable_provider(&t, Some(url)).await;
+    post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "u", "to": "+14155552671", "iat": t.now() })).await;
+    t.app.process_pending_jobs().await.unwrap();
+    for _ in 2..=5 {
+        t.clock.advance(300);
+        t.app.process_pending_jobs().await.unwrap();
+    }
+    assert!(seen.lock().unwrap().is_empty(), "the loopback receiver was contacted");
+    let webhook = t.app.queue.stats().await.unwrap().into_iter().find(|s| s.queue == "webhook").unwrap();
+    assert_eq!(webhook.dead_letters, 1);
+    let client = t.app.store.list_clients().await.unwrap().remove(0);
+    let logs = t.app.store.list_logs(client.id, &LogFilter { limit: 50, ..Default::default() }).await.unwrap();
+    let failed = logs.iter().find(|l| l.event == "webhook.failed").expect("webhook.failed logged");
+    assert!(!failed.message.contains("127.0.0.1"), "{}", failed.message);
 }
 
 #[tokio::test]

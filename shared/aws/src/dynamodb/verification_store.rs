@@ -9,6 +9,13 @@
 //! on the send counter, then one on the end user). Refusals come back with the old item
 //! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), so explaining a refusal
 //! costs no extra read.
+//!
+//! A check counts and compares in the same write: it records the guess's
+//! MAC (`guess`, `guess_device`) and increments `attempts`, on condition
+//! that the code is not yet approved, unexpired and under the cap. The code
+//! is *approved* when the recorded guess equals the code MAC and the device
+//! matches; that is a property of the item ([`APPROVED`]), not a separate
+//! write, and every later check, claim or cooldown sees it.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -19,7 +26,7 @@ use secure2fa_core::clock::UnixTime;
 use secure2fa_core::crypto::Mac;
 use secure2fa_core::ids::{ProjectId, VerificationId};
 use secure2fa_core::model::{
-    DeliveryState, DestinationLimit, NewVerification, UserRef, Verification, VerificationStatus,
+    CheckOutcome, DeliveryState, DestinationLimit, NewVerification, UserRef, Verification, VerificationStatus,
 };
 use secure2fa_core::ports::{StartError, StoreError, VerificationStore};
 use secure2fa_core::types::Lang;
@@ -29,22 +36,37 @@ use super::{DynamoStore, Item, Reader, b, key, n, names, s, unavailable};
 /// End-user records outlive their last code by this long.
 const END_USER_RETENTION_SECONDS: i64 = 30 * 86_400;
 
+/// The item holds a used code: the recorded guess matched code and device.
+const APPROVED: &str = "(#guess = #code_mac AND (attribute_not_exists(#device_mac) OR #guess_device = #device_mac))";
+/// The negation of [`APPROVED`], spelled out because a comparison with a
+/// missing attribute is false either way in DynamoDB.
+const NOT_APPROVED: &str = "(attribute_not_exists(#guess) OR #guess <> #code_mac OR (attribute_exists(#device_mac) \
+     AND (attribute_not_exists(#guess_device) OR #guess_device <> #device_mac)))";
+
 fn user_key(project: ProjectId, user_ref: &UserRef) -> Item {
     key(format!("PROJECT#{project}"), format!("USER#{}", user_ref.as_str()))
 }
 
 fn verification_from(item: &Item) -> Result<Verification, StoreError> {
     let r = Reader(item);
+    let code_mac = r.mac("code_mac")?;
+    let device_mac = r.opt_mac("device_mac")?;
+    // [`APPROVED`], evaluated on the item.
+    let approved = r.opt_mac("guess")?.is_some_and(|g| g.as_str() == code_mac.as_str())
+        && match &device_mac {
+            None => true,
+            Some(d) => r.opt_mac("guess_device")?.is_some_and(|g| g.as_str() == d.as_str()),
+        };
     Ok(Verification {
         project_id: r.parse("project_id")?,
         user_ref: r.mac("user_ref")?,
         user_id: r.sealed("user_id")?,
         verification_id: r.parse("verification_id")?,
-        code_mac: r.mac("code_mac")?,
-        device_mac: r.opt_mac("device_mac")?,
+        code_mac,
+        device_mac,
         recipient: r.sealed("recipient")?,
         lang: r.opt_s("lang")?.map(|l| Lang::parse(l).map_err(|_| StoreError::Corrupt("lang".into()))).transpose()?,
-        status: r.parse_with("status", VerificationStatus::parse)?,
+        status: if approved { VerificationStatus::Approved } else { VerificationStatus::Pending },
         attempts: r.n("attempts")?,
         max_attempts: r.n("max_attempts")?,
         sent_at: r.n("sent_at")?,
@@ -109,7 +131,6 @@ impl DynamoStore {
             "#verification_id = :vid",
             "#code_mac = :cmac",
             "#recipient = :rcpt",
-            "#status = :pending",
             "#attempts = :zero",
             "#max_attempts = :max",
             "#sent_at = :now",
@@ -118,7 +139,7 @@ impl DynamoStore {
             "#first_seen = if_not_exists(#first_seen, :now)",
             "#ttl = :ttl",
         ];
-        let mut remove = vec!["#delivery_lease_until"];
+        let mut remove = vec!["#delivery_lease_until", "#guess", "#guess_device"];
         if v.device_mac.is_some() {
             set.push("#device_mac = :dmac")
         } else {
@@ -131,16 +152,15 @@ impl DynamoStore {
         }
         let update = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
         // Refused while the current code is pending, unexpired and recent.
-        let cond = "attribute_not_exists(#pk) OR #status <> :pending OR #sent_at <= :edge OR #expires_at <= :now";
+        let cond = format!("attribute_not_exists(#pk) OR {APPROVED} OR #sent_at <= :edge OR #expires_at <= :now");
         let mut u = self
-            .user_update(v.project_id, &v.user_ref, &update, cond)
+            .user_update(v.project_id, &v.user_ref, &update, &cond)
             .expression_attribute_values(":pid", s(v.project_id.to_string()))
             .expression_attribute_values(":uref", s(v.user_ref.as_str()))
             .expression_attribute_values(":uid", b(v.user_id.as_bytes()))
             .expression_attribute_values(":vid", s(v.verification_id.to_string()))
             .expression_attribute_values(":cmac", s(v.code_mac.as_str()))
             .expression_attribute_values(":rcpt", b(v.recipient.as_bytes()))
-            .expression_attribute_values(":pending", s(VerificationStatus::Pending.as_str()))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":max", n(v.max_attempts))
             .expression_attribute_values(":now", n(now))
@@ -256,64 +276,33 @@ impl VerificationStore for DynamoStore {
             .transpose()
     }
 
-    async fn approve(
+    async fn check_code(
         &self,
         project: ProjectId,
         user_ref: &UserRef,
         code_mac: &Mac,
         device_mac: Option<&Mac>,
         now: UnixTime,
-    ) -> Result<Result<Verification, Option<Verification>>, StoreError> {
-        let update = "SET #status = :approved ADD #attempts :one";
-        let device = if device_mac.is_some() {
-            "(attribute_not_exists(#device_mac) OR #device_mac = :dmac)"
+    ) -> Result<CheckOutcome, StoreError> {
+        let update = if device_mac.is_some() {
+            "SET #guess = :guess, #guess_device = :gdev ADD #attempts :one"
         } else {
-            "attribute_not_exists(#device_mac)"
+            "SET #guess = :guess REMOVE #guess_device ADD #attempts :one"
         };
-        let cond = format!(
-            "#status = :pending AND #attempts < #max_attempts AND #expires_at > :now AND #code_mac = :cmac AND {device}"
-        );
+        let cond = format!("{NOT_APPROVED} AND #expires_at > :now AND #attempts < #max_attempts");
         let mut req = self
             .user_update(project, user_ref, update, &cond)
-            .expression_attribute_values(":approved", s(VerificationStatus::Approved.as_str()))
-            .expression_attribute_values(":pending", s(VerificationStatus::Pending.as_str()))
+            .expression_attribute_values(":guess", s(code_mac.as_str()))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":cmac", s(code_mac.as_str()))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if let Some(d) = device_mac {
-            req = req.expression_attribute_values(":dmac", s(d.as_str()));
+            req = req.expression_attribute_values(":gdev", s(d.as_str()));
         }
         match req.send().await {
-            Ok(out) => Ok(Ok(verification_from(&out.attributes.unwrap_or_default())?)),
-            Err(e) => Ok(Err(refused_record(e)?)),
-        }
-    }
-
-    async fn record_failed_attempt(
-        &self,
-        project: ProjectId,
-        user_ref: &UserRef,
-        id: VerificationId,
-        now: UnixTime,
-    ) -> Result<Result<u32, Option<Verification>>, StoreError> {
-        let update = "ADD #attempts :one";
-        let cond =
-            "#verification_id = :vid AND #status = :pending AND #attempts < #max_attempts AND #expires_at > :now";
-        let result = self
-            .user_update(project, user_ref, update, cond)
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":vid", s(id.to_string()))
-            .expression_attribute_values(":pending", s(VerificationStatus::Pending.as_str()))
-            .expression_attribute_values(":now", n(now))
-            .return_values(ReturnValue::UpdatedNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(Ok(Reader(&out.attributes.unwrap_or_default()).n("attempts")?)),
-            Err(e) => Ok(Err(refused_record(e)?)),
+            Ok(out) => Ok(CheckOutcome::Counted(verification_from(&out.attributes.unwrap_or_default())?)),
+            Err(e) => Ok(CheckOutcome::Refused(refused_record(e)?)),
         }
     }
 
@@ -325,12 +314,11 @@ impl VerificationStore for DynamoStore {
         now: UnixTime,
     ) -> Result<(), StoreError> {
         let update = "SET #expires_at = :now";
-        let cond = "#verification_id = :vid AND #status = :pending AND #expires_at > :now";
+        let cond = format!("#verification_id = :vid AND {NOT_APPROVED} AND #expires_at > :now");
         let result = self
-            .user_update(project, user_ref, update, cond)
+            .user_update(project, user_ref, update, &cond)
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":vid", s(id.to_string()))
-            .expression_attribute_values(":pending", s(VerificationStatus::Pending.as_str()))
             .send()
             .await;
         // Refused: no longer current, nothing to do.
@@ -346,13 +334,14 @@ impl VerificationStore for DynamoStore {
         lease_seconds: u32,
     ) -> Result<bool, StoreError> {
         let update = "SET #delivery = :claimed, #delivery_lease_until = :until";
-        let cond = "#verification_id = :vid AND #status = :pending AND #expires_at > :now \
-                    AND (#delivery = :queued OR (#delivery = :claimed AND #delivery_lease_until <= :now))";
+        let cond = format!(
+            "#verification_id = :vid AND {NOT_APPROVED} AND #expires_at > :now \
+             AND (#delivery = :queued OR (#delivery = :claimed AND #delivery_lease_until <= :now))"
+        );
         let result = self
-            .user_update(project, user_ref, update, cond)
+            .user_update(project, user_ref, update, &cond)
             .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()))
             .expression_attribute_values(":queued", s(DeliveryState::Queued.as_str()))
-            .expression_attribute_values(":pending", s(VerificationStatus::Pending.as_str()))
             .expression_attribute_values(":until", n(now + lease_seconds as i64))
             .expression_attribute_values(":vid", s(id.to_string()))
             .expression_attribute_values(":now", n(now))

@@ -125,49 +125,78 @@ pub struct NewVerification {
     pub destination_limit: Option<DestinationLimit>,
 }
 
-/// Why a code check did not approve, decided from the stored record.
+/// What the store did with one code check. Counting and comparing happen in
+/// the same conditional write, so no guess is ever compared without being
+/// counted: concurrent guesses cannot exceed `max_attempts` comparisons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckOutcome {
+    /// The check was counted against `max_attempts` and compared: the record
+    /// after the write, `Approved` when code and device matched.
+    Counted(Verification),
+    /// Neither counted nor compared (no current code, already used, expired
+    /// or out of attempts): the record as the refused write found it.
+    Refused(Option<Verification>),
+}
+
+/// The answer to a check, decided from what the store did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckRejection {
+pub enum CheckVerdict {
+    Approved,
+    WrongCode {
+        attempts_left: u32,
+    },
+    DeviceMismatch {
+        attempts_left: u32,
+    },
     /// No code for this user, or the code was already used.
     NotFound,
     Expired,
     MaxAttemptsReached,
-    DeviceMismatch,
-    WrongCode,
 }
 
-impl CheckRejection {
-    /// Classifies a failed approval. The order matters: a used or missing
-    /// code says nothing more; an expired or exhausted code does not reveal
-    /// whether the guess was right; the device is checked before the code.
-    pub fn classify(record: Option<&Verification>, device_mac: Option<&Mac>, now: UnixTime) -> Self {
-        let Some(v) = record else { return Self::NotFound };
-        if v.status != VerificationStatus::Pending {
-            return Self::NotFound;
-        }
-        if v.expires_at <= now {
-            return Self::Expired;
-        }
-        if v.attempts >= v.max_attempts {
-            return Self::MaxAttemptsReached;
-        }
-        let device_ok = match (&v.device_mac, device_mac) {
+impl Verification {
+    /// Whether `given` satisfies the device bound at generate (none bound:
+    /// any device, or none, will do).
+    pub fn device_matches(&self, given: Option<&Mac>) -> bool {
+        match (&self.device_mac, given) {
             (None, _) => true,
             (Some(stored), Some(given)) => stored.ct_eq(given),
             (Some(_), None) => false,
-        };
-        if !device_ok {
-            return Self::DeviceMismatch;
         }
-        // Everything but the code held, so the code was wrong. (Should the
-        // record have changed between the refused write and this read,
-        // counting a wrong guess is the safe side.)
-        Self::WrongCode
+    }
+}
+
+impl CheckOutcome {
+    /// The verdict. A counted check that did not approve was a wrong device
+    /// (reported first: it says nothing about the code) or a wrong code. A
+    /// refused one is explained from the record as it was, without saying
+    /// whether the guess was right.
+    pub fn verdict(&self, device_mac: Option<&Mac>, now: UnixTime) -> CheckVerdict {
+        match self {
+            Self::Counted(v) if v.status == VerificationStatus::Approved => CheckVerdict::Approved,
+            Self::Counted(v) => {
+                let attempts_left = v.max_attempts.saturating_sub(v.attempts);
+                if v.device_matches(device_mac) {
+                    CheckVerdict::WrongCode { attempts_left }
+                } else {
+                    CheckVerdict::DeviceMismatch { attempts_left }
+                }
+            }
+            Self::Refused(None) => CheckVerdict::NotFound,
+            Self::Refused(Some(v)) if v.status != VerificationStatus::Pending => CheckVerdict::NotFound,
+            Self::Refused(Some(v)) if v.expires_at <= now => CheckVerdict::Expired,
+            // Refused while pending and unexpired: out of attempts (the
+            // store's condition has no other reason to refuse).
+            Self::Refused(Some(_)) => CheckVerdict::MaxAttemptsReached,
+        }
     }
 
-    /// Whether the check counts against `max_attempts`.
-    pub fn counts_as_attempt(self) -> bool {
-        matches!(self, Self::DeviceMismatch | Self::WrongCode)
+    /// The record the verdict is about, if any.
+    pub fn record(&self) -> Option<&Verification> {
+        match self {
+            Self::Counted(v) => Some(v),
+            Self::Refused(v) => v.as_ref(),
+        }
     }
 }
 
@@ -201,23 +230,36 @@ mod tests {
     }
 
     #[test]
-    fn classification_order() {
+    fn verdicts() {
         let phone = m("phone");
         let mut v = record();
-        assert_eq!(CheckRejection::classify(None, None, 150), CheckRejection::NotFound);
-        assert_eq!(CheckRejection::classify(Some(&v), Some(&phone), 150), CheckRejection::WrongCode);
-        assert_eq!(CheckRejection::classify(Some(&v), None, 150), CheckRejection::DeviceMismatch);
-        assert_eq!(CheckRejection::classify(Some(&v), Some(&phone), 200), CheckRejection::Expired);
-        v.attempts = 3;
-        assert_eq!(CheckRejection::classify(Some(&v), Some(&phone), 150), CheckRejection::MaxAttemptsReached);
+        v.attempts = 1;
+        let counted = |v: &Verification| CheckOutcome::Counted(v.clone());
+        assert_eq!(counted(&v).verdict(Some(&phone), 150), CheckVerdict::WrongCode { attempts_left: 2 });
+        assert_eq!(counted(&v).verdict(None, 150), CheckVerdict::DeviceMismatch { attempts_left: 2 });
+        assert_eq!(counted(&v).verdict(Some(&m("laptop")), 150), CheckVerdict::DeviceMismatch { attempts_left: 2 });
         v.status = VerificationStatus::Approved;
-        assert_eq!(CheckRejection::classify(Some(&v), Some(&phone), 150), CheckRejection::NotFound);
+        assert_eq!(counted(&v).verdict(Some(&phone), 150), CheckVerdict::Approved);
+
+        let refused = |v: &Verification| CheckOutcome::Refused(Some(v.clone()));
+        assert_eq!(CheckOutcome::Refused(None).verdict(None, 150), CheckVerdict::NotFound);
+        assert_eq!(refused(&v).verdict(Some(&phone), 150), CheckVerdict::NotFound, "already used");
+        v.status = VerificationStatus::Pending;
+        assert_eq!(refused(&v).verdict(Some(&phone), 200), CheckVerdict::Expired);
+        v.attempts = 3;
+        assert_eq!(refused(&v).verdict(Some(&phone), 150), CheckVerdict::MaxAttemptsReached);
     }
 
     #[test]
     fn no_device_at_generate_means_any_device_at_verify() {
         let mut v = record();
         v.device_mac = None;
-        assert_eq!(CheckRejection::classify(Some(&v), Some(&m("other")), 150), CheckRejection::WrongCode);
+        assert!(v.device_matches(Some(&m("other"))));
+        assert!(v.device_matches(None));
+        v.attempts = 1;
+        assert_eq!(
+            CheckOutcome::Counted(v).verdict(Some(&m("other")), 150),
+            CheckVerdict::WrongCode { attempts_left: 2 }
+        );
     }
 }

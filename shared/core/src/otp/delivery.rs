@@ -21,7 +21,7 @@ use super::{JobOutcome, RetryJob, Subject, Worker, write_log};
 use crate::crypto::KeyContext;
 use crate::model::{ChannelMethod, DeliveryJob, DeliveryState, JobAttempt, LogLevel};
 use crate::ports::{OutgoingMessage, ProviderCredentials, SendError};
-use crate::render::{RenderVars, render};
+use crate::render::{RenderLimits, RenderVars, render_with_limits};
 use crate::types::{Email, PhoneNumber, Recipient};
 
 /// How long a claim protects a delivery in progress. Longer than a provider
@@ -96,7 +96,8 @@ impl Worker {
                     expires_in_seconds: project.settings.expiration_seconds,
                     project_name: &project.title,
                 };
-                render(template.format, version, &vars).map_err(|e| e.to_string())
+                render_with_limits(template.format, version, &vars, RenderLimits::for_method(channel.method))
+                    .map_err(|e| e.to_string())
             },
         );
         let result = match rendered {

@@ -20,7 +20,7 @@ use crate::model::{
     VerificationStatus,
 };
 use crate::ports::StartError;
-use crate::render::{RenderVars, render};
+use crate::render::{RenderLimits, RenderVars, render_with_limits};
 use crate::types::{Email, OtpCode, PhoneNumber, Recipient};
 
 /// What generate answers.
@@ -189,7 +189,9 @@ impl OtpService {
             expires_in_seconds: project.settings.expiration_seconds,
             project_name: &project.title,
         };
-        let rendered = render(template.format, version, &vars).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let limits = RenderLimits::for_method(project.channel_method);
+        let rendered = render_with_limits(template.format, version, &vars, limits)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
 
         let mut record = record;
         record.lang = Some(used_lang.clone());

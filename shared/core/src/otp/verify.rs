@@ -1,9 +1,9 @@
 //! `POST /otp/verify`.
 //!
-//! Approve path: 1 read (project), 1 conditional update that checks code,
-//! state, attempts, device and expiry at once, 1 log write. Wrong code: the
-//! refused update returns the old record (no extra read), then 1 conditional
-//! increment of the attempt counter, then the log: 3 writes.
+//! Every path: 1 read (the project), 1 conditional update that counts the
+//! check and compares it at once (refused when the code is used, expired or
+//! out of attempts, in which case the store returns the record as it was, so
+//! explaining the refusal costs no extra read), and 1 log write: 2 writes.
 
 use serde::Serialize;
 use serde_json::json;
@@ -13,10 +13,9 @@ use super::request::parse_verify;
 use super::webhook::{EventType, emit};
 use super::{EncryptedRequest, OpenProject, OtpService, Subject, check_iat, write_log};
 use crate::clock::UnixTime;
-use crate::crypto::Mac;
 use crate::error::ApiError;
 use crate::ids::VerificationId;
-use crate::model::{CheckRejection, LogLevel, UserRef, Verification};
+use crate::model::{CheckVerdict, LogLevel, UserRef, Verification};
 use crate::types::UserId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -85,63 +84,19 @@ impl OtpService {
         let code_mac = key.mac("otp_code", &[user_ref.as_str(), r.code.expose()]);
         let device_mac = r.device.as_ref().map(|d| key.mac("device", &[user_ref.as_str(), d.as_str()]));
 
-        let refused = match self.store.approve(project.id, &user_ref, &code_mac, device_mac.as_ref(), now).await? {
-            Ok(v) => {
-                let outcome = VerifyOutcome {
-                    status: VerifyStatus::Approved,
-                    attempts_left: None,
-                    verification_id: Some(v.verification_id),
-                };
-                self.after_check(open, &user_ref, &r.user_id, Some(&v), &outcome, now).await;
-                return Ok(outcome);
-            }
-            Err(previous) => previous,
+        let outcome = self.store.check_code(project.id, &user_ref, &code_mac, device_mac.as_ref(), now).await?;
+        let (status, attempts_left) = match outcome.verdict(device_mac.as_ref(), now) {
+            CheckVerdict::Approved => (VerifyStatus::Approved, None),
+            CheckVerdict::WrongCode { attempts_left } => (VerifyStatus::InvalidCode, Some(attempts_left)),
+            CheckVerdict::DeviceMismatch { attempts_left } => (VerifyStatus::DeviceMismatch, Some(attempts_left)),
+            CheckVerdict::NotFound => (VerifyStatus::NotFound, None),
+            CheckVerdict::Expired => (VerifyStatus::Expired, None),
+            CheckVerdict::MaxAttemptsReached => (VerifyStatus::MaxAttemptsReached, None),
         };
-
-        let (outcome, record) = self.refuse(open, &user_ref, device_mac.as_ref(), refused, now).await?;
-        self.after_check(open, &user_ref, &r.user_id, record.as_ref(), &outcome, now).await;
-        Ok(outcome)
-    }
-
-    /// Decides the answer for a refused approval, counting the attempt when
-    /// the check was a real guess (wrong code or wrong device).
-    async fn refuse(
-        &self,
-        open: &OpenProject,
-        user_ref: &UserRef,
-        device_mac: Option<&Mac>,
-        mut record: Option<Verification>,
-        now: UnixTime,
-    ) -> Result<(VerifyOutcome, Option<Verification>), ApiError> {
-        // A second round only happens if the record changed under us (a new
-        // code superseded it, or concurrent guesses used the last attempts).
-        for round in 0..2 {
-            let rejection = CheckRejection::classify(record.as_ref(), device_mac, now);
-            let status = match rejection {
-                CheckRejection::NotFound => VerifyStatus::NotFound,
-                CheckRejection::Expired => VerifyStatus::Expired,
-                CheckRejection::MaxAttemptsReached => VerifyStatus::MaxAttemptsReached,
-                CheckRejection::DeviceMismatch => VerifyStatus::DeviceMismatch,
-                CheckRejection::WrongCode => VerifyStatus::InvalidCode,
-            };
-            let vid = record.as_ref().map(|v| v.verification_id);
-            let counted = rejection.counts_as_attempt();
-            let Some(v) = record.as_ref().filter(|_| counted && round == 0) else {
-                let attempts_left =
-                    record.as_ref().filter(|_| counted).map(|v| v.max_attempts.saturating_sub(v.attempts));
-                return Ok((VerifyOutcome { status, attempts_left, verification_id: vid }, record));
-            };
-            match self.store.record_failed_attempt(open.project.id, user_ref, v.verification_id, now).await? {
-                Ok(used) => {
-                    let mut v = v.clone();
-                    v.attempts = used;
-                    let left = v.max_attempts.saturating_sub(used);
-                    return Ok((VerifyOutcome { status, attempts_left: Some(left), verification_id: vid }, Some(v)));
-                }
-                Err(changed) => record = changed,
-            }
-        }
-        unreachable!("the second round always returns")
+        let record = outcome.record();
+        let answer = VerifyOutcome { status, attempts_left, verification_id: record.map(|v| v.verification_id) };
+        self.after_check(open, &user_ref, &r.user_id, record, &answer, now).await;
+        Ok(answer)
     }
 
     /// The log entry and webhook event for a finished check.

@@ -124,6 +124,8 @@ impl AwsEnv {
             ("OPERATOR_TOKEN_SECRET_ID", token_id),
             ("SES_FROM_ADDRESS", "otp@example.com".into()),
             ("IP_LIMIT_PER_MINUTE", "0".into()),
+            // The tests' webhook receivers listen on loopback.
+            ("ALLOW_PRIVATE_WEBHOOKS", "true".into()),
         ]);
         let all = Needs { table: true, kms: true, delivery_queue: true, webhook_queue: true, secrets: true };
         let cfg = Config::from_lookup(all, |k| env.get(k).cloned()).unwrap();

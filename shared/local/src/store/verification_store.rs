@@ -3,7 +3,7 @@ use rusqlite::{Connection, OptionalExtension, Row, named_params, params};
 use secure2fa_core::clock::UnixTime;
 use secure2fa_core::crypto::Mac;
 use secure2fa_core::ids::{ProjectId, VerificationId};
-use secure2fa_core::model::{DeliveryState, NewVerification, UserRef, Verification, VerificationStatus};
+use secure2fa_core::model::{CheckOutcome, DeliveryState, NewVerification, UserRef, Verification, VerificationStatus};
 use secure2fa_core::ports::{StartError, StoreError, VerificationStore};
 use secure2fa_core::types::Lang;
 
@@ -127,69 +127,41 @@ impl VerificationStore for SqliteStore {
         self.db.run(move |conn| current(conn, &project.to_string(), &uref)).await
     }
 
-    async fn approve(
+    async fn check_code(
         &self,
         project: ProjectId,
         user_ref: &UserRef,
         code_mac: &Mac,
         device_mac: Option<&Mac>,
         now: UnixTime,
-    ) -> Result<Result<Verification, Option<Verification>>, StoreError> {
+    ) -> Result<CheckOutcome, StoreError> {
         let (uref, code, device) =
             (user_ref.as_str().to_owned(), code_mac.as_str().to_owned(), device_mac.map(|d| d.as_str().to_owned()));
         self.db
             .run(move |conn| {
                 let pid = project.to_string();
                 let tx = conn.transaction().map_err(sql)?;
-                let approved = tx
+                // One statement counts the check and compares it: no guess
+                // is compared unless it is also counted within the cap.
+                let counted = tx
                     .prepare_cached(
-                        "UPDATE end_users SET status = 'approved', attempts = attempts + 1
+                        "UPDATE end_users SET attempts = attempts + 1,
+                             status = CASE WHEN code_mac = ?4 AND (device_mac IS NULL OR device_mac = ?5)
+                                           THEN 'approved' ELSE status END
                          WHERE project_id = ?1 AND user_ref = ?2 AND status = 'pending'
-                           AND attempts < max_attempts AND expires_at > ?3 AND code_mac = ?4
-                           AND (device_mac IS NULL OR device_mac = ?5)
+                           AND attempts < max_attempts AND expires_at > ?3
                          RETURNING *",
                     )
                     .and_then(|mut s| s.query_row(params![pid, uref, now, code, device], verification_row).optional())
                     .map_err(sql)?;
-                let result = match approved {
-                    Some(v) => Ok(v),
+                let outcome = match counted {
+                    Some(v) => CheckOutcome::Counted(v),
                     // Read inside the same transaction: the record as the
                     // refused write saw it (DynamoDB's ALL_OLD).
-                    None => Err(current(&tx, &pid, &uref)?),
+                    None => CheckOutcome::Refused(current(&tx, &pid, &uref)?),
                 };
                 tx.commit().map_err(sql)?;
-                Ok(result)
-            })
-            .await
-    }
-
-    async fn record_failed_attempt(
-        &self,
-        project: ProjectId,
-        user_ref: &UserRef,
-        id: VerificationId,
-        now: UnixTime,
-    ) -> Result<Result<u32, Option<Verification>>, StoreError> {
-        let uref = user_ref.as_str().to_owned();
-        self.db
-            .run(move |conn| {
-                let pid = project.to_string();
-                let tx = conn.transaction().map_err(sql)?;
-                let used: Option<u32> = tx
-                    .prepare_cached(
-                        "UPDATE end_users SET attempts = attempts + 1
-                         WHERE project_id = ?1 AND user_ref = ?2 AND verification_id = ?3 AND status = 'pending'
-                           AND attempts < max_attempts AND expires_at > ?4
-                         RETURNING attempts",
-                    )
-                    .and_then(|mut s| s.query_row(params![pid, uref, id.to_string(), now], |r| r.get(0)).optional())
-                    .map_err(sql)?;
-                let result = match used {
-                    Some(n) => Ok(n),
-                    None => Err(current(&tx, &pid, &uref)?),
-                };
-                tx.commit().map_err(sql)?;
-                Ok(result)
+                Ok(outcome)
             })
             .await
     }

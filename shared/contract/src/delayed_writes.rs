@@ -1,0 +1,178 @@
+//! A store wrapper that holds every write back for a fixed delay before
+//! passing it on, so that concurrent use-case calls overlap on purpose
+//! instead of by luck of the scheduler (disk-like or network-like latency).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secure2fa_core::clock::UnixTime;
+use secure2fa_core::crypto::Mac;
+use secure2fa_core::ids::{ChannelId, ClientId, ProjectId, TemplateId, VerificationId};
+use secure2fa_core::model::{
+    Channel, CheckOutcome, Client, DeliveryState, LogEntry, LogFilter, NewVerification, Project, Template, UserRef,
+    Verification,
+};
+use secure2fa_core::ports::{
+    ChannelStore, ClientStore, LogStore, ProjectStore, StartError, Store, StoreError, TemplateStore, VerificationStore,
+};
+
+pub struct DelayedWrites {
+    inner: Arc<dyn Store>,
+    delay: Duration,
+}
+
+impl DelayedWrites {
+    pub fn new(inner: Arc<dyn Store>, delay: Duration) -> Arc<Self> {
+        Arc::new(Self { inner, delay })
+    }
+
+    async fn pause(&self) {
+        tokio::time::sleep(self.delay).await;
+    }
+}
+
+#[async_trait]
+impl ClientStore for DelayedWrites {
+    async fn insert_client(&self, client: &Client) -> Result<Client, StoreError> {
+        self.pause().await;
+        self.inner.insert_client(client).await
+    }
+    async fn client(&self, id: ClientId) -> Result<Option<Client>, StoreError> {
+        self.inner.client(id).await
+    }
+    async fn client_by_email_index(&self, index: &Mac) -> Result<Option<Client>, StoreError> {
+        self.inner.client_by_email_index(index).await
+    }
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        self.inner.list_clients().await
+    }
+}
+
+#[async_trait]
+impl ChannelStore for DelayedWrites {
+    async fn insert_channel(&self, channel: &Channel) -> Result<(), StoreError> {
+        self.pause().await;
+        self.inner.insert_channel(channel).await
+    }
+    async fn channel(&self, client: ClientId, id: ChannelId) -> Result<Option<Channel>, StoreError> {
+        self.inner.channel(client, id).await
+    }
+    async fn list_channels(&self, client: ClientId) -> Result<Vec<Channel>, StoreError> {
+        self.inner.list_channels(client).await
+    }
+    async fn delete_channel(&self, client: ClientId, id: ChannelId) -> Result<bool, StoreError> {
+        self.pause().await;
+        self.inner.delete_channel(client, id).await
+    }
+}
+
+#[async_trait]
+impl TemplateStore for DelayedWrites {
+    async fn insert_template(&self, template: &Template) -> Result<(), StoreError> {
+        self.pause().await;
+        self.inner.insert_template(template).await
+    }
+    async fn update_template(&self, template: &Template) -> Result<bool, StoreError> {
+        self.pause().await;
+        self.inner.update_template(template).await
+    }
+    async fn template(&self, client: ClientId, id: TemplateId) -> Result<Option<Template>, StoreError> {
+        self.inner.template(client, id).await
+    }
+    async fn list_templates(&self, client: ClientId) -> Result<Vec<Template>, StoreError> {
+        self.inner.list_templates(client).await
+    }
+    async fn delete_template(&self, client: ClientId, id: TemplateId) -> Result<bool, StoreError> {
+        self.pause().await;
+        self.inner.delete_template(client, id).await
+    }
+}
+
+#[async_trait]
+impl ProjectStore for DelayedWrites {
+    async fn insert_project(&self, project: &Project) -> Result<(), StoreError> {
+        self.pause().await;
+        self.inner.insert_project(project).await
+    }
+    async fn project(&self, id: ProjectId) -> Result<Option<Project>, StoreError> {
+        self.inner.project(id).await
+    }
+    async fn project_by_public_key(&self, public_key: &str) -> Result<Option<Project>, StoreError> {
+        self.inner.project_by_public_key(public_key).await
+    }
+    async fn list_projects(&self, client: ClientId) -> Result<Vec<Project>, StoreError> {
+        self.inner.list_projects(client).await
+    }
+    async fn delete_project(&self, client: ClientId, id: ProjectId) -> Result<bool, StoreError> {
+        self.pause().await;
+        self.inner.delete_project(client, id).await
+    }
+}
+
+#[async_trait]
+impl VerificationStore for DelayedWrites {
+    async fn start_verification(&self, new: &NewVerification, now: UnixTime) -> Result<(), StartError> {
+        self.pause().await;
+        self.inner.start_verification(new, now).await
+    }
+    async fn verification(&self, project: ProjectId, user_ref: &UserRef) -> Result<Option<Verification>, StoreError> {
+        self.inner.verification(project, user_ref).await
+    }
+    async fn check_code(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        code_mac: &Mac,
+        device_mac: Option<&Mac>,
+        now: UnixTime,
+    ) -> Result<CheckOutcome, StoreError> {
+        self.pause().await;
+        self.inner.check_code(project, user_ref, code_mac, device_mac, now).await
+    }
+    async fn cancel_verification(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.pause().await;
+        self.inner.cancel_verification(project, user_ref, id, now).await
+    }
+    async fn claim_delivery(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        now: UnixTime,
+        lease_seconds: u32,
+    ) -> Result<bool, StoreError> {
+        self.pause().await;
+        self.inner.claim_delivery(project, user_ref, id, now, lease_seconds).await
+    }
+    async fn finish_delivery(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        state: DeliveryState,
+    ) -> Result<(), StoreError> {
+        self.pause().await;
+        self.inner.finish_delivery(project, user_ref, id, state).await
+    }
+    async fn list_verifications(&self, project: ProjectId, limit: usize) -> Result<Vec<Verification>, StoreError> {
+        self.inner.list_verifications(project, limit).await
+    }
+}
+
+#[async_trait]
+impl LogStore for DelayedWrites {
+    async fn append_log(&self, entry: &LogEntry) -> Result<(), StoreError> {
+        self.pause().await;
+        self.inner.append_log(entry).await
+    }
+    async fn list_logs(&self, client: ClientId, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
+        self.inner.list_logs(client, filter).await
+    }
+}
