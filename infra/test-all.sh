@@ -23,7 +23,7 @@ export PATH="$ROOT/.venv/bin:$PATH"
 step "Rust: unit, property, contract (SQLite and moto), HTTP, Lambda handler and budget tests"
 cargo test --workspace --locked
 
-step "Python example client against a freshly started local server"
+step "Client examples (Python, Node.js, Go, Java, PHP, Ruby) against one freshly started local server"
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 SERVER="$TARGET_DIR/$CARGO_BUILD_TARGET/debug/secure2fa"
 DATA_DIR=$(mktemp -d)
@@ -32,7 +32,7 @@ SERVER_PID=$!
 trap 'kill $SERVER_PID 2>/dev/null || true; rm -rf "$DATA_DIR"' EXIT
 for _ in $(seq 100); do [ -s "$DATA_DIR/dev-credentials.json" ] && break; sleep 0.1; done
 [ -s "$DATA_DIR/dev-credentials.json" ] || { cat "$DATA_DIR/server.log"; echo "local server did not start" >&2; exit 1; }
-SECURE2FA_CREDENTIALS="$DATA_DIR/dev-credentials.json" python -m unittest discover -s examples/python -v
+SECURE2FA_CREDENTIALS="$DATA_DIR/dev-credentials.json" infra/examples-test.sh
 kill $SERVER_PID; wait $SERVER_PID 2>/dev/null || true
 
 step "SAM: validate --lint"

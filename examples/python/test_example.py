@@ -5,21 +5,28 @@ SECURE2FA_CREDENTIALS (infra/test-all.sh starts one). Standard unittest."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import pathlib
 import subprocess
 import sys
+import time
 import unittest
 import uuid
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from secure2fa_client import Secure2FA, Secure2FAError, decrypt_payload, encrypt_payload  # noqa: E402
+from secure2fa_client import (  # noqa: E402
+    Secure2FA, Secure2FAError, decrypt_payload, encrypt_payload, verify_webhook,
+)
 from example import code_from_outbox, wait_for_code  # noqa: E402
 
-VECTORS = json.loads((HERE.parent / "test-vectors.json").read_text())["vectors"]
+PUBLISHED = json.loads((HERE.parent / "test-vectors.json").read_text(encoding="utf-8"))
+VECTORS = PUBLISHED["vectors"]
+WEBHOOK_VECTORS = PUBLISHED["webhook_vectors"]
 
 
 class TestVectors(unittest.TestCase):
@@ -34,6 +41,35 @@ class TestVectors(unittest.TestCase):
         v = VECTORS[0]
         with self.assertRaises(Exception):
             decrypt_payload(v["secret_key"], v["public_key"] + "x", v["encrypted_data"])
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    return f"t={timestamp},v1=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+class TestWebhookSignature(unittest.TestCase):
+    def test_published_webhook_vectors_verify(self):
+        self.assertGreaterEqual(len(WEBHOOK_VECTORS), 3)
+        for v in WEBHOOK_VECTORS:
+            body = v["body"].encode()
+            self.assertEqual(sign(v["secret"], v["timestamp"], body), v["header"], v["name"])
+            # The vectors are old: accept them with a tolerance that covers their age, not with the default.
+            age = int(time.time()) - v["timestamp"]
+            self.assertTrue(verify_webhook(v["secret"], v["header"], body, age + 60), v["name"])
+            self.assertFalse(verify_webhook(v["secret"], v["header"], body), v["name"])
+            self.assertFalse(verify_webhook(v["secret"], v["header"], body + b" ", age + 60), v["name"])
+            self.assertFalse(verify_webhook(v["secret"] + "x", v["header"], body, age + 60), v["name"])
+
+    def test_fresh_signature_is_accepted_and_tampering_refused(self):
+        secret, body = "whsec_test", '{"type":"verification.approved","user_id":"é"}'.encode()
+        now = int(time.time())
+        header = sign(secret, now, body)
+        self.assertTrue(verify_webhook(secret, header, body, 300))
+        wrong = header[:-1] + ("0" if header[-1] != "0" else "1")
+        self.assertFalse(verify_webhook(secret, wrong, body, 300))
+        self.assertFalse(verify_webhook(secret, sign(secret, now - 301, body), body, 300))
+        self.assertFalse(verify_webhook(secret, header, body.replace(b"approved", b"failed"), 300))
+        self.assertFalse(verify_webhook(secret, "v1=" + header.split("v1=")[1], body, 300))
 
 
 class TestAgainstServer(unittest.TestCase):

@@ -1,0 +1,3 @@
+module example.com/secure2fa
+
+go 1.19
