@@ -10,8 +10,8 @@ use secure2fa_core::clock::UnixTime;
 use secure2fa_core::crypto::Mac;
 use secure2fa_core::ids::{ChannelId, ClientId, ProjectId, TemplateId, VerificationId};
 use secure2fa_core::model::{
-    Channel, CheckOutcome, Client, DeliveryState, LogEntry, LogFilter, NewVerification, Project, Template, UserRef,
-    Verification,
+    Channel, CheckOutcome, ClaimOutcome, Client, DeliveryState, LogEntry, LogFilter, NewVerification, Project,
+    Template, UserRef, Verification,
 };
 use secure2fa_core::ports::{
     ChannelStore, ClientStore, LogStore, ProjectStore, StartError, Store, StoreError, TemplateStore, VerificationStore,
@@ -147,7 +147,7 @@ impl VerificationStore for DelayedWrites {
         id: VerificationId,
         now: UnixTime,
         lease_seconds: u32,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<ClaimOutcome, StoreError> {
         self.pause().await;
         self.inner.claim_delivery(project, user_ref, id, now, lease_seconds).await
     }

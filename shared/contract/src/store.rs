@@ -8,7 +8,7 @@ use futures::future::join_all;
 use secure2fa_core::crypto::Mac;
 use secure2fa_core::ids::{ClientId, LogId, VerificationId};
 use secure2fa_core::model::{
-    CheckOutcome, DeliveryState, LogEntry, LogFilter, LogLevel, NewVerification, VerificationStatus,
+    CheckOutcome, ClaimOutcome, DeliveryState, LogEntry, LogFilter, LogLevel, NewVerification, VerificationStatus,
 };
 use secure2fa_core::ports::{StartError, Store, StoreError};
 
@@ -342,19 +342,19 @@ pub async fn delivery_is_claimed_once_and_lease_expiry_allows_a_retry(store: Arc
         let (store, v) = (store.clone(), v.clone());
         tokio::spawn(async move { store.claim_delivery(p.id, &v.user_ref, id, NOW, 60).await.unwrap() })
     });
-    assert_eq!(join_all(claims).await.into_iter().filter(|r| *r.as_ref().unwrap()).count(), 1);
-    assert!(!store.claim_delivery(p.id, &v.user_ref, id, NOW + 59, 60).await.unwrap(), "lease holds");
-    assert!(
-        store.claim_delivery(p.id, &v.user_ref, id, NOW + 60, 60).await.unwrap(),
-        "elapsed lease can be taken over"
-    );
+    let outcomes: Vec<ClaimOutcome> = join_all(claims).await.into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == ClaimOutcome::Claimed).count(), 1);
+    assert!(outcomes.iter().all(|o| *o == ClaimOutcome::Claimed || *o == ClaimOutcome::Held { until: NOW + 60 }));
+    let claim = |at| store.claim_delivery(p.id, &v.user_ref, id, at, 60);
+    assert_eq!(claim(NOW + 59).await.unwrap(), ClaimOutcome::Held { until: NOW + 60 }, "lease holds: retry later");
+    assert_eq!(claim(NOW + 60).await.unwrap(), ClaimOutcome::Claimed, "elapsed lease can be taken over");
 
     store.finish_delivery(p.id, &v.user_ref, id, DeliveryState::Queued).await.unwrap();
-    assert!(store.claim_delivery(p.id, &v.user_ref, id, NOW + 61, 60).await.unwrap(), "released claim can be retaken");
+    assert_eq!(claim(NOW + 61).await.unwrap(), ClaimOutcome::Claimed, "released claim can be retaken");
     store.finish_delivery(p.id, &v.user_ref, id, DeliveryState::Sent).await.unwrap();
     let stored = store.verification(p.id, &v.user_ref).await.unwrap().unwrap();
     assert_eq!(stored.delivery, DeliveryState::Sent);
-    assert!(!store.claim_delivery(p.id, &v.user_ref, id, NOW + 500, 60).await.unwrap(), "sent is final");
+    assert_eq!(claim(NOW + 500).await.unwrap(), ClaimOutcome::Gone, "sent is final");
 }
 
 pub async fn delivery_claim_refused_for_superseded_or_expired_code(store: Arc<dyn Store>) {
@@ -363,10 +363,19 @@ pub async fn delivery_claim_refused_for_superseded_or_expired_code(store: Arc<dy
     store.start_verification(&new_verification(old.clone(), 0), NOW).await.unwrap();
     let new = verification(p.id, "u1", "c2", NOW);
     store.start_verification(&new_verification(new.clone(), 0), NOW).await.unwrap();
-    assert!(!store.claim_delivery(p.id, &old.user_ref, old.verification_id, NOW, 60).await.unwrap());
-    assert!(!store.claim_delivery(p.id, &new.user_ref, new.verification_id, new.expires_at, 60).await.unwrap());
-    assert!(!store.claim_delivery(p.id, &new.user_ref, VerificationId::generate(), NOW, 60).await.unwrap());
-    assert!(store.claim_delivery(p.id, &new.user_ref, new.verification_id, NOW, 60).await.unwrap());
+    let claim = |id, at| store.claim_delivery(p.id, &new.user_ref, id, at, 60);
+    assert_eq!(claim(old.verification_id, NOW).await.unwrap(), ClaimOutcome::Gone, "superseded");
+    assert_eq!(claim(new.verification_id, new.expires_at).await.unwrap(), ClaimOutcome::Gone, "expired");
+    assert_eq!(claim(VerificationId::generate(), NOW).await.unwrap(), ClaimOutcome::Gone, "unknown");
+    assert_eq!(claim(new.verification_id, NOW).await.unwrap(), ClaimOutcome::Claimed);
+    // A claim on a superseded code is gone even while the new one is held.
+    assert_eq!(claim(old.verification_id, NOW + 1).await.unwrap(), ClaimOutcome::Gone);
+    // A used code is never delivered.
+    let used = verification(p.id, "u2", "c3", NOW);
+    store.start_verification(&new_verification(used.clone(), 0), NOW).await.unwrap();
+    assert!(approved(&store.check_code(p.id, &used.user_ref, &m("c3"), None, NOW).await.unwrap()));
+    let claim_used = store.claim_delivery(p.id, &used.user_ref, used.verification_id, NOW, 60).await.unwrap();
+    assert_eq!(claim_used, ClaimOutcome::Gone);
 }
 
 pub async fn logs_filter_and_page_newest_first(store: Arc<dyn Store>) {

@@ -13,8 +13,8 @@ use crate::clock::UnixTime;
 use crate::crypto::Mac;
 use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId, VerificationId};
 use crate::model::{
-    Channel, CheckOutcome, Client, DeliveryState, Job, LogEntry, LogFilter, NewVerification, Project, ProviderKind,
-    Template, TemplateFormat, UserRef, Verification,
+    Channel, CheckOutcome, ClaimOutcome, Client, DeliveryState, Job, LogEntry, LogFilter, NewVerification, Project,
+    ProviderKind, Template, TemplateFormat, UserRef, Verification,
 };
 use crate::types::Recipient;
 
@@ -133,8 +133,10 @@ pub trait VerificationStore: Send + Sync {
 
     /// Takes the delivery of verification `id` for `lease_seconds` if it is
     /// current, pending, unexpired, and queued (or claimed with an elapsed
-    /// lease, after a crashed worker). `false`: someone else delivered or is
-    /// delivering it, or it was superseded; the job must be dropped.
+    /// lease, after a crashed worker). Otherwise says whether a live lease
+    /// holds it ([`ClaimOutcome::Held`]: retry later) or it has nothing left
+    /// to deliver ([`ClaimOutcome::Gone`]: drop the job), as decided by
+    /// [`ClaimOutcome::refused`] on the record the refused write found.
     async fn claim_delivery(
         &self,
         project: ProjectId,
@@ -142,7 +144,7 @@ pub trait VerificationStore: Send + Sync {
         id: VerificationId,
         now: UnixTime,
         lease_seconds: u32,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<ClaimOutcome, StoreError>;
 
     /// Ends a claim: `Sent` after the provider accepted, `Queued` to let a
     /// retry claim it again. A no-op if `id` is no longer current.

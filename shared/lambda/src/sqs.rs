@@ -26,26 +26,25 @@ impl SqsWorker {
     async fn handle_record(&self, record: &SqsMessage) -> Result<JobOutcome, RetryJob> {
         let attempt = self.attempt(record);
         let job: Job = serde_json::from_str(record.body.as_deref().unwrap_or_default())
-            .map_err(|e| RetryJob(format!("undecodable job: {e}")))?;
-        match &job {
-            Job::Delivery(j) => self.worker.handle_delivery(j, attempt).await,
-            Job::Webhook(j) => self.worker.handle_webhook(j, attempt).await,
-        }
+            .map_err(|e| RetryJob::new(format!("undecodable job: {e}")))?;
+        self.worker.handle(&job, attempt).await
     }
 
-    /// Handles a batch; the response lists the messages to retry.
+    /// Handles a batch; the response lists the messages to retry. A message
+    /// that appears twice in one batch (SQS is at-least-once) runs once.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut seen = std::collections::HashSet::new();
+        let distinct = event.records.iter().filter(|r| r.message_id.as_ref().is_none_or(|id| seen.insert(id.clone())));
         let results =
-            futures::future::join_all(event.records.iter().map(|r| async move { (r, self.handle_record(r).await) }))
-                .await;
+            futures::future::join_all(distinct.map(|r| async move { (r, self.handle_record(r).await) })).await;
         let mut response = SqsBatchResponse::default();
         for (record, result) in results {
             let id = record.message_id.clone().unwrap_or_default();
             match result {
                 Ok(outcome) => tracing::info!(message_id = %id, ?outcome, "job done"),
-                Err(RetryJob(reason)) => {
-                    tracing::warn!(message_id = %id, %reason, "job failed; will be retried");
-                    self.delay_retry(record).await;
+                Err(retry) => {
+                    tracing::warn!(message_id = %id, reason = %retry.reason, "job failed; will be retried");
+                    self.delay_retry(record, &retry).await;
                     let mut failure = BatchItemFailure::default();
                     failure.item_identifier = id;
                     response.batch_item_failures.push(failure);
@@ -55,16 +54,17 @@ impl SqsWorker {
         response
     }
 
-    /// Stretches the message's invisibility to the backoff for its attempt.
-    /// Best effort: without it the queue's visibility timeout applies.
-    async fn delay_retry(&self, record: &SqsMessage) {
+    /// Stretches the message's invisibility to the backoff for its attempt
+    /// (or longer, if the job asked for it). Best effort: without it the
+    /// queue's visibility timeout applies.
+    async fn delay_retry(&self, record: &SqsMessage, retry: &RetryJob) {
         let Some(receipt) = &record.receipt_handle else { return };
         let result = self
             .sqs
             .change_message_visibility()
             .queue_url(&self.queue_url)
             .receipt_handle(receipt)
-            .visibility_timeout(self.attempt(record).retry_delay_seconds() as i32)
+            .visibility_timeout(retry.delay_seconds(self.attempt(record)) as i32)
             .send()
             .await;
         if let Err(e) = result {

@@ -34,3 +34,46 @@ async fn only_failed_records_are_reported_and_duplicates_send_once() {
     assert!(env.worker.handle(again).await.batch_item_failures.is_empty());
     assert_eq!(env.sent_emails().await.len(), before + 1);
 }
+
+/// A delivery whose lease another (dead) worker still holds: the message is
+/// reported for retry and hidden until the lease has ended, never dropped;
+/// when it comes back the code is sent, once. Before, SQS's 5 s retry met
+/// a 60 s lease and the job was dropped as "already delivered".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_delivery_is_retried_after_its_lease_not_dropped() {
+    use secure2fa_core::clock::{Clock, SystemClock};
+    use secure2fa_core::model::{ClaimOutcome, Job};
+    use secure2fa_core::otp::DELIVERY_LEASE_SECONDS;
+    use secure2fa_core::ports::VerificationStore;
+
+    let env = AwsEnv::new().await;
+    let keys = env.project(ProjectSettings::default(), None).await;
+    env.call(&keys, "/otp/generate", json!({ "user_id": "held", "to": "held@example.com" })).await;
+    let event = env.receive(&env.cfg.delivery_queue_url).await;
+    let Job::Delivery(job) = serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap() else {
+        panic!("a delivery job")
+    };
+    // A worker claimed it a moment ago and died: its lease ends in 2 s.
+    let claimed_at = SystemClock.now() - (DELIVERY_LEASE_SECONDS as i64 - 2);
+    let claim = env
+        .api
+        .store
+        .claim_delivery(job.project_id, &job.user_ref, job.verification_id, claimed_at, DELIVERY_LEASE_SECONDS)
+        .await
+        .unwrap();
+    assert_eq!(claim, ClaimOutcome::Claimed);
+
+    // Other tests share the moto server: count this address's mail only.
+    let sent =
+        || async { env.sent_emails().await.iter().filter(|m| m.to_string().contains("held@example.com")).count() };
+    let response = env.worker.handle(event).await;
+    assert_eq!(response.batch_item_failures.len(), 1, "retried, not dropped");
+    assert_eq!(sent().await, 0);
+    assert!(env.receive(&env.cfg.delivery_queue_url).await.records.is_empty(), "hidden until the retry is due");
+
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let again = env.receive(&env.cfg.delivery_queue_url).await;
+    assert_eq!(again.records.len(), 1);
+    assert!(env.worker.handle(again).await.batch_item_failures.is_empty());
+    assert_eq!(sent().await, 1, "sent once the lease ended");
+}

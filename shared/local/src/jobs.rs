@@ -11,7 +11,7 @@ use std::time::Duration;
 use rusqlite::{OptionalExtension, params};
 use secure2fa_core::clock::Clock;
 use secure2fa_core::model::{Job, JobAttempt};
-use secure2fa_core::otp::Worker;
+use secure2fa_core::otp::{RetryJob, Worker};
 use secure2fa_core::ports::{JobQueue, QueueError, StoreError};
 use serde::Serialize;
 use tokio::sync::{Notify, watch};
@@ -20,6 +20,13 @@ use tokio::task::JoinHandle;
 use crate::db::{Db, sql};
 
 pub const QUEUES: [&str; 2] = ["delivery", "webhook"];
+
+/// How long a received job stays invisible to other pollers: the local
+/// stand-in for SQS's visibility timeout, and like it longer than the
+/// delivery lease (see `DELIVERY_LEASE_SECONDS`), so that a job handed out
+/// again after a crash finds the dead worker's claim already elapsed.
+pub const JOB_LEASE_SECONDS: i64 = 60;
+const _: () = assert!(JOB_LEASE_SECONDS > secure2fa_core::otp::DELIVERY_LEASE_SECONDS as i64 + 10);
 
 #[derive(Debug)]
 pub struct ClaimedJob {
@@ -72,7 +79,13 @@ impl JobQueue for LocalJobQueue {
 
 impl LocalJobQueue {
     pub fn new(db: Db, clock: Arc<dyn Clock>, max_attempts: u32) -> Self {
-        Self { db, clock, notify: Arc::new(Notify::new()), max_attempts: max_attempts.max(1), lease_seconds: 60 }
+        Self {
+            db,
+            clock,
+            notify: Arc::new(Notify::new()),
+            max_attempts: max_attempts.max(1),
+            lease_seconds: JOB_LEASE_SECONDS,
+        }
     }
 
     /// Takes the oldest runnable job of `queue` under a lease.
@@ -111,11 +124,12 @@ impl LocalJobQueue {
 
     /// Schedules a retry with backoff, or dead-letters the job once it has
     /// been received `max_attempts` times.
-    pub async fn retry(&self, claimed: &ClaimedJob, error: String) -> Result<(), StoreError> {
+    pub async fn retry(&self, claimed: &ClaimedJob, retry: RetryJob) -> Result<(), StoreError> {
+        let error = retry.reason.clone();
         if claimed.attempt.is_final() {
             return self.dead_letter(claimed.id, error).await;
         }
-        let (id, at) = (claimed.id, self.clock.now() + claimed.attempt.retry_delay_seconds() as i64);
+        let (id, at) = (claimed.id, self.clock.now() + retry.delay_seconds(claimed.attempt) as i64);
         self.db
             .run(move |conn| {
                 conn.execute(
@@ -213,16 +227,13 @@ impl LocalJobQueue {
     }
 
     async fn process(&self, worker: &Worker, claimed: ClaimedJob) -> Result<(), StoreError> {
-        let result = match &claimed.job {
-            Job::Delivery(job) => worker.handle_delivery(job, claimed.attempt).await,
-            Job::Webhook(job) => worker.handle_webhook(job, claimed.attempt).await,
-        };
+        let result = worker.handle(&claimed.job, claimed.attempt).await;
         match result {
             Ok(outcome) => {
                 tracing::debug!(job_id = claimed.id, ?outcome, "job finished");
                 self.complete(claimed.id).await
             }
-            Err(retry) => self.retry(&claimed, retry.0).await,
+            Err(retry) => self.retry(&claimed, retry).await,
         }
     }
 

@@ -13,7 +13,7 @@ pub mod outbox;
 pub mod store;
 
 pub use db::Db;
-pub use jobs::{LocalJobQueue, QueueStats};
+pub use jobs::{ClaimedJob, JOB_LEASE_SECONDS, LocalJobQueue, QueueStats};
 pub use key_vault::LocalKeyVault;
 pub use outbox::{Outbox, OutboxMessage};
 pub use store::SqliteStore;

@@ -129,6 +129,18 @@ impl LocalApp {
         Ok(self.queue.run_pending(&self.worker).await?)
     }
 
+    /// Releases what a previous run of this process held when it stopped:
+    /// job leases and delivery claims (nothing else runs on this data
+    /// directory), so pending work resumes at once and no code is lost.
+    pub async fn recover_after_restart(&self) -> anyhow::Result<()> {
+        let jobs = self.queue.release_leases().await?;
+        let deliveries = self.store.release_delivery_claims().await?;
+        if jobs + deliveries > 0 {
+            tracing::info!(jobs, deliveries, "released leases left by a previous run");
+        }
+        Ok(())
+    }
+
     /// Serves until `shutdown` resolves, then drains in-flight requests and
     /// stops the pollers (a job they were running finishes first).
     pub async fn serve(
@@ -136,10 +148,7 @@ impl LocalApp {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let released = self.queue.release_leases().await?;
-        if released > 0 {
-            tracing::info!(released, "released job leases left by a previous run");
-        }
+        self.recover_after_restart().await?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let pollers = self.queue.spawn_pollers(self.worker.clone(), self.config.workers, stop_rx);
         let app = self.router().into_make_service_with_connect_info::<SocketAddr>();

@@ -9,10 +9,13 @@ use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use axum::routing::post;
 use common::*;
 use reqwest::StatusCode;
+use secure2fa::LocalApp;
 use secure2fa_core::manage::NewProject;
-use secure2fa_core::model::{ChannelMethod, Job, LogFilter, LogLevel, ProjectSettings, ProviderKind};
-use secure2fa_core::otp::sign_webhook;
-use secure2fa_core::ports::{ClientStore, LogStore, ProjectStore};
+use secure2fa_core::model::{
+    ChannelMethod, ClaimOutcome, DeliveryJob, Job, LogFilter, LogLevel, ProjectSettings, ProviderKind,
+};
+use secure2fa_core::otp::{DELIVERY_LEASE_SECONDS, RetryJob, sign_webhook};
+use secure2fa_core::ports::{ClientStore, LogStore, ProjectStore, VerificationStore};
 use secure2fa_core::types::{PublicKey, SecretKey};
 use serde_json::{Value, json};
 
@@ -47,10 +50,82 @@ async fn queue_messages_hold_no_code_or_address_in_clear() {
     let text = serde_json::to_string(&claimed.job).unwrap();
     assert!(!text.contains("hidden.person"));
     assert!(!text.contains("user-secret-id"));
-    t.app.queue.retry(&claimed, "test".into()).await.unwrap();
+    t.app.queue.retry(&claimed, RetryJob::new("test")).await.unwrap();
     t.clock.advance(10);
     let code = code_in(&t.deliver_and_read("hidden.person@example.com").await.body);
     assert!(!text.contains(&code));
+}
+
+/// What a worker that dies right after claiming leaves behind: the job
+/// received (leased on the queue) and the delivery claimed under a lease.
+async fn claim_then_die(t: &TestApp) -> (secure2fa_local::ClaimedJob, DeliveryJob) {
+    let received = t.app.queue.claim("delivery").await.unwrap().expect("a delivery job");
+    let Job::Delivery(job) = received.job.clone() else { panic!("not a delivery job") };
+    let claim = t
+        .app
+        .store
+        .claim_delivery(job.project_id, &job.user_ref, job.verification_id, t.now(), DELIVERY_LEASE_SECONDS)
+        .await
+        .unwrap();
+    assert_eq!(claim, ClaimOutcome::Claimed);
+    (received, job)
+}
+
+/// The job comes back while the dead worker's lease still runs (its release
+/// failed and the queue retried after 5 s): it must wait for the lease, not
+/// be dropped as "already delivered", which lost the code before.
+#[tokio::test]
+async fn a_job_seen_while_a_lease_is_held_is_retried_after_it_and_sends_once() {
+    let t = spawn_app().await;
+    t.generate("u", "held@example.com").await;
+    let (received, _) = claim_then_die(&t).await;
+    t.app.queue.retry(&received, RetryJob::new("release failed")).await.unwrap();
+
+    t.clock.advance(5);
+    assert_eq!(t.app.process_pending_jobs().await.unwrap(), 1, "the job ran");
+    assert_eq!(t.outbox_len().await, 0, "nothing sent while the lease holds");
+    let delivery = t.app.queue.stats().await.unwrap().into_iter().find(|s| s.queue == "delivery").unwrap();
+    assert_eq!((delivery.delayed, delivery.dead_letters), (1, 0), "retried, not dropped");
+
+    t.clock.advance(DELIVERY_LEASE_SECONDS as i64);
+    t.app.process_pending_jobs().await.unwrap();
+    assert_eq!(t.outbox_len().await, 1, "sent once the lease ended");
+    t.clock.advance(600);
+    t.app.process_pending_jobs().await.unwrap();
+    assert_eq!(t.outbox_len().await, 1, "and only once");
+}
+
+/// The worker died between claim and send and nothing released anything:
+/// the queue hands the job out again after its own lease, which outlasts
+/// the delivery lease, so the code is sent, exactly once.
+#[tokio::test]
+async fn a_delivery_claimed_by_a_crashed_worker_is_sent_once_when_the_job_returns() {
+    let t = spawn_app().await;
+    t.generate("u", "crashed@example.com").await;
+    claim_then_die(&t).await;
+    assert_eq!(t.app.process_pending_jobs().await.unwrap(), 0, "the job is still leased");
+    t.clock.advance(secure2fa_local::JOB_LEASE_SECONDS);
+    t.app.process_pending_jobs().await.unwrap();
+    t.app.process_pending_jobs().await.unwrap();
+    assert_eq!(t.outbox_len().await, 1);
+}
+
+/// The process stopped between claim and send: at the next start both the
+/// job lease and the delivery claim are released, and the code goes out at
+/// once, exactly once. Before, the claim survived the restart and the job
+/// was dropped.
+#[tokio::test]
+async fn a_delivery_claimed_before_a_restart_is_sent_once_after_it() {
+    let t = spawn_app().await;
+    t.generate("u", "restarted@example.com").await;
+    claim_then_die(&t).await;
+    let (config, clock, dir) = t.stop();
+    let t = serve(LocalApp::open(config, clock.clone()).unwrap(), clock, dir).await;
+    t.app.process_pending_jobs().await.unwrap();
+    assert_eq!(t.outbox_len().await, 1, "sent right after the restart");
+    t.clock.advance(600);
+    t.app.process_pending_jobs().await.unwrap();
+    assert_eq!(t.outbox_len().await, 1, "and only once");
 }
 
 /// A project on a channel whose provider this deployment cannot send with.

@@ -26,7 +26,8 @@ use secure2fa_core::clock::UnixTime;
 use secure2fa_core::crypto::Mac;
 use secure2fa_core::ids::{ProjectId, VerificationId};
 use secure2fa_core::model::{
-    CheckOutcome, DeliveryState, DestinationLimit, NewVerification, UserRef, Verification, VerificationStatus,
+    CheckOutcome, ClaimOutcome, DeliveryState, DestinationLimit, NewVerification, UserRef, Verification,
+    VerificationStatus,
 };
 use secure2fa_core::ports::{StartError, StoreError, VerificationStore};
 use secure2fa_core::types::Lang;
@@ -332,7 +333,7 @@ impl VerificationStore for DynamoStore {
         id: VerificationId,
         now: UnixTime,
         lease_seconds: u32,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<ClaimOutcome, StoreError> {
         let update = "SET #delivery = :claimed, #delivery_lease_until = :until";
         let cond = format!(
             "#verification_id = :vid AND {NOT_APPROVED} AND #expires_at > :now \
@@ -345,9 +346,13 @@ impl VerificationStore for DynamoStore {
             .expression_attribute_values(":until", n(now + lease_seconds as i64))
             .expression_attribute_values(":vid", s(id.to_string()))
             .expression_attribute_values(":now", n(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        applied(result)
+        match result {
+            Ok(_) => Ok(ClaimOutcome::Claimed),
+            Err(e) => Ok(ClaimOutcome::refused(refused_record(e)?.as_ref(), id, now)),
+        }
     }
 
     async fn finish_delivery(

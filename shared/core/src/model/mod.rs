@@ -17,7 +17,8 @@ pub use log::{LOG_RETENTION_SECONDS, LogEntry, LogFilter, LogLevel};
 pub use project::{Project, ProjectSettings, Webhook};
 pub use template::{Template, TemplateFormat, TemplateVersion};
 pub use verification::{
-    CheckOutcome, CheckVerdict, DeliveryState, DestinationLimit, NewVerification, Verification, VerificationStatus,
+    CheckOutcome, CheckVerdict, ClaimOutcome, DeliveryState, DestinationLimit, NewVerification, Verification,
+    VerificationStatus,
 };
 
 /// Keyed blind index of an end user's id within a project: the end user's

@@ -125,6 +125,39 @@ pub struct NewVerification {
     pub destination_limit: Option<DestinationLimit>,
 }
 
+/// What a delivery claim found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The caller now holds the delivery until its lease ends.
+    Claimed,
+    /// Another worker holds it until `until` (or held it and died): retry
+    /// after that, never drop, or a code whose first worker crashed would
+    /// never be sent.
+    Held { until: UnixTime },
+    /// Nothing to deliver any more: superseded, expired, used, or sent.
+    Gone,
+}
+
+impl ClaimOutcome {
+    /// Explains a refused claim of verification `id` from the record as
+    /// the refused write found it.
+    pub fn refused(record: Option<&Verification>, id: VerificationId, now: UnixTime) -> Self {
+        match record {
+            Some(v)
+                if v.verification_id == id
+                    && v.status == VerificationStatus::Pending
+                    && v.expires_at > now
+                    && v.delivery == DeliveryState::Claimed =>
+            {
+                // A lease that elapsed would have been taken over, so this
+                // one still runs; `now + 1` guards a record without a lease.
+                Self::Held { until: v.delivery_lease_until.unwrap_or(now + 1).max(now + 1) }
+            }
+            _ => Self::Gone,
+        }
+    }
+}
+
 /// What the store did with one code check. Counting and comparing happen in
 /// the same conditional write, so no guess is ever compared without being
 /// counted: concurrent guesses cannot exceed `max_attempts` comparisons.

@@ -19,14 +19,21 @@ use super::aad::Aad;
 use super::webhook::{EventType, emit};
 use super::{JobOutcome, RetryJob, Subject, Worker, write_log};
 use crate::crypto::KeyContext;
-use crate::model::{ChannelMethod, DeliveryJob, DeliveryState, JobAttempt, LogLevel};
+use crate::model::{ChannelMethod, ClaimOutcome, DeliveryJob, DeliveryState, JobAttempt, LogLevel};
 use crate::ports::{OutgoingMessage, ProviderCredentials, SendError};
 use crate::render::{RenderLimits, RenderVars, render_with_limits};
 use crate::types::{Email, PhoneNumber, Recipient};
 
-/// How long a claim protects a delivery in progress. Longer than a provider
-/// call with retries, shorter than the queue's retry delay.
-pub const DELIVERY_LEASE_SECONDS: u32 = 60;
+/// How long a claim protects a delivery in progress.
+///
+/// The relation that keeps codes from being lost or sent twice:
+/// worker run time (Lambda `Timeout`, 10 s; a provider call is bounded well
+/// under it) < this lease (30 s) < the queue's visibility timeout (SQS
+/// `VisibilityTimeout` 60 s in `template.yaml`; the local job table's lease,
+/// 60 s). A worker that dies after claiming has lost its lease before the
+/// queue hands the job out again, so the redelivery sends the code; a job
+/// seen while the lease still runs is retried after it, never dropped.
+pub const DELIVERY_LEASE_SECONDS: u32 = 30;
 
 impl Worker {
     pub async fn handle_delivery(&self, job: &DeliveryJob, attempt: JobAttempt) -> Result<JobOutcome, RetryJob> {
@@ -40,7 +47,7 @@ impl Worker {
     }
 
     async fn deliver(&self, job: &DeliveryJob, attempt: JobAttempt) -> Result<JobOutcome, RetryJob> {
-        let retry = |e: &dyn std::fmt::Display| RetryJob(e.to_string());
+        let retry = |e: &dyn std::fmt::Display| RetryJob::new(e.to_string());
         let store = self.store.as_ref();
 
         // Reads first, so a failure here needs no write to undo.
@@ -80,12 +87,21 @@ impl Worker {
         };
 
         let now = self.clock.now();
-        let claimed = store
+        let claim = store
             .claim_delivery(project.id, &job.user_ref, job.verification_id, now, DELIVERY_LEASE_SECONDS)
             .await
             .map_err(|e| retry(&e))?;
-        if !claimed {
-            return Ok(JobOutcome::Dropped("superseded, expired or already delivered"));
+        match claim {
+            ClaimOutcome::Claimed => {}
+            ClaimOutcome::Gone => return Ok(JobOutcome::Dropped("superseded, expired or already delivered")),
+            // Another worker's claim (or the claim of one that died, or whose
+            // release failed): try again once it has ended.
+            ClaimOutcome::Held { until } => {
+                return Err(RetryJob {
+                    reason: "another delivery attempt holds the lease".into(),
+                    not_before_seconds: (until - now).clamp(1, DELIVERY_LEASE_SECONDS as i64) as u32 + 1,
+                });
+            }
         }
 
         let lang = job.lang.clone().unwrap_or_else(|| template.default_lang.clone());
@@ -124,7 +140,7 @@ impl Worker {
         tracing::warn!(provider = channel.provider.as_str(), %reason, permanent, "delivery failed");
         if !permanent && !attempt.is_final() {
             finish(DeliveryState::Queued).await.map_err(|e| retry(&e))?;
-            return Err(RetryJob(reason));
+            return Err(RetryJob::new(reason));
         }
         let about = Subject::project(&project, now).user(&job.user_ref).verification(job.verification_id);
         write_log(
@@ -137,6 +153,6 @@ impl Worker {
         .await;
         let data = json!({ "provider": channel.provider.as_str(), "reason": reason, "attempts": attempt.number });
         emit(self.queue.as_ref(), about, &key, EventType::DeliveryFailed, None, data).await;
-        if permanent { Ok(JobOutcome::Done) } else { Err(RetryJob(reason)) }
+        if permanent { Ok(JobOutcome::Done) } else { Err(RetryJob::new(reason)) }
     }
 }

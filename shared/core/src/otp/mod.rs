@@ -15,7 +15,7 @@ use crate::clock::{Clock, UnixTime};
 use crate::crypto::{DataKey, DataKeyCache, KeyContext, payload};
 use crate::error::ApiError;
 use crate::ids::{LogId, VerificationId};
-use crate::model::{LogEntry, LogLevel, Project, UserRef};
+use crate::model::{Job, JobAttempt, LogEntry, LogLevel, Project, UserRef};
 use crate::ports::{JobQueue, LogStore, MessageSender, Store, WebhookPoster};
 use crate::types::{PublicKey, SecretKey};
 
@@ -62,8 +62,35 @@ pub enum JobOutcome {
 
 /// The job should be retried (and dead-lettered once retries run out).
 #[derive(Debug, thiserror::Error)]
-#[error("job will be retried: {0}")]
-pub struct RetryJob(pub String);
+#[error("job will be retried: {reason}")]
+pub struct RetryJob {
+    pub reason: String,
+    /// Do not retry sooner than this many seconds (a lease still held).
+    pub not_before_seconds: u32,
+}
+
+impl RetryJob {
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into(), not_before_seconds: 0 }
+    }
+
+    /// Seconds until the next try: the backoff for `attempt`, or longer if
+    /// the job asked for it.
+    pub fn delay_seconds(&self, attempt: JobAttempt) -> u32 {
+        attempt.retry_delay_seconds().max(self.not_before_seconds)
+    }
+}
+
+impl Worker {
+    /// Runs one job of either queue: the one dispatch both the SQS Lambdas
+    /// and the local pollers call.
+    pub async fn handle(&self, job: &Job, attempt: JobAttempt) -> Result<JobOutcome, RetryJob> {
+        match job {
+            Job::Delivery(j) => self.handle_delivery(j, attempt).await,
+            Job::Webhook(j) => self.handle_webhook(j, attempt).await,
+        }
+    }
+}
 
 /// A project with its data key and payload secret, opened for one request.
 pub(crate) struct OpenProject {

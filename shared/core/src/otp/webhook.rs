@@ -149,7 +149,7 @@ impl Worker {
     }
 
     async fn post_webhook(&self, job: &WebhookJob, attempt: JobAttempt) -> Result<JobOutcome, RetryJob> {
-        let retry = |m: String| RetryJob(m);
+        let retry = RetryJob::new;
         let Some(project) = self.store.project(job.project_id).await.map_err(|e| retry(e.to_string()))? else {
             return Ok(JobOutcome::Dropped("project deleted"));
         };

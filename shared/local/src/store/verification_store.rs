@@ -3,7 +3,9 @@ use rusqlite::{Connection, OptionalExtension, Row, named_params, params};
 use secure2fa_core::clock::UnixTime;
 use secure2fa_core::crypto::Mac;
 use secure2fa_core::ids::{ProjectId, VerificationId};
-use secure2fa_core::model::{CheckOutcome, DeliveryState, NewVerification, UserRef, Verification, VerificationStatus};
+use secure2fa_core::model::{
+    CheckOutcome, ClaimOutcome, DeliveryState, NewVerification, UserRef, Verification, VerificationStatus,
+};
 use secure2fa_core::ports::{StartError, StoreError, VerificationStore};
 use secure2fa_core::types::Lang;
 
@@ -35,6 +37,24 @@ fn current(conn: &Connection, project: &str, user_ref: &str) -> Result<Option<Ve
     conn.prepare_cached("SELECT * FROM end_users WHERE project_id = ?1 AND user_ref = ?2")
         .and_then(|mut s| s.query_row([project, user_ref], verification_row).optional())
         .map_err(sql)
+}
+
+impl SqliteStore {
+    /// Gives back every delivery claim: at start-up no worker of this
+    /// process runs, so every claim belongs to one that stopped or crashed,
+    /// and its jobs (released too) must find the delivery claimable.
+    pub async fn release_delivery_claims(&self) -> Result<u64, StoreError> {
+        self.db
+            .run(|conn| {
+                conn.execute(
+                    "UPDATE end_users SET delivery = 'queued', delivery_lease_until = NULL WHERE delivery = 'claimed'",
+                    [],
+                )
+                .map(|n| n as u64)
+                .map_err(sql)
+            })
+            .await
+    }
 }
 
 #[async_trait]
@@ -195,22 +215,28 @@ impl VerificationStore for SqliteStore {
         id: VerificationId,
         now: UnixTime,
         lease_seconds: u32,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<ClaimOutcome, StoreError> {
         let uref = user_ref.as_str().to_owned();
         self.db
             .run(move |conn| {
-                let n = conn
+                let pid = project.to_string();
+                let tx = conn.transaction().map_err(sql)?;
+                let n = tx
                     .prepare_cached(
                         "UPDATE end_users SET delivery = 'claimed', delivery_lease_until = ?5
                          WHERE project_id = ?1 AND user_ref = ?2 AND verification_id = ?3 AND status = 'pending'
                            AND expires_at > ?4
                            AND (delivery = 'queued' OR (delivery = 'claimed' AND delivery_lease_until <= ?4))",
                     )
-                    .and_then(|mut s| {
-                        s.execute(params![project.to_string(), uref, id.to_string(), now, now + lease_seconds as i64])
-                    })
+                    .and_then(|mut s| s.execute(params![pid, uref, id.to_string(), now, now + lease_seconds as i64]))
                     .map_err(sql)?;
-                Ok(n == 1)
+                let outcome = if n == 1 {
+                    ClaimOutcome::Claimed
+                } else {
+                    ClaimOutcome::refused(current(&tx, &pid, &uref)?.as_ref(), id, now)
+                };
+                tx.commit().map_err(sql)?;
+                Ok(outcome)
             })
             .await
     }

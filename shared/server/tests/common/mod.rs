@@ -61,6 +61,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut LocalConfig)) -> TestApp
 pub async fn serve(app: LocalApp, clock: Arc<ManualClock>, dir: tempfile::TempDir) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    // As `LocalApp::serve` does before serving.
+    app.recover_after_restart().await.unwrap();
     let creds = app.ensure_demo_project(&base).await.unwrap();
     let router = app.router().into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
