@@ -334,6 +334,22 @@ def main() -> int:
         }
         for label, value in secrets.items():
             expect(value not in dump and value.encode() not in blobs, f"table dump holds no {label} in clear")
+        # Every key as raw bytes too (and hex): the project's payload key and
+        # each data key, unwrapped through KMS with the item's own context.
+        raw_keys = {"project secret key": base64.b64decode(project["secret_key"])}
+        kms = moto.client("kms")
+        for item in items:
+            if "data_key" not in item:
+                continue
+            ident = item["pk"]["S"].split("#", 1)[1]
+            entity = "project" if item["pk"]["S"].startswith("PROJECT#") else "client"
+            plain = kms.decrypt(CiphertextBlob=item["data_key"]["B"],
+                                EncryptionContext={"entity": entity, "id": ident})["Plaintext"]
+            raw_keys[f"data key of {entity} {ident}"] = plain
+        expect(len(raw_keys) >= 3, f"the data keys of the client and project were unwrapped ({len(raw_keys) - 1})")
+        for label, raw in raw_keys.items():
+            expect(len(raw) == 32 and raw not in blobs and raw.decode("latin-1") not in dump and raw.hex() not in dump,
+                   f"table dump holds no {label} as raw bytes")
         expect(len(items) > 8, f"the table dump is not empty ({len(items)} items)")
         return 0
     finally:

@@ -95,7 +95,7 @@ impl RaceFixture {
             webhook_url: None,
         };
         let (_, project_keys) = manage.create_project(client.id, new).await.unwrap();
-        let otp = OtpService { store, keys, queue: Arc::new(NullQueue), clock };
+        let otp = OtpService::new(store, keys, Arc::new(NullQueue), clock);
         Self {
             otp,
             public_key: project_keys.public_key,

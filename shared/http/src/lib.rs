@@ -15,7 +15,7 @@ use axum::routing::get;
 
 pub use client_ip::ClientIp;
 pub use error::ErrorResponse;
-pub use management::{OPENAPI_JSON, management_router};
+pub use management::{OPENAPI_JSON, management_router, operator_only};
 pub use otp::{MAX_BODY_BYTES, OtpRoutes, otp_router};
 pub use rate_limit::IpRateLimit;
 
@@ -27,11 +27,13 @@ pub fn base_router() -> Router {
         .fallback(|| async { ErrorResponse(secure2fa_core::ApiError::NotFound("no such route".into())) })
 }
 
-/// Request tracing without bodies or query strings (they may hold personal
+/// The layers every served router gets, Lambda or local: error answers in
+/// the JSON error format whatever produced them (see [`json_errors`]), and
+/// request tracing without bodies or query strings (they may hold personal
 /// data): method, route, status, latency.
-pub fn with_tracing(router: Router) -> Router {
+pub fn with_edge_layers(router: Router) -> Router {
     use tower_http::trace::{DefaultOnResponse, TraceLayer};
-    router.layer(
+    router.layer(axum::middleware::map_response(json_errors)).layer(
         TraceLayer::new_for_http()
             .make_span_with(|req: &http::Request<_>| {
                 let route = req
@@ -43,4 +45,33 @@ pub fn with_tracing(router: Router) -> Router {
             })
             .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
     )
+}
+
+/// Rewrites an error answer that is not JSON (axum's own rejections: a
+/// query string or path that does not parse, a body over the limit) into
+/// `{"error": {"code", "message"}}` with the same status. The original
+/// text is dropped: it may quote the submitted value.
+async fn json_errors(response: axum::response::Response) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use secure2fa_core::ApiError;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let error = match status.as_u16() {
+        404 => ApiError::NotFound("no such route".into()),
+        405 => ApiError::MethodNotAllowed,
+        413 => ApiError::PayloadTooLarge,
+        415 => ApiError::UnsupportedMediaType,
+        400..=499 => ApiError::InvalidRequest("the request's path, query string or body is invalid".into()),
+        _ => ApiError::Internal(format!("non-JSON error answer with status {status}")),
+    };
+    let mut json = ErrorResponse(error).into_response();
+    *json.status_mut() = status;
+    json
 }

@@ -47,22 +47,29 @@ pub fn management_router(manage: Management, token: OperatorToken) -> Router {
         .route("/v1/clients/{client_id}/projects", get(list_projects).post(create_project))
         .route("/v1/clients/{client_id}/projects/{project_id}", delete(delete_project))
         .route("/v1/clients/{client_id}/logs", get(list_logs))
-        .route_layer(middleware::from_fn_with_state(ctx.clone(), require_operator))
-        .method_not_allowed_fallback(|| async { ErrorResponse(ApiError::MethodNotAllowed) });
+        .method_not_allowed_fallback(|| async { ErrorResponse(ApiError::MethodNotAllowed) })
+        .with_state(ctx.clone());
+    let protected = operator_only(protected, ctx.token.clone());
     Router::new()
         .route("/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON) }))
-        .merge(protected)
         .with_state(ctx)
+        .merge(protected)
 }
 
-async fn require_operator(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
+/// Puts every route of `router` behind `Authorization: Bearer <operator
+/// token>` (401 with `WWW-Authenticate: Bearer` otherwise).
+pub fn operator_only(router: Router, token: OperatorToken) -> Router {
+    router.route_layer(middleware::from_fn_with_state(token, require_operator))
+}
+
+async fn require_operator(State(token): State<OperatorToken>, req: Request, next: Next) -> Response {
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    if !ctx.token.matches(presented) {
+    if !token.matches(presented) {
         let mut resp = ErrorResponse(ApiError::Unauthorized).into_response();
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return resp;

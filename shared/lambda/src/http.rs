@@ -28,7 +28,7 @@ async fn client_ip(mut req: Request, next: Next) -> axum::response::Response {
 
 /// Adds request tracing and the client IP to a router.
 pub fn prepare(router: Router) -> Router {
-    secure2fa_http::with_tracing(router.layer(middleware::from_fn(client_ip)))
+    secure2fa_http::with_edge_layers(router.layer(middleware::from_fn(client_ip)))
 }
 
 /// Serves `router` as this Lambda's handler.

@@ -32,7 +32,7 @@ pub fn services(aws: &AwsClients, cfg: &Config) -> Services {
 }
 
 pub fn otp_service(s: &Services) -> OtpService {
-    OtpService { store: s.store.clone(), keys: s.keys.clone(), queue: s.queue.clone(), clock: Arc::new(SystemClock) }
+    OtpService::new(s.store.clone(), s.keys.clone(), s.queue.clone(), Arc::new(SystemClock))
 }
 
 /// The background worker: SES for email channels, signed webhooks over HTTPS.

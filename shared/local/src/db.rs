@@ -18,6 +18,7 @@ pub struct Db {
 impl Db {
     /// Opens (creating if needed) the database file and applies the schema.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        crate::files::create_private(path).map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
         let conn = Connection::open(path).map_err(unavailable)?;
         Self::init(conn)
     }

@@ -8,6 +8,45 @@ use std::path::Path;
 use secure2fa_core::secrets::{DeploymentSecrets, OperatorToken, random_secret_string};
 use zeroize::Zeroizing;
 
+/// Creates the data directory (0700) if it does not exist. An existing
+/// directory is someone's own layout: its mode is left alone, with a
+/// warning when others can enter it (the files inside stay 0600).
+pub fn prepare_data_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.exists() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777), "data directory is accessible to other users; its files are 0600");
+            }
+        }
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Creates `path` empty with mode 0600 if it does not exist, so that a
+/// program that creates it later (SQLite, and its -wal and -shm files,
+/// which copy the database's mode) never makes it readable by others.
+pub fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path).map(|_| ())
+}
+
 /// Writes `bytes` to `path` with mode 0600, via a temporary file and a
 /// rename so a crash never leaves a half-written file.
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -23,6 +23,9 @@ use zeroize::Zeroizing;
 
 use crate::dev_routes;
 
+/// How often the server deletes expired log entries and send counters.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(600);
+
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
     pub data_dir: PathBuf,
@@ -35,6 +38,9 @@ pub struct LocalConfig {
     /// Let webhooks reach loopback and private addresses (a receiver on
     /// this machine or network). Off unless asked for.
     pub allow_private_webhooks: bool,
+    /// Serve other hosts than this one (`--public`): required to listen on
+    /// a non-loopback address, and then `/dev/*` needs the operator token.
+    pub public: bool,
 }
 
 impl LocalConfig {
@@ -45,6 +51,7 @@ impl LocalConfig {
             workers: 2,
             max_job_attempts: 5,
             allow_private_webhooks: false,
+            public: false,
         }
     }
 }
@@ -70,12 +77,7 @@ impl LocalApp {
     /// Opens (or initialises) a data directory.
     pub fn open(config: LocalConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let dir = &config.data_dir;
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        }
+        files::prepare_data_dir(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
         let db = Db::open(&dir.join("secure2fa.db")).context("cannot open the SQLite store")?;
         let vault = LocalKeyVault::open_or_create(&dir.join("master.key")).context("cannot open the master key")?;
         let (secrets, operator_token, raw_operator_token) =
@@ -89,12 +91,7 @@ impl LocalApp {
             if config.allow_private_webhooks { AddressPolicy::AllowPrivate } else { AddressPolicy::PublicOnly };
         let webhooks = HttpWebhookPoster::new(policy, HttpWebhookPoster::DEFAULT_TIMEOUT)
             .context("cannot build the webhook HTTP client")?;
-        let otp = OtpService {
-            store: store.clone(),
-            keys: keys.clone(),
-            queue: Arc::new(queue.clone()),
-            clock: clock.clone(),
-        };
+        let otp = OtpService::new(store.clone(), keys.clone(), Arc::new(queue.clone()), clock.clone());
         let worker = Worker {
             store: store.clone(),
             keys: keys.clone(),
@@ -119,14 +116,46 @@ impl LocalApp {
         let router = secure2fa_http::base_router()
             .merge(secure2fa_http::otp_router(self.otp.clone(), secure2fa_http::OtpRoutes::Both, ip_limit))
             .merge(secure2fa_http::management_router(self.manage.clone(), self.operator_token.clone()))
-            .merge(dev_routes::router(self.outbox.clone()))
+            .merge(self.dev_router())
             .layer(middleware::from_fn(client_ip_from_peer));
-        secure2fa_http::with_tracing(router)
+        secure2fa_http::with_edge_layers(router)
+    }
+
+    /// `/dev/outbox` lists codes and addresses: open to this machine only,
+    /// behind the operator token when the server is `public`.
+    fn dev_router(&self) -> Router {
+        let dev = dev_routes::router(self.outbox.clone());
+        if self.config.public { secure2fa_http::operator_only(dev, self.operator_token.clone()) } else { dev }
     }
 
     /// Runs every job that is due now; what tests call instead of waiting.
     pub async fn process_pending_jobs(&self) -> anyhow::Result<usize> {
         Ok(self.queue.run_pending(&self.worker).await?)
+    }
+
+    /// Deletes expired log entries and send counters now; the server runs
+    /// it at start and every [`SWEEP_INTERVAL`].
+    pub async fn sweep_expired(&self) -> anyhow::Result<(u64, u64)> {
+        let (logs, counters) = self.store.sweep_expired(self.clock.now()).await?;
+        if logs + counters > 0 {
+            tracing::info!(logs, counters, "swept expired log entries and send counters");
+        }
+        Ok((logs, counters))
+    }
+
+    fn spawn_sweeper(&self, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let app = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = app.sweep_expired().await {
+                    tracing::error!(error = %e, "sweep of expired records failed");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+        })
     }
 
     /// Releases what a previous run of this process held when it stopped:
@@ -150,7 +179,8 @@ impl LocalApp {
     ) -> anyhow::Result<()> {
         self.recover_after_restart().await?;
         let (stop_tx, stop_rx) = watch::channel(false);
-        let pollers = self.queue.spawn_pollers(self.worker.clone(), self.config.workers, stop_rx);
+        let mut pollers = self.queue.spawn_pollers(self.worker.clone(), self.config.workers, stop_rx.clone());
+        pollers.push(self.spawn_sweeper(stop_rx));
         let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
         let _ = stop_tx.send(true);
@@ -167,4 +197,32 @@ async fn client_ip_from_peer(mut req: Request, next: Next) -> axum::response::Re
         req.extensions_mut().insert(ClientIp(addr.ip()));
     }
     next.run(req).await
+}
+
+/// Whether the server may listen on `addr`: loopback always, anything else
+/// only when the operator asked for a public server.
+pub fn check_listen_address(addr: SocketAddr, public: bool) -> anyhow::Result<()> {
+    if addr.ip().is_loopback() || public {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to listen on {addr}: it is not a loopback address. Pass --public to serve other hosts \
+         (then /dev/* requires the operator token from dev-credentials.json)"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_loopback_addresses_need_public() {
+        let lan: SocketAddr = "192.168.1.20:3000".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:3000".parse().unwrap();
+        assert!(check_listen_address("127.0.0.1:3000".parse().unwrap(), false).is_ok());
+        assert!(check_listen_address("[::1]:3000".parse().unwrap(), false).is_ok());
+        assert!(check_listen_address(lan, false).is_err());
+        assert!(check_listen_address(any, false).is_err());
+        assert!(check_listen_address(any, true).is_ok());
+    }
 }

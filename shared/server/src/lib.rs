@@ -6,5 +6,5 @@ mod app;
 mod demo;
 mod dev_routes;
 
-pub use app::{LocalApp, LocalConfig};
+pub use app::{LocalApp, LocalConfig, check_listen_address};
 pub use demo::DevCredentials;

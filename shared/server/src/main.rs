@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use secure2fa::{LocalApp, LocalConfig};
+use secure2fa::{LocalApp, LocalConfig, check_listen_address};
 use secure2fa_core::clock::SystemClock;
 
 #[derive(Parser)]
@@ -36,6 +36,10 @@ enum Command {
         /// (a receiver on this machine). Refused by default.
         #[arg(long, env = "SECURE2FA_ALLOW_PRIVATE_WEBHOOKS")]
         allow_private_webhooks: bool,
+        /// Allow a non-loopback --addr (serve other hosts); /dev/* then
+        /// requires the operator token.
+        #[arg(long, env = "SECURE2FA_PUBLIC")]
+        public: bool,
     },
 }
 
@@ -46,22 +50,26 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tower_http=warn".into()),
         )
         .init();
-    let Command::Serve { data_dir, addr, ip_limit_per_minute, workers, allow_private_webhooks } = Cli::parse().command;
+    let Command::Serve { data_dir, addr, ip_limit_per_minute, workers, allow_private_webhooks, public } =
+        Cli::parse().command;
+    check_listen_address(addr, public)?;
     let config = LocalConfig {
         ip_limit_per_minute: NonZeroU32::new(ip_limit_per_minute),
         workers,
         allow_private_webhooks,
+        public,
         ..LocalConfig::new(data_dir)
     };
     let app = LocalApp::open(config.clone(), Arc::new(SystemClock))?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let base_url = format!("http://{}", listener.local_addr()?);
     let creds = app.ensure_demo_project(&base_url).await?;
-    // The demo secret is printed on purpose: it is the developer's own local
-    // project, and the same file is in the data directory.
+    // Keys and tokens stay in the 0600 file: standard output often ends up
+    // in logs, which must never hold a secret.
     println!("Secure-2FA listening on {base_url}");
-    println!("Demo project ({}):", config.data_dir.join("dev-credentials.json").display());
-    println!("{}", serde_json::to_string_pretty(&creds)?);
+    println!("Demo project {} (public key {})", creds.project_id, creds.public_key);
+    println!("Keys and operator token: {}", config.data_dir.join("dev-credentials.json").display());
+    println!("Outbox: {}", creds.outbox_url);
     app.serve(listener, shutdown_signal()).await
 }
 

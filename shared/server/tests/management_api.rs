@@ -200,3 +200,46 @@ async fn every_documented_path_is_served() {
         }
     }
 }
+
+/// `/dev/outbox` lists codes and addresses: on a server that serves other
+/// hosts (`--public`) it needs the operator token.
+#[tokio::test]
+async fn a_public_server_keeps_the_outbox_behind_the_operator_token() {
+    let t = spawn_app_with(|c| c.public = true).await;
+    let url = format!("{}/dev/outbox", t.base);
+    let resp = t.http.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "unauthorized");
+    let resp = t.http.get(&url).bearer_auth(&t.creds.operator_token).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+/// What axum itself refuses (a query string or path that does not parse, a
+/// method a route lacks) still answers the JSON error format.
+#[tokio::test]
+async fn requests_that_do_not_parse_get_json_errors() {
+    let t = spawn_app().await;
+    let (status, body) = t.admin(reqwest::Method::GET, "/v1/clients", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let client = body["clients"][0]["id"].as_str().unwrap().to_owned();
+    for (path, token) in [
+        ("/dev/outbox?limit=many".to_owned(), false),
+        ("/dev/outbox?limit=-1".to_owned(), false),
+        (format!("/v1/clients/{client}/logs?limit=lots"), true),
+        (format!("/v1/clients/{client}/logs?level=catastrophic"), true),
+    ] {
+        let mut req = t.http.get(format!("{}{path}", t.base));
+        if token {
+            req = req.bearer_auth(&t.creds.operator_token);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(resp.headers()["content-type"], "application/json", "{path}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_request", "{path}: {body}");
+        assert!(!body.to_string().contains("catastrophic") && !body.to_string().contains("lots"), "{body}");
+    }
+    let resp = t.http.put(format!("{}/dev/outbox", t.base)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "method_not_allowed");
+}

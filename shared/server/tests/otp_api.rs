@@ -428,3 +428,32 @@ async fn a_queue_outage_answers_503_and_does_not_block_the_retry() {
     let code = t.send_code("u", "u@example.com").await;
     assert_eq!(t.verify("u", &code).await.verify_status(), "approved");
 }
+
+/// A flood of refused calls naming a real project cannot multiply its log
+/// writes: within a minute only the first few are logged one by one, and
+/// the rest are summed up in a later entry.
+#[tokio::test]
+async fn a_flood_of_refused_calls_writes_a_bounded_number_of_log_entries() {
+    use secure2fa_core::model::LogFilter;
+    use secure2fa_core::otp::LOGGED_PER_MINUTE;
+    use secure2fa_core::ports::{ClientStore, LogStore};
+    let t = spawn_app().await;
+    let client = t.app.store.list_clients().await.unwrap().remove(0);
+    let logs =
+        || async { t.app.store.list_logs(client.id, &LogFilter { limit: 500, ..Default::default() }).await.unwrap() };
+    let before = logs().await.len();
+    for _ in 0..100 {
+        let r = t
+            .post_encrypted("/otp/verify", &json!({ "user_id": "u", "code": "123456", "iat": t.now() - 10_000 }))
+            .await;
+        assert_eq!(r.error_code(), "stale_request");
+    }
+    let written = logs().await.len() - before;
+    assert_eq!(written as u32, LOGGED_PER_MINUTE, "refusals logged within one minute");
+
+    t.clock.advance(60);
+    t.post_encrypted("/otp/verify", &json!({ "user_id": "u", "code": "123456", "iat": t.now() - 10_000 })).await;
+    let newest = logs().await.remove(0);
+    let unlogged = 100 - LOGGED_PER_MINUTE;
+    assert!(newest.message.contains(&format!("{unlogged} more refused calls")), "{}", newest.message);
+}

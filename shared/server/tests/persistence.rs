@@ -27,8 +27,8 @@ async fn a_restart_keeps_projects_verifications_and_pending_jobs() {
     assert_eq!(t.verify("u", &code).await.verify_status(), "approved");
 }
 
-/// Every byte of the database files, as a lossy string.
-fn database_bytes(dir: &std::path::Path) -> String {
+/// Every byte of the database files.
+fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
     let mut all = Vec::new();
     for name in ["secure2fa.db", "secure2fa.db-wal"] {
         if let Ok(b) = std::fs::read(dir.join(name)) {
@@ -36,7 +36,11 @@ fn database_bytes(dir: &std::path::Path) -> String {
         }
     }
     assert!(all.len() > 10_000, "database files are unexpectedly small");
-    String::from_utf8_lossy(&all).into_owned()
+    all
+}
+
+fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[tokio::test]
@@ -91,7 +95,8 @@ async fn the_database_holds_no_code_address_user_id_or_secret_in_clear() {
         user_ids.push(user);
         addresses.push(to);
     }
-    let db = database_bytes(t.dir.path());
+    let raw = database_bytes(t.dir.path());
+    let db = String::from_utf8_lossy(&raw).into_owned();
     for needle in codes.iter().chain(&user_ids).chain(&addresses) {
         assert!(!db.contains(needle.as_str()), "{needle} found in the database");
     }
@@ -105,7 +110,86 @@ async fn the_database_holds_no_code_address_user_id_or_secret_in_clear() {
     ] {
         assert!(!db.contains(&needle), "{needle} found in the database");
     }
+    // Every secret and key as raw bytes, not only as text: the payload keys,
+    // the master key, the blind-index key, and every unwrapped data key.
+    use secure2fa_core::crypto::KeyContext;
+    let mut keys_raw: Vec<(String, Vec<u8>)> = vec![
+        ("project secret key".into(), keys.secret_key.expose().to_vec()),
+        ("demo secret key".into(), t.secret().expose().to_vec()),
+        ("master key".into(), std::fs::read(t.dir.path().join("master.key")).unwrap()),
+        ("blind-index key".into(), t.app.manage.index_key.expose().to_vec()),
+    ];
+    for c in t.app.store.list_clients().await.unwrap() {
+        let key = t.app.keys.get(&KeyContext::client(c.id), &c.data_key).await.unwrap();
+        keys_raw.push((format!("data key of {}", c.id), key.expose_raw().to_vec()));
+        for p in t.app.store.list_projects(c.id).await.unwrap() {
+            let key = t.app.keys.get(&KeyContext::project(p.id), &p.data_key).await.unwrap();
+            keys_raw.push((format!("data key of {}", p.id), key.expose_raw().to_vec()));
+        }
+    }
+    assert!(keys_raw.len() >= 7, "two clients' projects and keys were checked");
+    for (label, bytes) in &keys_raw {
+        assert!(bytes.len() >= 32, "{label}: {} bytes", bytes.len());
+        assert!(!holds(&raw, bytes), "{label} found as raw bytes in the database");
+        use base64::Engine as _;
+        let hex = hex::encode(bytes);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+        assert!(!db.contains(&hex) && !db.contains(&b64), "{label} found encoded in the database");
+    }
     // The check can fail: the outbox (a development sink) does hold them.
     let outbox = std::fs::read_to_string(t.dir.path().join("outbox.jsonl")).unwrap();
     assert!(outbox.contains(&codes[0]) && outbox.contains(&addresses[0]));
+}
+
+/// Every file the server writes is readable by its owner only, the SQLite
+/// files included; a data directory it creates is 0700, and one that
+/// already existed keeps the mode its owner gave it.
+#[cfg(unix)]
+#[tokio::test]
+async fn every_file_in_the_data_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let t = spawn_app().await;
+    t.send_code("u", "files@example.com").await;
+    let dir = t.dir.path().to_owned();
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{} is {:o}", path.display(), mode(&path));
+        names.push(path.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    for expected in ["secure2fa.db", "secure2fa.db-wal", "master.key", "secrets.json", "outbox.jsonl"] {
+        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    }
+
+    let parent = tempfile::tempdir().unwrap();
+    let fresh = parent.path().join("new-data-dir");
+    LocalApp::open(secure2fa::LocalConfig::new(&fresh), t.clock.clone()).unwrap();
+    assert_eq!(mode(&fresh), 0o700, "a directory the server creates");
+    let shared = parent.path().join("existing");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+    LocalApp::open(secure2fa::LocalConfig::new(&shared), t.clock.clone()).unwrap();
+    assert_eq!(mode(&shared), 0o755, "an existing directory keeps its owner's mode");
+}
+
+/// Locally, a periodic sweep stands in for DynamoDB's TTL: send counters go
+/// once their window has ended, log entries after the retention period.
+#[tokio::test]
+async fn expired_log_entries_and_send_counters_are_swept() {
+    use secure2fa_core::model::{LOG_RETENTION_SECONDS, LogFilter};
+    use secure2fa_core::ports::LogStore;
+    let t = spawn_app().await;
+    t.send_code("u", "sweep@example.com").await;
+    let client = t.app.store.list_clients().await.unwrap().remove(0);
+    let logs =
+        || async { t.app.store.list_logs(client.id, &LogFilter { limit: 100, ..Default::default() }).await.unwrap() };
+    let written = logs().await.len() as u64;
+    assert!(written > 0);
+    assert_eq!(t.app.sweep_expired().await.unwrap(), (0, 0), "nothing expired yet");
+    t.clock.advance(3600);
+    assert_eq!(t.app.sweep_expired().await.unwrap(), (0, 1), "the hour's send counter");
+    t.clock.advance(LOG_RETENTION_SECONDS);
+    assert_eq!(t.app.sweep_expired().await.unwrap(), (written, 0));
+    assert!(logs().await.is_empty());
 }

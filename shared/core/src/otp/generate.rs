@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use super::aad::Aad;
 use super::request::{GenerateRequest, parse_generate};
-use super::{EncryptedRequest, OpenProject, OtpService, Subject, check_iat, write_log};
+use super::{Admission, EncryptedRequest, OpenProject, OtpService, Subject, check_iat, write_log};
 use crate::clock::UnixTime;
 use crate::crypto::payload;
 use crate::error::{ApiError, RateLimitReason};
@@ -228,8 +228,10 @@ impl OtpService {
         })
     }
 
-    /// Leaves a trace of a refused call on the project's log.
+    /// Leaves a trace of a refused call on the project's log, within the
+    /// per-minute allowance (see [`super::RejectionSampler`]).
     pub(super) async fn log_rejection(&self, open: &OpenProject, event: &str, what: &str, e: &ApiError, now: UnixTime) {
+        let Admission::Log { unlogged } = self.rejections.admit(open.project.id, now) else { return };
         let level = match e {
             ApiError::Internal(_) | ApiError::Unavailable(_) => LogLevel::Danger,
             _ => LogLevel::Warning,
@@ -237,6 +239,10 @@ impl OtpService {
         let message = match e {
             ApiError::Internal(_) | ApiError::Unavailable(_) => format!("{what} failed: internal error"),
             other => format!("{what} refused ({}): {}", other.code(), other.public_message()),
+        };
+        let message = match unlogged {
+            0 => message,
+            n => format!("{message} ({n} more refused calls in an earlier minute were counted, not logged)"),
         };
         write_log(self.store.as_ref(), Subject::project(&open.project, now), level, event, message).await;
     }

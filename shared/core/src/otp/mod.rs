@@ -5,6 +5,7 @@
 mod aad;
 mod delivery;
 mod generate;
+mod rejections;
 mod request;
 mod verify;
 mod webhook;
@@ -22,6 +23,7 @@ use crate::types::{PublicKey, SecretKey};
 pub use aad::Aad;
 pub use delivery::DELIVERY_LEASE_SECONDS;
 pub use generate::GenerateOutcome;
+pub use rejections::{Admission, LOGGED_PER_MINUTE, RejectionSampler};
 pub use verify::{VerifyOutcome, VerifyStatus};
 pub use webhook::{EventType, SIGNATURE_HEADER, WebhookSecret, sign_webhook};
 
@@ -39,6 +41,7 @@ pub struct OtpService {
     pub keys: Arc<DataKeyCache>,
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
+    rejections: Arc<RejectionSampler>,
 }
 
 /// Background job handlers, over the ports.
@@ -116,6 +119,15 @@ pub(crate) fn check_iat(iat: UnixTime, now: UnixTime) -> Result<(), ApiError> {
 }
 
 impl OtpService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: Arc<DataKeyCache>,
+        queue: Arc<dyn JobQueue>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self { store, keys, queue, clock, rejections: Arc::default() }
+    }
+
     /// Looks the project up by public key and opens its keys. Unknown and
     /// malformed public keys are reported exactly like a bad payload.
     async fn open_project(&self, public_key: &str) -> Result<OpenProject, ApiError> {

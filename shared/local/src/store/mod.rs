@@ -13,6 +13,7 @@ use std::str::FromStr;
 use rusqlite::Row;
 use rusqlite::types::FromSql;
 use secure2fa_core::crypto::{Mac, Sealed, WrappedKey};
+use secure2fa_core::ports::StoreError;
 
 use crate::db::Db;
 
@@ -28,6 +29,19 @@ impl SqliteStore {
 
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// Deletes log entries and send counters that have expired by `now`
+    /// (what DynamoDB's TTL does on AWS). Returns how many of each went.
+    pub async fn sweep_expired(&self, now: secure2fa_core::clock::UnixTime) -> Result<(u64, u64), StoreError> {
+        self.db
+            .run(move |conn| {
+                let logs = conn.execute("DELETE FROM logs WHERE expires_at <= ?1", [now]).map_err(crate::db::sql)?;
+                let counters =
+                    conn.execute("DELETE FROM send_counters WHERE expires_at <= ?1", [now]).map_err(crate::db::sql)?;
+                Ok((logs as u64, counters as u64))
+            })
+            .await
     }
 }
 
