@@ -32,7 +32,9 @@ use crate::types::{Email, PhoneNumber, Recipient};
 /// `VisibilityTimeout` 60 s in `template.yaml`; the local job table's lease,
 /// 60 s). A worker that dies after claiming has lost its lease before the
 /// queue hands the job out again, so the redelivery sends the code; a job
-/// seen while the lease still runs is retried after it, never dropped.
+/// seen while the lease still runs is retried after it, never dropped. The
+/// test `delivery_lease_sits_between_function_timeout_and_visibility`
+/// checks `template.yaml` against this constant.
 pub const DELIVERY_LEASE_SECONDS: u32 = 30;
 
 impl Worker {

@@ -61,6 +61,42 @@ pub fn refresh_otp_event(event: &mut Value, keys: &Keys, changes: Value) {
     event["body"] = json!(json!({ "public_key": keys.public_key.as_str(), "encrypted_data": data }).to_string());
 }
 
+/// Posts an encrypted OTP request for `keys`' project through `router`.
+pub async fn call_router(router: Router, keys: &Keys, path: &str, mut plain: Value) -> (u16, Value) {
+    plain["iat"] = json!(now());
+    let data = payload::seal(&keys.secret_key, &keys.public_key, plain.to_string().as_bytes());
+    let body = json!({ "public_key": keys.public_key.as_str(), "encrypted_data": data }).to_string();
+    let req = http::Request::post(path).header("content-type", "application/json").body(Body::from(body)).unwrap();
+    let resp = router.oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+/// Receives up to 10 messages of a queue with `sqs`, as the event source
+/// mapping does before it invokes a worker with them.
+pub async fn receive_with(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> SqsEvent {
+    let out = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let mut event = SqsEvent::default();
+    for m in out.messages.unwrap_or_default() {
+        let mut record = SqsMessage::default();
+        record.message_id = m.message_id;
+        record.receipt_handle = m.receipt_handle;
+        record.body = m.body;
+        record.attributes =
+            m.attributes.unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect();
+        event.records.push(record);
+    }
+    event
+}
+
 pub struct AwsEnv {
     pub endpoint: String,
     pub counter: CallCounter,
@@ -143,20 +179,22 @@ impl AwsEnv {
 
     /// A client with an SES channel, an English template and a project.
     pub async fn project(&self, settings: ProjectSettings, webhook_url: Option<String>) -> Keys {
+        self.project_with_channel(settings, webhook_url, json!({ "from": "otp@example.com" })).await
+    }
+
+    /// As [`AwsEnv::project`], with the SES channel's own credentials.
+    pub async fn project_with_channel(
+        &self,
+        settings: ProjectSettings,
+        webhook_url: Option<String>,
+        ses_credentials: Value,
+    ) -> Keys {
         let m = &self.manage;
         let email = Email::parse(&format!("{}@example.com", unique("dev"))).unwrap();
         let client = m.register_client(&email).await.unwrap();
         let client = self.api.store.client(client.id).await.unwrap().unwrap();
-        let channel = m
-            .create_channel(
-                &client,
-                "SES",
-                ChannelMethod::Email,
-                ProviderKind::Ses,
-                &json!({ "from": "otp@example.com" }),
-            )
-            .await
-            .unwrap();
+        let channel =
+            m.create_channel(&client, "SES", ChannelMethod::Email, ProviderKind::Ses, &ses_credentials).await.unwrap();
         let en = Lang::parse("en").unwrap();
         let versions =
             [(en.clone(), TemplateVersion { subject: "Your code".into(), body: "Code: {{ OTP_CODE }}".into() })].into();
@@ -199,40 +237,13 @@ impl AwsEnv {
         secure2fa_lambda::http::prepare(base_router().merge(otp_router(otp_service(&self.api), OtpRoutes::Both, None)))
     }
 
-    pub async fn call(&self, keys: &Keys, path: &str, mut plain: Value) -> (u16, Value) {
-        plain["iat"] = json!(now());
-        let data = payload::seal(&keys.secret_key, &keys.public_key, plain.to_string().as_bytes());
-        let body = json!({ "public_key": keys.public_key.as_str(), "encrypted_data": data }).to_string();
-        let req = http::Request::post(path).header("content-type", "application/json").body(Body::from(body)).unwrap();
-        let resp = self.otp_router().oneshot(req).await.unwrap();
-        let status = resp.status().as_u16();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap())
+    pub async fn call(&self, keys: &Keys, path: &str, plain: Value) -> (u16, Value) {
+        call_router(self.otp_router(), keys, path, plain).await
     }
 
     /// Receives up to 10 messages of a queue as the Lambda event SQS would send.
     pub async fn receive(&self, queue_url: &str) -> SqsEvent {
-        let out = self
-            .clients
-            .sqs()
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-            .send()
-            .await
-            .unwrap();
-        let mut event = SqsEvent::default();
-        for m in out.messages.unwrap_or_default() {
-            let mut record = SqsMessage::default();
-            record.message_id = m.message_id;
-            record.receipt_handle = m.receipt_handle;
-            record.body = m.body;
-            record.attributes =
-                m.attributes.unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect();
-            event.records.push(record);
-        }
-        event
+        receive_with(&self.clients.sqs(), queue_url).await
     }
 
     /// Emails moto's SES has accepted, oldest first.
