@@ -18,7 +18,7 @@ use crate::model::{
 };
 use crate::types::Recipient;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness rule would be broken (`what` names it, e.g. `email`).
     #[error("conflict on {0}")]

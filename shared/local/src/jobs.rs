@@ -5,8 +5,7 @@
 //! `maxReceiveCount`), from which jobs can be redriven. Jobs survive a
 //! restart because they live in the same SQLite file as the data.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{OptionalExtension, params};
 use secure2fa_core::clock::Clock;
@@ -14,8 +13,7 @@ use secure2fa_core::model::{Job, JobAttempt};
 use secure2fa_core::otp::{RetryJob, Worker};
 use secure2fa_core::ports::{JobQueue, QueueError, StoreError};
 use serde::Serialize;
-use tokio::sync::{Notify, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::{Notify, mpsc};
 
 use crate::db::{Db, sql};
 
@@ -55,24 +53,46 @@ pub struct LocalJobQueue {
     notify: Arc<Notify>,
     max_attempts: u32,
     lease_seconds: i64,
+    /// Where new jobs go straight to the running workers (see
+    /// [`LocalJobQueue::hand_jobs_to`]); `None` when no worker runs.
+    handoff: Arc<Mutex<Option<mpsc::Sender<ClaimedJob>>>>,
 }
 
 #[async_trait::async_trait]
 impl JobQueue for LocalJobQueue {
+    /// Stores the job. With workers running and room in their hand-off
+    /// channel, the row is stored already received (leased, attempt 1) and
+    /// the job handed over at once: no poll and no claim write. Otherwise
+    /// the row waits for a poller. Either way the job is in the table
+    /// before the caller is answered, so a crash loses nothing.
     async fn enqueue(&self, job: &Job) -> Result<(), QueueError> {
         let payload = serde_json::to_string(job).map_err(|e| QueueError(e.to_string()))?;
         let (queue, now) = (job.queue_name(), self.clock.now());
-        self.db
+        let sender = self.handoff.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let slot = sender.as_ref().and_then(|s| s.try_reserve().ok());
+        let lease_until = slot.as_ref().map(|_| now + self.lease_seconds);
+        let id = self
+            .db
             .run(move |conn| {
                 conn.prepare_cached(
-                    "INSERT INTO jobs (queue, payload, available_at, created_at) VALUES (?1, ?2, ?3, ?3)",
+                    "INSERT INTO jobs (queue, payload, attempts, available_at, lease_until, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?4) RETURNING id",
                 )
-                .and_then(|mut s| s.execute(params![queue, payload, now]))
+                .and_then(|mut s| {
+                    s.query_row(params![queue, payload, lease_until.map_or(0, |_| 1), now, lease_until], |r| r.get(0))
+                })
                 .map_err(sql)
             })
             .await
             .map_err(|e| QueueError(e.to_string()))?;
-        self.notify.notify_one();
+        match slot {
+            Some(slot) => slot.send(ClaimedJob {
+                id,
+                job: job.clone(),
+                attempt: JobAttempt { number: 1, max: self.max_attempts },
+            }),
+            None => self.notify.notify_one(),
+        }
         Ok(())
     }
 }
@@ -85,7 +105,28 @@ impl LocalJobQueue {
             notify: Arc::new(Notify::new()),
             max_attempts: max_attempts.max(1),
             lease_seconds: JOB_LEASE_SECONDS,
+            handoff: Arc::default(),
         }
+    }
+
+    /// From now on, new jobs are handed to the returned channel (up to
+    /// `capacity` waiting) as well as stored; whoever holds it must run
+    /// them. [`LocalJobQueue::stop_handoff`] ends it.
+    pub fn hand_jobs_to(&self, capacity: usize) -> mpsc::Receiver<ClaimedJob> {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        *self.handoff.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        rx
+    }
+
+    /// New jobs wait in the table again; the channel closes once the jobs
+    /// already in it have been taken.
+    pub fn stop_handoff(&self) {
+        self.handoff.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    /// Resolves when a job was stored for the pollers (not handed off).
+    pub async fn stored(&self) {
+        self.notify.notified().await
     }
 
     /// Takes the oldest runnable job of `queue` under a lease.
@@ -146,7 +187,7 @@ impl LocalJobQueue {
         let now = self.clock.now();
         self.db
             .run(move |conn| {
-                let tx = conn.transaction().map_err(sql)?;
+                let tx = conn.savepoint().map_err(sql)?;
                 tx.execute(
                     "INSERT INTO dead_jobs (id, queue, payload, attempts, last_error, failed_at)
                      SELECT id, queue, payload, attempts, ?2, ?3 FROM jobs WHERE id = ?1",
@@ -166,7 +207,7 @@ impl LocalJobQueue {
         let moved = self
             .db
             .run(move |conn| {
-                let tx = conn.transaction().map_err(sql)?;
+                let tx = conn.savepoint().map_err(sql)?;
                 let n = tx
                     .execute(
                         "INSERT INTO jobs (queue, payload, attempts, available_at, created_at)
@@ -226,7 +267,9 @@ impl LocalJobQueue {
             .await
     }
 
-    async fn process(&self, worker: &Worker, claimed: ClaimedJob) -> Result<(), StoreError> {
+    /// Runs a received job, then deletes it, or schedules its retry (or
+    /// dead-letters it).
+    pub async fn process(&self, worker: &Worker, claimed: ClaimedJob) -> Result<(), StoreError> {
         let result = worker.handle(&claimed.job, claimed.attempt).await;
         match result {
             Ok(outcome) => {
@@ -255,37 +298,5 @@ impl LocalJobQueue {
                 return Ok(ran);
             }
         }
-    }
-
-    /// Starts `concurrency` in-process pollers. Each wakes on every enqueue
-    /// and at least once a second (for retries that came due), and stops
-    /// when `shutdown` turns true.
-    pub fn spawn_pollers(
-        &self,
-        worker: Worker,
-        concurrency: usize,
-        shutdown: watch::Receiver<bool>,
-    ) -> Vec<JoinHandle<()>> {
-        (0..concurrency.max(1))
-            .map(|n| {
-                let (queue, worker, mut shutdown) = (self.clone(), worker.clone(), shutdown.clone());
-                tokio::spawn(async move {
-                    loop {
-                        if *shutdown.borrow() {
-                            break;
-                        }
-                        match queue.run_pending(&worker).await {
-                            Ok(_) => {}
-                            Err(e) => tracing::error!(poller = n, error = %e, "job poller error"),
-                        }
-                        tokio::select! {
-                            _ = queue.notify.notified() => {}
-                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                            _ = shutdown.changed() => {}
-                        }
-                    }
-                })
-            })
-            .collect()
     }
 }

@@ -105,8 +105,6 @@ CREATE TABLE IF NOT EXISTS logs (
 CREATE INDEX IF NOT EXISTS logs_client ON logs(client_id, id DESC);
 CREATE INDEX IF NOT EXISTS logs_project ON logs(project_id, id DESC);
 CREATE INDEX IF NOT EXISTS logs_end_user ON logs(project_id, user_ref, id DESC);
--- For the periodic sweep of expired entries (DynamoDB's TTL, locally).
-CREATE INDEX IF NOT EXISTS logs_expiry ON logs(expires_at);
 
 -- The durable job table behind the local queues.
 CREATE TABLE IF NOT EXISTS jobs (

@@ -8,11 +8,13 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use axum::middleware::{self, Next};
+use secure2fa_core::cached_store::CachedStore;
 use secure2fa_core::clock::Clock;
 use secure2fa_core::crypto::DataKeyCache;
 use secure2fa_core::manage::Management;
 use secure2fa_core::model::ProviderKind;
 use secure2fa_core::otp::{OtpService, Worker};
+use secure2fa_core::ports::Store;
 use secure2fa_core::secrets::OperatorToken;
 use secure2fa_http::{ClientIp, IpRateLimit};
 use secure2fa_local::{Db, LocalJobQueue, LocalKeyVault, Outbox, SqliteStore, files};
@@ -22,6 +24,7 @@ use tokio::sync::watch;
 use zeroize::Zeroizing;
 
 use crate::dev_routes;
+use crate::workers::spawn_workers;
 
 /// How often the server deletes expired log entries and send counters.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(600);
@@ -31,7 +34,7 @@ pub struct LocalConfig {
     pub data_dir: PathBuf,
     /// Requests per minute per client IP on the OTP API; `None` disables.
     pub ip_limit_per_minute: Option<NonZeroU32>,
-    /// In-process job pollers.
+    /// Background jobs (deliveries, webhooks) run at once at most.
     pub workers: usize,
     /// Deliveries of a job before it is dead-lettered (SQS maxReceiveCount).
     pub max_job_attempts: u32,
@@ -48,7 +51,7 @@ impl LocalConfig {
         Self {
             data_dir: data_dir.into(),
             ip_limit_per_minute: NonZeroU32::new(1200),
-            workers: 2,
+            workers: 16,
             max_job_attempts: 5,
             allow_private_webhooks: false,
             public: false,
@@ -84,6 +87,9 @@ impl LocalApp {
             files::load_or_create_secrets(dir).context("cannot load deployment secrets")?;
         let keys = Arc::new(DataKeyCache::new(Arc::new(vault), 10_000, Duration::from_secs(15 * 60)));
         let store = Arc::new(SqliteStore::new(db.clone()));
+        // Every write of this process goes through `services`, which
+        // therefore never reads a stale project, channel, template or client.
+        let services: Arc<dyn Store> = Arc::new(CachedStore::new(store.clone(), 10_000, Duration::from_secs(300)));
         let queue = LocalJobQueue::new(db, clock.clone(), config.max_job_attempts);
         let outbox = Outbox::new(&dir.join("outbox.jsonl"), clock.clone());
         let senders = ProviderRegistry::new().with(ProviderKind::Outbox, Arc::new(outbox.clone()));
@@ -91,9 +97,9 @@ impl LocalApp {
             if config.allow_private_webhooks { AddressPolicy::AllowPrivate } else { AddressPolicy::PublicOnly };
         let webhooks = HttpWebhookPoster::new(policy, HttpWebhookPoster::DEFAULT_TIMEOUT)
             .context("cannot build the webhook HTTP client")?;
-        let otp = OtpService::new(store.clone(), keys.clone(), Arc::new(queue.clone()), clock.clone());
+        let otp = OtpService::new(services.clone(), keys.clone(), Arc::new(queue.clone()), clock.clone());
         let worker = Worker {
-            store: store.clone(),
+            store: services.clone(),
             keys: keys.clone(),
             queue: Arc::new(queue.clone()),
             sender: Arc::new(senders),
@@ -101,7 +107,7 @@ impl LocalApp {
             clock: clock.clone(),
         };
         let manage = Management {
-            store: store.clone(),
+            store: services.clone(),
             keys: keys.clone(),
             index_key: secrets.index_key.clone(),
             clock: clock.clone(),
@@ -179,8 +185,8 @@ impl LocalApp {
     ) -> anyhow::Result<()> {
         self.recover_after_restart().await?;
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut pollers = self.queue.spawn_pollers(self.worker.clone(), self.config.workers, stop_rx.clone());
-        pollers.push(self.spawn_sweeper(stop_rx));
+        let workers = spawn_workers(self.queue.clone(), self.worker.clone(), self.config.workers, stop_rx.clone());
+        let pollers = [workers, self.spawn_sweeper(stop_rx)];
         let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
         let _ = stop_tx.send(true);

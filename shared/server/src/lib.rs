@@ -5,6 +5,7 @@
 mod app;
 mod demo;
 mod dev_routes;
+mod workers;
 
 pub use app::{LocalApp, LocalConfig, check_listen_address};
 pub use demo::DevCredentials;

@@ -29,8 +29,8 @@ enum Command {
         /// Requests per minute per client IP on the OTP API (0 disables).
         #[arg(long, env = "SECURE2FA_IP_LIMIT_PER_MINUTE", default_value_t = 1200)]
         ip_limit_per_minute: u32,
-        /// In-process job pollers.
-        #[arg(long, env = "SECURE2FA_WORKERS", default_value_t = 2)]
+        /// Background jobs (deliveries, webhooks) run at once at most.
+        #[arg(long, env = "SECURE2FA_WORKERS", default_value_t = 16)]
         workers: usize,
         /// Let webhooks reach loopback and private network addresses
         /// (a receiver on this machine). Refused by default.

@@ -33,15 +33,57 @@ impl SqliteStore {
 
     /// Deletes log entries and send counters that have expired by `now`
     /// (what DynamoDB's TTL does on AWS). Returns how many of each went.
+    /// Works in chunks so that other operations run in between.
     pub async fn sweep_expired(&self, now: secure2fa_core::clock::UnixTime) -> Result<(u64, u64), StoreError> {
-        self.db
+        const CHUNK: i64 = 1000;
+        let mut logs = 0;
+        loop {
+            // Entries expire in the order they were written (one retention
+            // period for all), so the expired ones are the oldest rows: walk
+            // them in rowid order rather than index `expires_at`, which would
+            // cost every log write an index update.
+            let (deleted, more) = self
+                .db
+                .run(move |conn| {
+                    // The oldest rows, up to the first one still alive.
+                    let mut oldest = conn
+                        .prepare_cached("SELECT rowid, expires_at FROM logs ORDER BY rowid LIMIT ?1")
+                        .map_err(crate::db::sql)?;
+                    let rows = oldest
+                        .query_map([CHUNK], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+                        .map_err(crate::db::sql)?;
+                    let mut last_expired = None;
+                    for row in rows {
+                        let (rowid, expires_at) = row.map_err(crate::db::sql)?;
+                        if expires_at > now {
+                            break;
+                        }
+                        last_expired = Some(rowid);
+                    }
+                    let Some(last) = last_expired else { return Ok((0, false)) };
+                    let n = conn
+                        .execute(
+                            "DELETE FROM logs WHERE rowid <= ?1 AND expires_at <= ?2",
+                            rusqlite::params![last, now],
+                        )
+                        .map_err(crate::db::sql)?;
+                    Ok((n as u64, n as i64 == CHUNK))
+                })
+                .await?;
+            logs += deleted;
+            if !more {
+                break;
+            }
+        }
+        let counters = self
+            .db
             .run(move |conn| {
-                let logs = conn.execute("DELETE FROM logs WHERE expires_at <= ?1", [now]).map_err(crate::db::sql)?;
-                let counters =
-                    conn.execute("DELETE FROM send_counters WHERE expires_at <= ?1", [now]).map_err(crate::db::sql)?;
-                Ok((logs as u64, counters as u64))
+                conn.execute("DELETE FROM send_counters WHERE expires_at <= ?1", [now])
+                    .map(|n| n as u64)
+                    .map_err(crate::db::sql)
             })
-            .await
+            .await?;
+        Ok((logs, counters))
     }
 }
 
@@ -103,4 +145,39 @@ fn mac_opt(row: &Row<'_>, col: &str) -> rusqlite::Result<Option<Mac>> {
 
 fn get<T: FromSql>(row: &Row<'_>, col: &str) -> rusqlite::Result<T> {
     row.get(col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_sweep_deletes_every_expired_log_entry_in_chunks_and_nothing_else() {
+        let store = SqliteStore::new(Db::in_memory().unwrap());
+        // 2,500 entries written over time: the first 2,345 have expired.
+        store
+            .db()
+            .run(|conn| {
+                let mut insert = conn
+                    .prepare(
+                        "INSERT INTO logs (id, client_id, level, event, message, created_at, expires_at)
+                         VALUES (?1, 'cli', 'info', 'e', 'm', ?2, ?2 + 100)",
+                    )
+                    .map_err(crate::db::sql)?;
+                for i in 0..2500i64 {
+                    insert.execute(rusqlite::params![format!("log_{i:06}"), i]).map_err(crate::db::sql)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.sweep_expired(2444).await.unwrap(), (2345, 0));
+        let left: i64 = store
+            .db()
+            .run(|c| c.query_row("SELECT COUNT(*) FROM logs", [], |r| r.get(0)).map_err(crate::db::sql))
+            .await
+            .unwrap();
+        assert_eq!(left, 155);
+        assert_eq!(store.sweep_expired(2444).await.unwrap(), (0, 0));
+    }
 }

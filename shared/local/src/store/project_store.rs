@@ -35,7 +35,7 @@ impl ProjectStore for SqliteStore {
         let p = p.clone();
         self.db
             .run(move |conn| {
-                let tx = conn.transaction().map_err(sql)?;
+                let tx = conn.savepoint().map_err(sql)?;
                 // The channel and template must be the same client's: the
                 // INSERT only happens if both exist for that client.
                 let n = tx

@@ -65,7 +65,7 @@ impl VerificationStore for SqliteStore {
             .run(move |conn| {
                 let v = &new.record;
                 let (pid, uref) = (v.project_id.to_string(), v.user_ref.as_str().to_owned());
-                let tx = conn.transaction().map_err(sql)?;
+                let tx = conn.savepoint().map_err(sql)?;
                 // Upsert guarded by the cooldown: replaces the previous code
                 // (superseding it) unless it is still pending, unexpired and
                 // was sent less than the cooldown ago.
@@ -160,7 +160,7 @@ impl VerificationStore for SqliteStore {
         self.db
             .run(move |conn| {
                 let pid = project.to_string();
-                let tx = conn.transaction().map_err(sql)?;
+                let tx = conn.savepoint().map_err(sql)?;
                 // One statement counts the check and compares it: no guess
                 // is compared unless it is also counted within the cap.
                 let counted = tx
@@ -220,7 +220,7 @@ impl VerificationStore for SqliteStore {
         self.db
             .run(move |conn| {
                 let pid = project.to_string();
-                let tx = conn.transaction().map_err(sql)?;
+                let tx = conn.savepoint().map_err(sql)?;
                 let n = tx
                     .prepare_cached(
                         "UPDATE end_users SET delivery = 'claimed', delivery_lease_until = ?5
