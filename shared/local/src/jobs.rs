@@ -189,8 +189,8 @@ impl LocalJobQueue {
             .run(move |conn| {
                 let tx = conn.savepoint().map_err(sql)?;
                 tx.execute(
-                    "INSERT INTO dead_jobs (id, queue, payload, attempts, last_error, failed_at)
-                     SELECT id, queue, payload, attempts, ?2, ?3 FROM jobs WHERE id = ?1",
+                    "INSERT INTO dead_jobs (queue, payload, attempts, last_error, failed_at)
+                     SELECT queue, payload, attempts, ?2, ?3 FROM jobs WHERE id = ?1",
                     params![id, error, now],
                 )
                 .map_err(sql)?;

@@ -74,6 +74,16 @@ fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
+/// CPU seconds (user + system) this process has used so far, from
+/// /proc/self/stat (Linux): the server, its workers and the clients share
+/// this process, so CPU time per cycle is the whole system's cost of one.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1000.0
@@ -145,7 +155,9 @@ async fn main() {
     };
 
     run(Duration::from_secs(2), "warmup").await;
+    let cpu_before = cpu_seconds();
     let ((mut gen_lat, mut ver_lat, mut cycle_lat), elapsed) = run(Duration::from_secs(seconds), "run").await;
+    let cpu = cpu_seconds().zip(cpu_before).map(|(after, before)| after - before);
     gen_lat.sort();
     ver_lat.sort();
     cycle_lat.sort();
@@ -156,6 +168,14 @@ async fn main() {
         elapsed.as_secs_f64()
     );
     println!("  throughput     {per_sec:>8.0} cycles/s ({:.0} API requests/s)", per_sec * 2.0);
+    let cpu_per_cycle_us = cpu.map(|c| c * 1e6 / cycles as f64);
+    if let (Some(c), Some(us)) = (cpu, cpu_per_cycle_us) {
+        println!(
+            "  CPU            {us:>8.0} us per cycle ({:.2} of {} cores busy)",
+            c / elapsed.as_secs_f64(),
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+    }
     println!("  generate       p50 {:>6.2} ms   p99 {:>6.2} ms", percentile(&gen_lat, 0.5), percentile(&gen_lat, 0.99));
     println!("  verify         p50 {:>6.2} ms   p99 {:>6.2} ms", percentile(&ver_lat, 0.5), percentile(&ver_lat, 0.99));
     println!(
@@ -167,11 +187,14 @@ async fn main() {
         "{}",
         json!({
             "concurrency": concurrency, "seconds": elapsed.as_secs_f64(), "cycles": cycles, "cycles_per_second": per_sec,
+            "cpu_us_per_cycle": cpu_per_cycle_us,
             "generate_ms": {"p50": percentile(&gen_lat, 0.5), "p99": percentile(&gen_lat, 0.99)},
             "verify_ms": {"p50": percentile(&ver_lat, 0.5), "p99": percentile(&ver_lat, 0.99)},
             "cycle_ms": {"p50": percentile(&cycle_lat, 0.5), "p99": percentile(&cycle_lat, 0.99)},
         })
     );
+    let wal = std::fs::metadata(dir.path().join("secure2fa.db-wal")).map(|m| m.len()).unwrap_or(0);
+    eprintln!("  WAL file at the end: {:.1} MiB", wal as f64 / 1048576.0);
     let _ = stop_tx.send(());
     server.await.unwrap().unwrap();
 }
