@@ -13,7 +13,7 @@ use secure2fa_core::clock::{Clock, SystemClock};
 use secure2fa_core::crypto::{DataKey, DataKeyCache, IndexKey, KeyContext, KeyError, KeyVault, WrappedKey, payload};
 use secure2fa_core::manage::{Management, NewProject};
 use secure2fa_core::model::{ChannelMethod, Job, ProjectSettings, ProviderKind, TemplateFormat, TemplateVersion};
-use secure2fa_core::otp::{EncryptedRequest, GenerateOutcome, OtpService, VerifyStatus};
+use secure2fa_core::otp::{Generated, OtpService, VerifyStatus};
 use secure2fa_core::ports::{JobQueue, QueueError, Store};
 use secure2fa_core::types::{Email, Lang, PublicKey, SecretKey};
 use serde_json::{Value, json};
@@ -104,18 +104,17 @@ impl RaceFixture {
         }
     }
 
-    pub fn request(&self, mut plain: Value) -> EncryptedRequest {
+    /// The `encrypted_data` of a request with `plain` and a fresh `iat`.
+    pub fn request(&self, mut plain: Value) -> String {
         plain["iat"] = json!(SystemClock.now());
-        EncryptedRequest {
-            public_key: self.public_key.as_str().to_owned(),
-            encrypted_data: payload::seal(&self.secret_key, &self.public_key, plain.to_string().as_bytes()),
-        }
+        payload::seal(&self.secret_key, &self.public_key, plain.to_string().as_bytes())
     }
 
     /// Starts a code for `user` with a template request and returns it.
     pub async fn code_for(&self, user: &str) -> String {
         let req = self.request(json!({"user_id": user, "to": "ann@example.com", "template_request": true}));
-        let GenerateOutcome::Template { encrypted_data, .. } = self.otp.generate(&req).await.unwrap() else {
+        let pk = self.public_key.as_str();
+        let Generated::Template { encrypted_data, .. } = self.otp.generate(pk, &req).await.unwrap() else {
             panic!("a template request answers with the rendered message");
         };
         let plain = payload::open(&self.secret_key, &self.public_key, &encrypted_data).unwrap();
@@ -136,7 +135,7 @@ fn compared(status: VerifyStatus) -> bool {
 }
 
 async fn guess(fx: &Arc<RaceFixture>, user: &str, code: &str) -> VerifyStatus {
-    fx.otp.verify(&fx.request(json!({"user_id": user, "code": code}))).await.unwrap().status
+    fx.otp.verify(fx.public_key.as_str(), &fx.request(json!({"user_id": user, "code": code}))).await.unwrap().status
 }
 
 /// 40 wrong guesses are sent at once and, while their writes are still in

@@ -1,146 +1,190 @@
-//! The one error type the HTTP layer turns into a status and a JSON body.
-//! Messages are safe to show: they never echo submitted values.
+//! What can go wrong in each use case, in the domain's words: one enum per
+//! use case. Messages are safe to show (they name fields and rules, never a
+//! submitted value). Status codes, error codes and headers are the HTTP
+//! crate's business, decided there in one place.
 
+use crate::crypto::KeyError;
+use crate::ports::{QueueError, StoreError};
 use crate::types::ParseError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RateLimitReason {
-    ResendCooldown,
-    DestinationLimit,
-    TooManyRequests,
-}
-
-impl RateLimitReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ResendCooldown => "resend_cooldown",
-            Self::DestinationLimit => "destination_limit",
-            Self::TooManyRequests => "too_many_requests",
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// The HTTP body is not the expected JSON.
-    #[error("{0}")]
-    InvalidBody(String),
-    /// `encrypted_data` is not base64 of nonce || ciphertext || tag.
-    #[error("encrypted_data is not valid base64 of nonce || ciphertext || tag")]
-    MalformedPayload,
+/// Why an OTP API payload was refused before anything was done.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
     /// Unknown public key, wrong key or tampered payload: deliberately alike.
     #[error("the public key is unknown or encrypted_data could not be authenticated")]
     Unauthenticated,
-    /// The decrypted request is missing a field or has an invalid one.
+    #[error("encrypted_data is not valid base64 of nonce || ciphertext || tag")]
+    Malformed,
+    /// A decrypted field is missing or invalid; the message names it.
     #[error("{0}")]
-    InvalidRequest(String),
+    Invalid(String),
     #[error("iat is more than 300 seconds away from the server's clock")]
-    StaleRequest,
-    #[error("request body is too large")]
-    PayloadTooLarge,
-    #[error("content type must be application/json")]
-    UnsupportedMediaType,
-    #[error("rate limited ({}), retry after {retry_after_seconds} seconds", reason.as_str())]
-    RateLimited { reason: RateLimitReason, retry_after_seconds: u32 },
+    Stale,
+}
+
+impl From<ParseError> for RequestError {
+    fn from(e: ParseError) -> Self {
+        Self::Invalid(e.to_string())
+    }
+}
+
+/// A dependency failed; worth retrying later. The cause is for the log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("service temporarily unavailable")]
+pub struct Unavailable(pub String);
+
+/// A defect or corrupt data on our side. The cause is for the log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("internal error")]
+pub struct Internal(pub String);
+
+/// `POST /otp/generate`.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error("a code was sent to this user less than the resend cooldown ago; retry after {retry_after_seconds} s")]
+    Cooldown { retry_after_seconds: u32 },
+    #[error("this destination has used up its sends for now; retry after {retry_after_seconds} s")]
+    DestinationLimit { retry_after_seconds: u32 },
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+/// `POST /otp/verify`. Every check outcome (wrong code, expired...) is an
+/// answer, not an error.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+/// Management of clients, channels, templates, projects and logs.
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    /// Absent, or not the caller's: the two are never told apart.
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    /// Input that breaks a rule; the message names the field.
     #[error("{0}")]
-    NotFound(String),
-    #[error("method not allowed")]
-    MethodNotAllowed,
+    Invalid(String),
+    /// A uniqueness rule (e.g. an email already registered).
     #[error("{0}")]
     Conflict(String),
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("authentication required")]
-    Unauthorized,
-    /// Something on our side; the cause is logged, never returned.
-    #[error("internal error")]
-    Internal(String),
-    #[error("service temporarily unavailable")]
-    Unavailable(String),
+    /// A channel or template still linked to projects.
+    #[error("still used by a project")]
+    InUse,
+    /// The caller may not do this (e.g. an admin-only action).
+    #[error("not allowed")]
+    Forbidden,
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    Internal(#[from] Internal),
 }
 
-impl ApiError {
-    /// HTTP status.
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::InvalidBody(_) | Self::MalformedPayload | Self::InvalidRequest(_) | Self::StaleRequest => 400,
-            Self::Unauthenticated | Self::Unauthorized => 401,
-            Self::Forbidden(_) => 403,
-            Self::NotFound(_) => 404,
-            Self::MethodNotAllowed => 405,
-            Self::Conflict(_) => 409,
-            Self::PayloadTooLarge => 413,
-            Self::UnsupportedMediaType => 415,
-            Self::RateLimited { .. } => 429,
-            Self::Internal(_) => 500,
-            Self::Unavailable(_) => 503,
-        }
-    }
-
-    /// Stable machine-readable code for `{"error": {"code": ...}}`.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::InvalidBody(_) => "invalid_body",
-            Self::MalformedPayload => "malformed_payload",
-            Self::Unauthenticated => "unauthenticated",
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::StaleRequest => "stale_request",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::Conflict(_) => "conflict",
-            Self::Forbidden(_) => "forbidden",
-            Self::Unauthorized => "unauthorized",
-            Self::Internal(_) => "internal",
-            Self::Unavailable(_) => "unavailable",
-        }
-    }
-
-    pub fn retry_after(&self) -> Option<u32> {
-        match self {
-            Self::RateLimited { retry_after_seconds, .. } => Some(*retry_after_seconds),
-            _ => None,
-        }
-    }
-
-    /// The message returned to the caller.
-    pub fn public_message(&self) -> String {
-        self.to_string()
-    }
-}
-
-impl From<ParseError> for ApiError {
+impl From<ParseError> for ManageError {
     fn from(e: ParseError) -> Self {
-        Self::InvalidRequest(e.to_string())
+        Self::Invalid(e.to_string())
     }
 }
 
-impl From<crate::ports::StoreError> for ApiError {
-    fn from(e: crate::ports::StoreError) -> Self {
-        use crate::ports::StoreError as S;
+/// The store, key-vault and queue failures every use case maps the same way.
+macro_rules! dependency_failures {
+    ($($error:ident),*) => {$(
+        impl From<StoreError> for $error {
+            fn from(e: StoreError) -> Self {
+                match e {
+                    StoreError::Corrupt(m) => Internal(format!("corrupt record: {m}")).into(),
+                    other => Unavailable(other.to_string()).into(),
+                }
+            }
+        }
+
+        impl From<KeyError> for $error {
+            fn from(e: KeyError) -> Self {
+                match e {
+                    KeyError::Unwrap { .. } => Internal(e.to_string()).into(),
+                    KeyError::Unavailable(m) => Unavailable(format!("key vault: {m}")).into(),
+                }
+            }
+        }
+
+        impl From<QueueError> for $error {
+            fn from(e: QueueError) -> Self {
+                Unavailable(e.to_string()).into()
+            }
+        }
+    )*};
+}
+
+dependency_failures!(GenerateError, VerifyError);
+
+impl From<StoreError> for ManageError {
+    fn from(e: StoreError) -> Self {
         match e {
-            S::Conflict(what) => Self::Conflict(format!("{what} is already taken")),
-            S::InUse => Self::Conflict("still linked to a project".into()),
-            S::Missing(what) => Self::InvalidRequest(format!("{what} does not exist")),
-            S::Corrupt(m) => Self::Internal(format!("corrupt record: {m}")),
-            S::Unavailable(m) => Self::Unavailable(m),
+            StoreError::Conflict(what) => Self::Conflict(format!("{what} is already taken")),
+            StoreError::InUse => Self::InUse,
+            StoreError::Missing(what) => Self::Invalid(format!("{what} does not exist")),
+            StoreError::Corrupt(m) => Internal(format!("corrupt record: {m}")).into(),
+            StoreError::Unavailable(m) => Unavailable(m).into(),
         }
     }
 }
 
-impl From<crate::crypto::KeyError> for ApiError {
-    fn from(e: crate::crypto::KeyError) -> Self {
+impl From<KeyError> for ManageError {
+    fn from(e: KeyError) -> Self {
         match e {
-            crate::crypto::KeyError::Unwrap { .. } => Self::Internal(e.to_string()),
-            crate::crypto::KeyError::Unavailable(m) => Self::Unavailable(format!("key vault: {m}")),
+            KeyError::Unwrap { .. } => Internal(e.to_string()).into(),
+            KeyError::Unavailable(m) => Unavailable(format!("key vault: {m}")).into(),
         }
     }
 }
 
-impl From<crate::ports::QueueError> for ApiError {
-    fn from(e: crate::ports::QueueError) -> Self {
-        Self::Unavailable(e.to_string())
+impl GenerateError {
+    /// A stable name of the refusal, for the project's log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Request(r) => r.kind(),
+            Self::Cooldown { .. } => "resend_cooldown",
+            Self::DestinationLimit { .. } => "destination_limit",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    pub fn is_failure_on_our_side(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Internal(_))
+    }
+}
+
+impl VerifyError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Request(r) => r.kind(),
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    pub fn is_failure_on_our_side(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Internal(_))
+    }
+}
+
+impl RequestError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "unauthenticated",
+            Self::Malformed => "malformed_payload",
+            Self::Invalid(_) => "invalid_request",
+            Self::Stale => "stale_request",
+        }
     }
 }

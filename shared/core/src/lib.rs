@@ -14,9 +14,9 @@ pub mod manage;
 pub mod model;
 pub mod otp;
 pub mod ports;
+pub mod providers;
 pub mod render;
 pub mod secrets;
 pub mod types;
 
 pub use clock::{Clock, SystemClock, UnixTime};
-pub use error::ApiError;

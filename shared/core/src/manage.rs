@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::crypto::{DataKeyCache, IndexKey, KeyContext};
-use crate::error::ApiError;
+use crate::error::{Internal, ManageError};
 use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId};
 use crate::model::{
     Channel, ChannelMethod, Client, Project, ProjectSettings, ProviderKind, Template, TemplateFormat, TemplateVersion,
@@ -44,7 +44,7 @@ pub struct NewProject {
     pub webhook_url: Option<String>,
 }
 
-fn title(field: &'static str, s: &str) -> Result<String, ApiError> {
+fn title(field: &'static str, s: &str) -> Result<String, ManageError> {
     let s = s.trim();
     if s.is_empty() || s.chars().count() > 100 || s.chars().any(char::is_control) {
         return Err(ParseError::new(field, "must be 1 to 100 printable characters").into());
@@ -58,7 +58,7 @@ impl Management {
     }
 
     /// Registers a client by email. The first client ever is the admin.
-    pub async fn register_client(&self, email: &Email) -> Result<Client, ApiError> {
+    pub async fn register_client(&self, email: &Email) -> Result<Client, ManageError> {
         let id = ClientId::generate();
         let (key, wrapped) = self.keys.generate(&KeyContext::client(id)).await?;
         let client = Client {
@@ -86,20 +86,20 @@ impl Management {
         method: ChannelMethod,
         provider: ProviderKind,
         credentials: &serde_json::Value,
-    ) -> Result<Channel, ApiError> {
+    ) -> Result<Channel, ManageError> {
         if !provider.supports(method) {
-            return Err(ApiError::InvalidRequest(format!(
+            return Err(ManageError::Invalid(format!(
                 "provider {} cannot send {}",
                 provider.as_str(),
                 method.as_str()
             )));
         }
         if !credentials.is_object() {
-            return Err(ApiError::InvalidRequest("credentials must be a JSON object".into()));
+            return Err(ManageError::Invalid("credentials must be a JSON object".into()));
         }
         let key = self.keys.get(&KeyContext::client(client.id), &client.data_key).await?;
         let id = ChannelId::generate();
-        let raw = serde_json::to_vec(credentials).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let raw = serde_json::to_vec(credentials).map_err(|e| Internal(e.to_string()))?;
         let channel = Channel {
             id,
             client_id: client.id,
@@ -122,12 +122,12 @@ impl Management {
         default_lang: Lang,
         format: TemplateFormat,
         versions: BTreeMap<Lang, TemplateVersion>,
-    ) -> Result<Template, ApiError> {
+    ) -> Result<Template, ManageError> {
         if !versions.contains_key(&default_lang) {
-            return Err(ApiError::InvalidRequest("the default language needs a version".into()));
+            return Err(ManageError::Invalid("the default language needs a version".into()));
         }
         for (lang, version) in &versions {
-            render::validate(format, version).map_err(|e| ApiError::InvalidRequest(format!("{lang}: {e}")))?;
+            render::validate(format, version).map_err(|e| ManageError::Invalid(format!("{lang}: {e}")))?;
         }
         let template = Template {
             id: TemplateId::generate(),
@@ -142,8 +142,8 @@ impl Management {
         Ok(template)
     }
 
-    fn check_webhook_url(&self, url: &str) -> Result<(), ApiError> {
-        let bad = || ApiError::InvalidRequest("webhook_url must be an absolute https URL".into());
+    fn check_webhook_url(&self, url: &str) -> Result<(), ManageError> {
+        let bad = || ManageError::Invalid("webhook_url must be an absolute https URL".into());
         let parsed = url::Url::parse(url).map_err(|_| bad())?;
         let scheme_ok = parsed.scheme() == "https" || (self.allow_insecure_webhooks && parsed.scheme() == "http");
         if !scheme_ok || parsed.host().is_none() || url.len() > 2000 {
@@ -154,12 +154,16 @@ impl Management {
 
     /// Creates a project with its own data key, a fresh key pair and, if a
     /// webhook URL is given, a webhook signing secret.
-    pub async fn create_project(&self, client: ClientId, new: NewProject) -> Result<(Project, ProjectKeys), ApiError> {
+    pub async fn create_project(
+        &self,
+        client: ClientId,
+        new: NewProject,
+    ) -> Result<(Project, ProjectKeys), ManageError> {
         let channel = self
             .store
             .channel(client, new.channel_id)
             .await?
-            .ok_or_else(|| ApiError::InvalidRequest("channel does not exist".into()))?;
+            .ok_or_else(|| ManageError::Invalid("channel does not exist".into()))?;
         if let Some(url) = &new.webhook_url {
             self.check_webhook_url(url)?;
         }
@@ -197,16 +201,16 @@ impl Management {
     }
 
     /// The client's email, opened with the client's data key.
-    pub async fn client_email(&self, client: &Client) -> Result<String, ApiError> {
+    pub async fn client_email(&self, client: &Client) -> Result<String, ManageError> {
         let key = self.keys.get(&KeyContext::client(client.id), &client.data_key).await?;
         key.open_string(Aad::client_email(&client.id.to_string()), &client.email)
             .map(|s| s.to_string())
-            .map_err(|_| ApiError::Internal(format!("email of {} cannot be opened", client.id)))
+            .map_err(|_| Internal(format!("email of {} cannot be opened", client.id)).into())
     }
 
     /// Deletes a project and forgets its cached data key: with the wrapped
     /// key gone from storage, nothing sealed under it can be opened again.
-    pub async fn delete_project(&self, client: ClientId, id: ProjectId) -> Result<bool, ApiError> {
+    pub async fn delete_project(&self, client: ClientId, id: ProjectId) -> Result<bool, ManageError> {
         let deleted = self.store.delete_project(client, id).await?;
         self.keys.evict(&KeyContext::project(id));
         Ok(deleted)

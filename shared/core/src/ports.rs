@@ -216,9 +216,13 @@ pub struct SentMessage {
 /// never include the recipient or the message.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SendError {
-    /// Worth retrying: timeouts, 5xx, throttling.
+    /// Worth retrying: timeouts, connection errors, 5xx.
     #[error("transient provider failure: {0}")]
     Transient(String),
+    /// The provider asked us to slow down (HTTP 429 or its equivalent):
+    /// retried no sooner than `retry_after_seconds` (its `Retry-After`).
+    #[error("provider throttled: {reason}")]
+    Throttled { reason: String, retry_after_seconds: u32 },
     /// Retrying cannot help: bad credentials, rejected recipient, misconfiguration.
     #[error("permanent provider failure: {0}")]
     Permanent(String),

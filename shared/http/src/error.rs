@@ -1,34 +1,203 @@
+//! The one mapping from the use cases' errors to HTTP: status, stable error
+//! code, `Retry-After`, and the JSON body `{"error": {"code", "message"}}`.
+//! Causes of failures on our side are logged here and never returned.
+
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use secure2fa_core::ApiError;
+use secure2fa_core::error::{GenerateError, Internal, ManageError, RequestError, Unavailable, VerifyError};
 use serde_json::json;
 
-/// `{"error": {"code": ..., "message": ...}}` with the error's status, and
-/// `Retry-After` on 429. Internal causes are logged here, never returned.
-#[derive(Debug)]
-pub struct ErrorResponse(pub ApiError);
+/// Why the service refused or failed a request, as HTTP sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The HTTP body is not the expected JSON.
+    #[error("{0}")]
+    InvalidBody(String),
+    #[error("encrypted_data is not valid base64 of nonce || ciphertext || tag")]
+    MalformedPayload,
+    /// Unknown public key, wrong key or tampered payload: deliberately alike.
+    #[error("the public key is unknown or encrypted_data could not be authenticated")]
+    Unauthenticated,
+    /// A field is missing or invalid; the message names it, never its value.
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("iat is more than 300 seconds away from the server's clock")]
+    StaleRequest,
+    #[error("request body is too large")]
+    PayloadTooLarge,
+    #[error("content type must be application/json")]
+    UnsupportedMediaType,
+    #[error("rate limited ({}), retry after {retry_after_seconds} seconds", reason.as_str())]
+    RateLimited { reason: RateLimitReason, retry_after_seconds: u32 },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("internal error")]
+    Internal(String),
+    #[error("service temporarily unavailable")]
+    Unavailable(String),
+}
 
-impl From<ApiError> for ErrorResponse {
-    fn from(e: ApiError) -> Self {
-        Self(e)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitReason {
+    ResendCooldown,
+    DestinationLimit,
+    TooManyRequests,
+}
+
+impl RateLimitReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ResendCooldown => "resend_cooldown",
+            Self::DestinationLimit => "destination_limit",
+            Self::TooManyRequests => "too_many_requests",
+        }
     }
 }
 
-impl IntoResponse for ErrorResponse {
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidBody(_) | Self::MalformedPayload | Self::InvalidRequest(_) | Self::StaleRequest => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Unauthenticated | Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Stable machine-readable code for `{"error": {"code": ...}}`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidBody(_) => "invalid_body",
+            Self::MalformedPayload => "malformed_payload",
+            Self::Unauthenticated => "unauthenticated",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::StaleRequest => "stale_request",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Conflict(_) => "conflict",
+            Self::Forbidden(_) => "forbidden",
+            Self::Unauthorized => "unauthorized",
+            Self::Internal(_) => "internal",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            Self::RateLimited { retry_after_seconds, .. } => Some(*retry_after_seconds),
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let e = self.0;
-        match &e {
-            ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
-            ApiError::Unavailable(cause) => tracing::error!(%cause, "dependency unavailable"),
+        match &self {
+            Self::Internal(cause) => tracing::error!(%cause, "internal error"),
+            Self::Unavailable(cause) => tracing::error!(%cause, "dependency unavailable"),
             other => tracing::info!(code = other.code(), "request refused"),
         }
-        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = json!({ "error": { "code": e.code(), "message": e.public_message() } });
-        let mut response = (status, Json(body)).into_response();
-        if let Some(seconds) = e.retry_after() {
+        let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        let mut response = (self.status(), Json(body)).into_response();
+        if let Some(seconds) = self.retry_after() {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::Unauthenticated => Self::Unauthenticated,
+            RequestError::Malformed => Self::MalformedPayload,
+            RequestError::Invalid(m) => Self::InvalidRequest(m),
+            RequestError::Stale => Self::StaleRequest,
+        }
+    }
+}
+
+impl From<Unavailable> for ApiError {
+    fn from(e: Unavailable) -> Self {
+        Self::Unavailable(e.0)
+    }
+}
+
+impl From<Internal> for ApiError {
+    fn from(e: Internal) -> Self {
+        Self::Internal(e.0)
+    }
+}
+
+impl From<GenerateError> for ApiError {
+    fn from(e: GenerateError) -> Self {
+        match e {
+            GenerateError::Request(r) => r.into(),
+            GenerateError::Cooldown { retry_after_seconds } => {
+                Self::RateLimited { reason: RateLimitReason::ResendCooldown, retry_after_seconds }
+            }
+            GenerateError::DestinationLimit { retry_after_seconds } => {
+                Self::RateLimited { reason: RateLimitReason::DestinationLimit, retry_after_seconds }
+            }
+            GenerateError::Unavailable(u) => u.into(),
+            GenerateError::Internal(i) => i.into(),
+        }
+    }
+}
+
+impl From<VerifyError> for ApiError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::Request(r) => r.into(),
+            VerifyError::Unavailable(u) => u.into(),
+            VerifyError::Internal(i) => i.into(),
+        }
+    }
+}
+
+impl From<ManageError> for ApiError {
+    fn from(e: ManageError) -> Self {
+        match e {
+            ManageError::NotFound(what) => Self::NotFound(format!("no such {what}")),
+            ManageError::Invalid(m) => Self::InvalidRequest(m),
+            ManageError::Conflict(m) => Self::Conflict(m),
+            ManageError::InUse => Self::Conflict("still linked to a project".into()),
+            ManageError::Forbidden => Self::Forbidden("not allowed".into()),
+            ManageError::Unavailable(u) => u.into(),
+            ManageError::Internal(i) => i.into(),
+        }
+    }
+}
+
+impl From<secure2fa_core::ports::StoreError> for ApiError {
+    fn from(e: secure2fa_core::ports::StoreError) -> Self {
+        ManageError::from(e).into()
+    }
+}
+
+impl From<secure2fa_core::types::ParseError> for ApiError {
+    fn from(e: secure2fa_core::types::ParseError) -> Self {
+        Self::InvalidRequest(e.to_string())
     }
 }

@@ -14,9 +14,9 @@ use axum::Router;
 use axum::routing::get;
 
 pub use client_ip::ClientIp;
-pub use error::ErrorResponse;
+pub use error::{ApiError, RateLimitReason};
 pub use management::{OPENAPI_JSON, management_router, operator_only};
-pub use otp::{MAX_BODY_BYTES, OtpRoutes, otp_router};
+pub use otp::{EncryptedRequest, MAX_BODY_BYTES, OtpRoutes, otp_router};
 pub use rate_limit::IpRateLimit;
 
 /// `GET /health` and JSON answers for unknown routes and methods; merge the
@@ -24,7 +24,7 @@ pub use rate_limit::IpRateLimit;
 pub fn base_router() -> Router {
     Router::new()
         .route("/health", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
-        .fallback(|| async { ErrorResponse(secure2fa_core::ApiError::NotFound("no such route".into())) })
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
 }
 
 /// The layers every served router gets, Lambda or local: error answers in
@@ -53,7 +53,6 @@ pub fn with_edge_layers(router: Router) -> Router {
 /// text is dropped: it may quote the submitted value.
 async fn json_errors(response: axum::response::Response) -> axum::response::Response {
     use axum::response::IntoResponse;
-    use secure2fa_core::ApiError;
     let status = response.status();
     let is_json = response
         .headers()
@@ -71,7 +70,7 @@ async fn json_errors(response: axum::response::Response) -> axum::response::Resp
         400..=499 => ApiError::InvalidRequest("the request's path, query string or body is invalid".into()),
         _ => ApiError::Internal(format!("non-JSON error answer with status {status}")),
     };
-    let mut json = ErrorResponse(error).into_response();
+    let mut json = error.into_response();
     *json.status_mut() = status;
     json
 }

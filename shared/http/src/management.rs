@@ -11,7 +11,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use secure2fa_core::ApiError;
 use secure2fa_core::ids::{ChannelId, ClientId, LogId, ProjectId, TemplateId};
 use secure2fa_core::manage::{Management, NewProject};
 use secure2fa_core::model::{
@@ -24,7 +23,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::ErrorResponse;
+use crate::ApiError;
 
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 
@@ -34,7 +33,7 @@ struct Ctx {
     token: OperatorToken,
 }
 
-type Result<T> = std::result::Result<T, ErrorResponse>;
+type Result<T> = std::result::Result<T, ApiError>;
 
 pub fn management_router(manage: Management, token: OperatorToken) -> Router {
     let ctx = Ctx { manage, token };
@@ -47,7 +46,7 @@ pub fn management_router(manage: Management, token: OperatorToken) -> Router {
         .route("/v1/clients/{client_id}/projects", get(list_projects).post(create_project))
         .route("/v1/clients/{client_id}/projects/{project_id}", delete(delete_project))
         .route("/v1/clients/{client_id}/logs", get(list_logs))
-        .method_not_allowed_fallback(|| async { ErrorResponse(ApiError::MethodNotAllowed) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(ctx.clone());
     let protected = operator_only(protected, ctx.token.clone());
     Router::new()
@@ -70,7 +69,7 @@ async fn require_operator(State(token): State<OperatorToken>, req: Request, next
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     if !token.matches(presented) {
-        let mut resp = ErrorResponse(ApiError::Unauthorized).into_response();
+        let mut resp = ApiError::Unauthorized.into_response();
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return resp;
     }

@@ -7,11 +7,58 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router, middleware};
-use secure2fa_core::ApiError;
-use secure2fa_core::otp::{EncryptedRequest, GenerateOutcome, OtpService};
+use secure2fa_core::ids::VerificationId;
+use secure2fa_core::model::ChannelMethod;
+use secure2fa_core::otp::{Generated, OtpService, VerifyOutcome};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{ErrorResponse, IpRateLimit};
+use crate::{ApiError, IpRateLimit};
+
+/// What the client's backend posts to `/otp/generate` and `/otp/verify`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EncryptedRequest {
+    pub public_key: String,
+    pub encrypted_data: String,
+}
+
+/// `202` answer of `/otp/generate`: the code is on its way.
+#[derive(Debug, Serialize)]
+pub struct GenerateQueued {
+    /// Always `pending`.
+    pub status: &'static str,
+    pub verification_id: VerificationId,
+    pub channel: ChannelMethod,
+    pub expires_at: i64,
+}
+
+/// `200` answer of a `template_request`: nothing was sent; `encrypted_data`
+/// holds `{code, subject, body, lang, verification_id, expires_at}`,
+/// encrypted like a request.
+#[derive(Debug, Serialize)]
+pub struct GenerateTemplate {
+    pub verification_id: VerificationId,
+    pub expires_at: i64,
+    pub encrypted_data: String,
+}
+
+/// `200` answer of `/otp/verify`: the check's status.
+#[derive(Debug, Serialize)]
+pub struct VerifyResponse {
+    /// approved, invalid_code, expired, max_attempts_reached, device_mismatch or not_found.
+    pub status: &'static str,
+    /// Checks left for the current code, after an `invalid_code` or `device_mismatch`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts_left: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_id: Option<VerificationId>,
+}
+
+impl From<VerifyOutcome> for VerifyResponse {
+    fn from(o: VerifyOutcome) -> Self {
+        Self { status: o.status.as_str(), attempts_left: o.attempts_left, verification_id: o.verification_id }
+    }
+}
 
 /// Largest accepted request body. Real requests are well under 1 KiB.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -34,7 +81,7 @@ pub fn otp_router(service: OtpService, routes: OtpRoutes, ip_limit: Option<IpRat
         router = router.route("/otp/verify", post(verify));
     }
     let router = router
-        .method_not_allowed_fallback(|| async { ErrorResponse(ApiError::MethodNotAllowed) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(service);
     match ip_limit {
@@ -72,31 +119,24 @@ async fn generate(
     State(service): State<OtpService>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let req = parse_body(&headers, body)?;
-        service.generate(&req).await
-    }
-    .await;
-    match result {
-        Ok(outcome @ GenerateOutcome::Queued { .. }) => (StatusCode::ACCEPTED, Json(outcome)).into_response(),
-        Ok(outcome @ GenerateOutcome::Template { .. }) => (StatusCode::OK, Json(outcome)).into_response(),
-        Err(e) => ErrorResponse(e).into_response(),
-    }
+) -> Result<Response, ApiError> {
+    let req = parse_body(&headers, body)?;
+    Ok(match service.generate(&req.public_key, &req.encrypted_data).await? {
+        Generated::Queued { verification_id, channel, expires_at } => {
+            let body = GenerateQueued { status: "pending", verification_id, channel, expires_at };
+            (StatusCode::ACCEPTED, Json(body)).into_response()
+        }
+        Generated::Template { verification_id, expires_at, encrypted_data } => {
+            (StatusCode::OK, Json(GenerateTemplate { verification_id, expires_at, encrypted_data })).into_response()
+        }
+    })
 }
 
 async fn verify(
     State(service): State<OtpService>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let req = parse_body(&headers, body)?;
-        service.verify(&req).await
-    }
-    .await;
-    match result {
-        Ok(outcome) => (StatusCode::OK, Json(outcome)).into_response(),
-        Err(e) => ErrorResponse(e).into_response(),
-    }
+) -> Result<Json<VerifyResponse>, ApiError> {
+    let req = parse_body(&headers, body)?;
+    Ok(Json(service.verify(&req.public_key, &req.encrypted_data).await?.into()))
 }

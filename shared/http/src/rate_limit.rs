@@ -11,10 +11,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use secure2fa_core::ApiError;
-use secure2fa_core::error::RateLimitReason;
 
-use crate::{ClientIp, ErrorResponse};
+use crate::{ApiError, ClientIp, RateLimitReason};
 
 #[derive(Clone)]
 pub struct IpRateLimit {
@@ -49,11 +47,8 @@ impl IpRateLimit {
         {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             let retry_after_seconds = wait.as_secs().max(1) as u32;
-            return ErrorResponse(ApiError::RateLimited {
-                reason: RateLimitReason::TooManyRequests,
-                retry_after_seconds,
-            })
-            .into_response();
+            return (ApiError::RateLimited { reason: RateLimitReason::TooManyRequests, retry_after_seconds })
+                .into_response();
         }
         next.run(req).await
     }

@@ -128,7 +128,7 @@ impl Worker {
         };
 
         let finish = |state| store.finish_delivery(project.id, &job.user_ref, job.verification_id, state);
-        let (reason, permanent) = match result {
+        let (reason, permanent, not_before) = match result {
             Ok(sent) => {
                 tracing::info!(provider = channel.provider.as_str(), provider_message_id = ?sent.provider_message_id, "delivered");
                 // If this write fails the lease still stops duplicates for a
@@ -136,13 +136,14 @@ impl Worker {
                 finish(DeliveryState::Sent).await.map_err(|e| retry(&e))?;
                 return Ok(JobOutcome::Done);
             }
-            Err(SendError::Transient(reason)) => (reason, false),
-            Err(SendError::Permanent(reason)) => (reason, true),
+            Err(SendError::Transient(reason)) => (reason, false, 0),
+            Err(SendError::Throttled { reason, retry_after_seconds }) => (reason, false, retry_after_seconds),
+            Err(SendError::Permanent(reason)) => (reason, true, 0),
         };
         tracing::warn!(provider = channel.provider.as_str(), %reason, permanent, "delivery failed");
         if !permanent && !attempt.is_final() {
             finish(DeliveryState::Queued).await.map_err(|e| retry(&e))?;
-            return Err(RetryJob::new(reason));
+            return Err(RetryJob { reason, not_before_seconds: not_before });
         }
         let about = Subject::project(&project, now).user(&job.user_ref).verification(job.verification_id);
         write_log(

@@ -10,10 +10,10 @@ use tracing::Instrument;
 
 use super::aad::Aad;
 use super::request::{GenerateRequest, parse_generate};
-use super::{Admission, EncryptedRequest, OpenProject, OtpService, Subject, check_iat, write_log};
+use super::{Admission, OpenProject, OtpService, Subject, check_iat, write_log};
 use crate::clock::UnixTime;
 use crate::crypto::payload;
-use crate::error::{ApiError, RateLimitReason};
+use crate::error::{GenerateError, Internal, RequestError};
 use crate::ids::VerificationId;
 use crate::model::{
     ChannelMethod, DeliveryJob, DeliveryState, DestinationLimit, Job, LogLevel, NewVerification, Verification,
@@ -23,12 +23,11 @@ use crate::ports::StartError;
 use crate::render::{RenderLimits, RenderVars, render_with_limits};
 use crate::types::{Email, OtpCode, PhoneNumber, Recipient};
 
-/// What generate answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum GenerateOutcome {
+/// What generate did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Generated {
     /// The code is on its way.
-    Queued { status: &'static str, verification_id: VerificationId, channel: ChannelMethod, expires_at: UnixTime },
+    Queued { verification_id: VerificationId, channel: ChannelMethod, expires_at: UnixTime },
     /// `template_request`: nothing sent; the rendered message, encrypted
     /// like a request (AES-256-GCM, AAD = public key).
     Template { verification_id: VerificationId, expires_at: UnixTime, encrypted_data: String },
@@ -45,16 +44,27 @@ struct TemplateResponsePlaintext<'a> {
 }
 
 impl OtpService {
-    pub async fn generate(&self, req: &EncryptedRequest) -> Result<GenerateOutcome, ApiError> {
-        let open = self.open_project(&req.public_key).await?;
+    /// `public_key` and `encrypted_data` as posted (DESIGN §4).
+    pub async fn generate(&self, public_key: &str, encrypted_data: &str) -> Result<Generated, GenerateError> {
+        let open = self.open_project::<GenerateError>(public_key).await?;
         let span =
             tracing::info_span!("generate", project_id = %open.project.id, verification_id = tracing::field::Empty);
         async move {
             let now = self.clock.now();
-            match self.generate_opened(&open, req, now).await {
+            match self.generate_opened(&open, encrypted_data, now).await {
                 Ok(outcome) => Ok(outcome),
                 Err(e) => {
-                    self.log_rejection(&open, "otp.generate_rejected", "Generate", &e, now).await;
+                    let failed_on_our_side = e.is_failure_on_our_side();
+                    self.log_rejection(
+                        &open,
+                        "otp.generate_rejected",
+                        "Generate",
+                        e.kind(),
+                        &e,
+                        failed_on_our_side,
+                        now,
+                    )
+                    .await;
                     Err(e)
                 }
             }
@@ -66,15 +76,15 @@ impl OtpService {
     async fn generate_opened(
         &self,
         open: &OpenProject,
-        req: &EncryptedRequest,
+        encrypted_data: &str,
         now: UnixTime,
-    ) -> Result<GenerateOutcome, ApiError> {
-        let r: GenerateRequest = parse_generate(&open.decrypt(&req.encrypted_data)?)?;
+    ) -> Result<Generated, GenerateError> {
+        let r: GenerateRequest = parse_generate(&open.decrypt(encrypted_data)?)?;
         check_iat(r.iat, now)?;
         let project = &open.project;
         let recipient = match project.channel_method {
-            ChannelMethod::Email => Recipient::Email(Email::parse(&r.to)?),
-            ChannelMethod::Sms => Recipient::Phone(PhoneNumber::parse(&r.to)?),
+            ChannelMethod::Email => Recipient::Email(Email::parse(&r.to).map_err(RequestError::from)?),
+            ChannelMethod::Sms => Recipient::Phone(PhoneNumber::parse(&r.to).map_err(RequestError::from)?),
         };
         let key = &open.key;
         let settings = project.settings;
@@ -149,19 +159,15 @@ impl OtpService {
             }
             return Err(e.into());
         }
-        Ok(GenerateOutcome::Queued { status: "pending", verification_id, channel: project.channel_method, expires_at })
+        Ok(Generated::Queued { verification_id, channel: project.channel_method, expires_at })
     }
 
-    async fn start(&self, new: &NewVerification, now: UnixTime) -> Result<(), ApiError> {
+    async fn start(&self, new: &NewVerification, now: UnixTime) -> Result<(), GenerateError> {
         self.store.start_verification(new, now).await.map_err(|e| match e {
-            StartError::Cooldown { retry_after } => ApiError::RateLimited {
-                reason: RateLimitReason::ResendCooldown,
-                retry_after_seconds: retry_after.max(1),
-            },
-            StartError::DestinationLimit { retry_after } => ApiError::RateLimited {
-                reason: RateLimitReason::DestinationLimit,
-                retry_after_seconds: retry_after.max(1),
-            },
+            StartError::Cooldown { retry_after } => GenerateError::Cooldown { retry_after_seconds: retry_after.max(1) },
+            StartError::DestinationLimit { retry_after } => {
+                GenerateError::DestinationLimit { retry_after_seconds: retry_after.max(1) }
+            }
             StartError::Store(e) => e.into(),
         })
     }
@@ -175,25 +181,24 @@ impl OtpService {
         code: &OtpCode,
         lang: Option<&crate::types::Lang>,
         now: UnixTime,
-    ) -> Result<GenerateOutcome, ApiError> {
+    ) -> Result<Generated, GenerateError> {
         let project = &open.project;
         let template = self
             .store
             .template(project.client_id, project.template_id)
             .await?
-            .ok_or_else(|| ApiError::Internal(format!("template of {} is missing", project.id)))?;
+            .ok_or_else(|| Internal(format!("template of {} is missing", project.id)))?;
         let lang = lang.cloned().unwrap_or_else(|| template.default_lang.clone());
-        let (used_lang, version) = template
-            .version_for(&lang)
-            .ok_or_else(|| ApiError::Internal(format!("template {} has no versions", template.id)))?;
+        let (used_lang, version) =
+            template.version_for(&lang).ok_or_else(|| Internal(format!("template {} has no versions", template.id)))?;
         let vars = RenderVars {
             code: code.expose(),
             expires_in_seconds: project.settings.expiration_seconds,
             project_name: &project.title,
         };
         let limits = RenderLimits::for_method(project.channel_method);
-        let rendered = render_with_limits(template.format, version, &vars, limits)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let rendered =
+            render_with_limits(template.format, version, &vars, limits).map_err(|e| Internal(e.to_string()))?;
 
         let mut record = record;
         record.lang = Some(used_lang.clone());
@@ -214,7 +219,7 @@ impl OtpService {
             verification_id,
             expires_at,
         })
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(|e| Internal(e.to_string()))?;
         write_log(
             self.store.as_ref(),
             Subject::project(project, now).user(&user_ref).verification(verification_id),
@@ -223,7 +228,7 @@ impl OtpService {
             "Code generated for a template request (not sent by us)".into(),
         )
         .await;
-        Ok(GenerateOutcome::Template {
+        Ok(Generated::Template {
             verification_id,
             expires_at,
             encrypted_data: payload::seal(&open.secret, &open.public_key, &plaintext),
@@ -232,15 +237,22 @@ impl OtpService {
 
     /// Leaves a trace of a refused call on the project's log, within the
     /// per-minute allowance (see [`super::RejectionSampler`]).
-    pub(super) async fn log_rejection(&self, open: &OpenProject, event: &str, what: &str, e: &ApiError, now: UnixTime) {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn log_rejection(
+        &self,
+        open: &OpenProject,
+        event: &str,
+        what: &str,
+        kind: &str,
+        e: &(dyn std::fmt::Display + Sync),
+        failed_on_our_side: bool,
+        now: UnixTime,
+    ) {
         let Admission::Log { unlogged } = self.rejections.admit(open.project.id, now) else { return };
-        let level = match e {
-            ApiError::Internal(_) | ApiError::Unavailable(_) => LogLevel::Danger,
-            _ => LogLevel::Warning,
-        };
-        let message = match e {
-            ApiError::Internal(_) | ApiError::Unavailable(_) => format!("{what} failed: internal error"),
-            other => format!("{what} refused ({}): {}", other.code(), other.public_message()),
+        let (level, message) = if failed_on_our_side {
+            (LogLevel::Danger, format!("{what} failed: internal error"))
+        } else {
+            (LogLevel::Warning, format!("{what} refused ({kind}): {e}"))
         };
         let message = match unlogged {
             0 => message,

@@ -13,26 +13,21 @@ mod webhook;
 use std::sync::Arc;
 
 use crate::clock::{Clock, UnixTime};
+use crate::crypto::KeyError;
 use crate::crypto::{DataKey, DataKeyCache, KeyContext, payload};
-use crate::error::ApiError;
+use crate::error::{Internal, RequestError};
 use crate::ids::{LogId, VerificationId};
 use crate::model::{Job, JobAttempt, LogEntry, LogLevel, Project, UserRef};
+use crate::ports::StoreError;
 use crate::ports::{JobQueue, LogStore, MessageSender, Store, WebhookPoster};
 use crate::types::{PublicKey, SecretKey};
 
 pub use aad::Aad;
 pub use delivery::DELIVERY_LEASE_SECONDS;
-pub use generate::GenerateOutcome;
+pub use generate::Generated;
 pub use rejections::{Admission, LOGGED_PER_MINUTE, RejectionSampler};
 pub use verify::{VerifyOutcome, VerifyStatus};
 pub use webhook::{EventType, SIGNATURE_HEADER, WebhookSecret, sign_webhook};
-
-/// What the client's backend posts to `/otp/generate` and `/otp/verify`.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct EncryptedRequest {
-    pub public_key: String,
-    pub encrypted_data: String,
-}
 
 /// The public API's use cases, over the ports.
 #[derive(Clone)]
@@ -105,17 +100,17 @@ pub(crate) struct OpenProject {
 
 impl OpenProject {
     /// The plaintext of a request's `encrypted_data`.
-    pub fn decrypt(&self, encrypted_data: &str) -> Result<Vec<u8>, ApiError> {
+    pub fn decrypt(&self, encrypted_data: &str) -> Result<Vec<u8>, RequestError> {
         payload::open(&self.secret, &self.public_key, encrypted_data).map_err(|e| match e {
-            payload::PayloadError::Malformed => ApiError::MalformedPayload,
-            payload::PayloadError::Unauthentic => ApiError::Unauthenticated,
+            payload::PayloadError::Malformed => RequestError::Malformed,
+            payload::PayloadError::Unauthentic => RequestError::Unauthenticated,
         })
     }
 }
 
 /// Refuses a request whose `iat` is outside the allowed window.
-pub(crate) fn check_iat(iat: UnixTime, now: UnixTime) -> Result<(), ApiError> {
-    if payload::iat_is_fresh(iat, now) { Ok(()) } else { Err(ApiError::StaleRequest) }
+pub(crate) fn check_iat(iat: UnixTime, now: UnixTime) -> Result<(), RequestError> {
+    if payload::iat_is_fresh(iat, now) { Ok(()) } else { Err(RequestError::Stale) }
 }
 
 impl OtpService {
@@ -130,16 +125,20 @@ impl OtpService {
 
     /// Looks the project up by public key and opens its keys. Unknown and
     /// malformed public keys are reported exactly like a bad payload.
-    async fn open_project(&self, public_key: &str) -> Result<OpenProject, ApiError> {
-        let public_key = PublicKey::parse(public_key).map_err(|_| ApiError::Unauthenticated)?;
-        let project = self.store.project_by_public_key(public_key.as_str()).await?.ok_or(ApiError::Unauthenticated)?;
+    async fn open_project<E>(&self, public_key: &str) -> Result<OpenProject, E>
+    where
+        E: From<RequestError> + From<StoreError> + From<KeyError> + From<Internal>,
+    {
+        let public_key = PublicKey::parse(public_key).map_err(|_| RequestError::Unauthenticated)?;
+        let project =
+            self.store.project_by_public_key(public_key.as_str()).await?.ok_or(RequestError::Unauthenticated)?;
         let key = self.keys.get(&KeyContext::project(project.id), &project.data_key).await?;
         let secret = key
             .open(Aad::project_secret_key(&project.id.to_string()), &project.secret_key)
             .ok()
             .and_then(|raw| <[u8; 32]>::try_from(raw.as_slice()).ok())
             .map(SecretKey::from_bytes)
-            .ok_or_else(|| ApiError::Internal(format!("secret key of {} cannot be opened", project.id)))?;
+            .ok_or_else(|| Internal(format!("secret key of {} cannot be opened", project.id)))?;
         Ok(OpenProject { project, key, secret, public_key })
     }
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::error::RequestError;
 use crate::types::{Device, Lang, OtpCode, UserId};
 
 /// Upper bound on plaintext size: requests are a few hundred bytes.
@@ -27,45 +27,45 @@ pub struct VerifyRequest {
     pub iat: i64,
 }
 
-fn object(plaintext: &[u8]) -> Result<Map<String, Value>, ApiError> {
+fn object(plaintext: &[u8]) -> Result<Map<String, Value>, RequestError> {
     if plaintext.len() > MAX_PLAINTEXT_BYTES {
-        return Err(ApiError::InvalidRequest("decrypted payload is larger than 8 KiB".into()));
+        return Err(RequestError::Invalid("decrypted payload is larger than 8 KiB".into()));
     }
     match serde_json::from_slice::<Value>(plaintext) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::InvalidRequest("decrypted payload must be a JSON object".into())),
-        Err(_) => Err(ApiError::InvalidRequest("decrypted payload is not valid UTF-8 JSON".into())),
+        Ok(_) => Err(RequestError::Invalid("decrypted payload must be a JSON object".into())),
+        Err(_) => Err(RequestError::Invalid("decrypted payload is not valid UTF-8 JSON".into())),
     }
 }
 
-fn optional_str<'a>(map: &'a Map<String, Value>, field: &'static str) -> Result<Option<&'a str>, ApiError> {
+fn optional_str<'a>(map: &'a Map<String, Value>, field: &'static str) -> Result<Option<&'a str>, RequestError> {
     match map.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ApiError::InvalidRequest(format!("{field} must be a string"))),
+        Some(_) => Err(RequestError::Invalid(format!("{field} must be a string"))),
     }
 }
 
-fn required_str<'a>(map: &'a Map<String, Value>, field: &'static str) -> Result<&'a str, ApiError> {
-    optional_str(map, field)?.ok_or_else(|| ApiError::InvalidRequest(format!("{field} is required")))
+fn required_str<'a>(map: &'a Map<String, Value>, field: &'static str) -> Result<&'a str, RequestError> {
+    optional_str(map, field)?.ok_or_else(|| RequestError::Invalid(format!("{field} is required")))
 }
 
-fn iat(map: &Map<String, Value>) -> Result<i64, ApiError> {
+fn iat(map: &Map<String, Value>) -> Result<i64, RequestError> {
     match map.get("iat") {
-        None | Some(Value::Null) => Err(ApiError::InvalidRequest("iat is required".into())),
+        None | Some(Value::Null) => Err(RequestError::Invalid("iat is required".into())),
         Some(Value::Number(n)) => {
-            n.as_i64().ok_or_else(|| ApiError::InvalidRequest("iat must be an integer number of unix seconds".into()))
+            n.as_i64().ok_or_else(|| RequestError::Invalid("iat must be an integer number of unix seconds".into()))
         }
-        Some(_) => Err(ApiError::InvalidRequest("iat must be an integer number of unix seconds".into())),
+        Some(_) => Err(RequestError::Invalid("iat must be an integer number of unix seconds".into())),
     }
 }
 
-pub fn parse_generate(plaintext: &[u8]) -> Result<GenerateRequest, ApiError> {
+pub fn parse_generate(plaintext: &[u8]) -> Result<GenerateRequest, RequestError> {
     let map = object(plaintext)?;
     let template_request = match map.get("template_request") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(ApiError::InvalidRequest("template_request must be a boolean".into())),
+        Some(_) => return Err(RequestError::Invalid("template_request must be a boolean".into())),
     };
     Ok(GenerateRequest {
         user_id: UserId::parse(required_str(&map, "user_id")?)?,
@@ -77,7 +77,7 @@ pub fn parse_generate(plaintext: &[u8]) -> Result<GenerateRequest, ApiError> {
     })
 }
 
-pub fn parse_verify(plaintext: &[u8]) -> Result<VerifyRequest, ApiError> {
+pub fn parse_verify(plaintext: &[u8]) -> Result<VerifyRequest, RequestError> {
     let map = object(plaintext)?;
     Ok(VerifyRequest {
         user_id: UserId::parse(required_str(&map, "user_id")?)?,
@@ -92,9 +92,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn msg(r: Result<GenerateRequest, ApiError>) -> String {
+    fn msg(r: Result<GenerateRequest, RequestError>) -> String {
         match r {
-            Err(ApiError::InvalidRequest(m)) => m,
+            Err(RequestError::Invalid(m)) => m,
             Err(e) => panic!("unexpected error {e:?}"),
             Ok(_) => panic!("accepted"),
         }

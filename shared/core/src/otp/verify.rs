@@ -5,21 +5,19 @@
 //! out of attempts, in which case the store returns the record as it was, so
 //! explaining the refusal costs no extra read), and 1 log write: 2 writes.
 
-use serde::Serialize;
 use serde_json::json;
 use tracing::Instrument;
 
 use super::request::parse_verify;
 use super::webhook::{EventType, emit};
-use super::{EncryptedRequest, OpenProject, OtpService, Subject, check_iat, write_log};
+use super::{OpenProject, OtpService, Subject, check_iat, write_log};
 use crate::clock::UnixTime;
-use crate::error::ApiError;
+use crate::error::VerifyError;
 use crate::ids::VerificationId;
 use crate::model::{CheckVerdict, LogLevel, UserRef, Verification};
 use crate::types::UserId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerifyStatus {
     Approved,
     InvalidCode,
@@ -42,27 +40,28 @@ impl VerifyStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyOutcome {
     pub status: VerifyStatus,
     /// Checks left for the current code, after an `invalid_code` or `device_mismatch`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub attempts_left: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub verification_id: Option<VerificationId>,
 }
 
 impl OtpService {
-    pub async fn verify(&self, req: &EncryptedRequest) -> Result<VerifyOutcome, ApiError> {
-        let open = self.open_project(&req.public_key).await?;
+    /// `public_key` and `encrypted_data` as posted (DESIGN §4).
+    pub async fn verify(&self, public_key: &str, encrypted_data: &str) -> Result<VerifyOutcome, VerifyError> {
+        let open = self.open_project::<VerifyError>(public_key).await?;
         let span =
             tracing::info_span!("verify", project_id = %open.project.id, verification_id = tracing::field::Empty);
         async move {
             let now = self.clock.now();
-            match self.verify_opened(&open, req, now).await {
+            match self.verify_opened(&open, encrypted_data, now).await {
                 Ok(outcome) => Ok(outcome),
                 Err(e) => {
-                    self.log_rejection(&open, "otp.verify_rejected", "Verify", &e, now).await;
+                    let failed_on_our_side = e.is_failure_on_our_side();
+                    self.log_rejection(&open, "otp.verify_rejected", "Verify", e.kind(), &e, failed_on_our_side, now)
+                        .await;
                     Err(e)
                 }
             }
@@ -74,10 +73,10 @@ impl OtpService {
     async fn verify_opened(
         &self,
         open: &OpenProject,
-        req: &EncryptedRequest,
+        encrypted_data: &str,
         now: UnixTime,
-    ) -> Result<VerifyOutcome, ApiError> {
-        let r = parse_verify(&open.decrypt(&req.encrypted_data)?)?;
+    ) -> Result<VerifyOutcome, VerifyError> {
+        let r = parse_verify(&open.decrypt(encrypted_data)?)?;
         check_iat(r.iat, now)?;
         let (project, key) = (&open.project, &open.key);
         let user_ref = key.blind_index("end_user", r.user_id.as_str());
