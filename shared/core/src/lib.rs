@@ -17,6 +17,7 @@ pub mod ports;
 pub mod providers;
 pub mod render;
 pub mod secrets;
+pub mod services;
 pub mod types;
 
 pub use clock::{Clock, SystemClock, UnixTime};

@@ -185,7 +185,7 @@ async fn list_channels(State(ctx): State<Ctx>, Path(client_id): Path<String>) ->
 }
 
 fn deleted(found: bool, what: &str) -> Result<StatusCode> {
-    if found { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound(format!("no such {what}")).into()) }
+    if found { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound(format!("no such {what}"))) }
 }
 
 async fn delete_channel(

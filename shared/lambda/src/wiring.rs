@@ -11,28 +11,32 @@ use secure2fa_core::manage::Management;
 use secure2fa_core::model::ProviderKind;
 use secure2fa_core::otp::{OtpService, Worker};
 use secure2fa_core::secrets::OperatorToken;
+use secure2fa_core::services::{ServiceConfig, Services as CoreServices};
 use secure2fa_providers::{AddressPolicy, HttpWebhookPoster, ProviderRegistry};
 
 use crate::Config;
 use crate::sqs::SqsWorker;
 
+/// The AWS adapters, and the use cases assembled over them by the one
+/// constructor every entry point uses ([`secure2fa_core::services::Services`]).
 pub struct Services {
     pub store: Arc<DynamoStore>,
     pub keys: Arc<DataKeyCache>,
     pub queue: Arc<SqsJobQueue>,
+    pub core: CoreServices,
 }
 
 pub fn services(aws: &AwsClients, cfg: &Config) -> Services {
     let vault = KmsKeyVault::new(aws.kms(), &cfg.kms_key_id);
-    Services {
-        store: Arc::new(DynamoStore::new(aws.dynamodb(), &cfg.table_name)),
-        keys: Arc::new(DataKeyCache::new(Arc::new(vault), 10_000, Duration::from_secs(cfg.key_cache_ttl_seconds))),
-        queue: Arc::new(SqsJobQueue::new(aws.sqs(), &cfg.delivery_queue_url, &cfg.webhook_queue_url)),
-    }
+    let store = Arc::new(DynamoStore::new(aws.dynamodb(), &cfg.table_name));
+    let queue = Arc::new(SqsJobQueue::new(aws.sqs(), &cfg.delivery_queue_url, &cfg.webhook_queue_url));
+    let config = ServiceConfig { key_cache_ttl: Duration::from_secs(cfg.key_cache_ttl_seconds), ..Default::default() };
+    let core = CoreServices::new(store.clone(), Arc::new(vault), queue.clone(), Arc::new(SystemClock), &config);
+    Services { store, keys: core.keys.clone(), queue, core }
 }
 
 pub fn otp_service(s: &Services) -> OtpService {
-    OtpService::new(s.store.clone(), s.keys.clone(), s.queue.clone(), Arc::new(SystemClock))
+    s.core.otp()
 }
 
 /// The background worker: SES for email channels, signed webhooks over HTTPS.
@@ -43,17 +47,9 @@ pub fn worker(
 ) -> Result<Worker, Box<dyn std::error::Error + Send + Sync>> {
     let ses = SesSender::new(aws.ses(), cfg.ses_from_address.clone(), cfg.ses_configuration_set.clone());
     let senders = ProviderRegistry::new().with(ProviderKind::Ses, Arc::new(ses));
-    Ok(Worker {
-        store: s.store.clone(),
-        keys: s.keys.clone(),
-        queue: s.queue.clone(),
-        sender: Arc::new(senders),
-        webhooks: Arc::new(HttpWebhookPoster::new(
-            if cfg.allow_private_webhooks { AddressPolicy::AllowPrivate } else { AddressPolicy::PublicOnly },
-            HttpWebhookPoster::DEFAULT_TIMEOUT,
-        )?),
-        clock: Arc::new(SystemClock),
-    })
+    let policy = if cfg.allow_private_webhooks { AddressPolicy::AllowPrivate } else { AddressPolicy::PublicOnly };
+    let webhooks = HttpWebhookPoster::new(policy, HttpWebhookPoster::DEFAULT_TIMEOUT)?;
+    Ok(s.core.worker(Arc::new(senders), Arc::new(webhooks)))
 }
 
 /// A worker Lambda's SQS consumer for `queue_url`, sharing the job queue's
@@ -84,12 +80,6 @@ pub async fn management(
         load_deployment_secrets(&sm, &cfg.deployment_secret_id),
         load_operator_token(&sm, &cfg.operator_token_secret_id)
     )?;
-    let manage = Management {
-        store: s.store.clone(),
-        keys: s.keys.clone(),
-        index_key: secrets.index_key.clone(),
-        clock: Arc::new(SystemClock),
-        allow_insecure_webhooks: cfg.allow_http_webhooks,
-    };
+    let manage = s.core.management(secrets.index_key.clone(), cfg.allow_http_webhooks);
     Ok((manage, token))
 }

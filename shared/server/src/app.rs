@@ -8,14 +8,13 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use axum::middleware::{self, Next};
-use secure2fa_core::cached_store::CachedStore;
 use secure2fa_core::clock::Clock;
 use secure2fa_core::crypto::DataKeyCache;
 use secure2fa_core::manage::Management;
 use secure2fa_core::model::ProviderKind;
 use secure2fa_core::otp::{OtpService, Worker};
-use secure2fa_core::ports::Store;
 use secure2fa_core::secrets::OperatorToken;
+use secure2fa_core::services::{ServiceConfig, Services};
 use secure2fa_http::{ClientIp, IpRateLimit};
 use secure2fa_local::{Db, LocalJobQueue, LocalKeyVault, Outbox, SqliteStore, files};
 use secure2fa_providers::{AddressPolicy, HttpWebhookPoster, ProviderRegistry};
@@ -85,34 +84,24 @@ impl LocalApp {
         let vault = LocalKeyVault::open_or_create(&dir.join("master.key")).context("cannot open the master key")?;
         let (secrets, operator_token, raw_operator_token) =
             files::load_or_create_secrets(dir).context("cannot load deployment secrets")?;
-        let keys = Arc::new(DataKeyCache::new(Arc::new(vault), 10_000, Duration::from_secs(15 * 60)));
         let store = Arc::new(SqliteStore::new(db.clone()));
-        // Every write of this process goes through `services`, which
-        // therefore never reads a stale project, channel, template or client.
-        let services: Arc<dyn Store> = Arc::new(CachedStore::new(store.clone(), 10_000, Duration::from_secs(300)));
         let queue = LocalJobQueue::new(db, clock.clone(), config.max_job_attempts);
+        // Every write of this process goes through these services, so their
+        // read cache never serves a stale project, channel, template or client.
+        let service_config =
+            ServiceConfig { read_cache_ttl: Some(Duration::from_secs(300)), ..ServiceConfig::default() };
+        let services =
+            Services::new(store.clone(), Arc::new(vault), Arc::new(queue.clone()), clock.clone(), &service_config);
         let outbox = Outbox::new(&dir.join("outbox.jsonl"), clock.clone());
         let senders = ProviderRegistry::new().with(ProviderKind::Outbox, Arc::new(outbox.clone()));
         let policy =
             if config.allow_private_webhooks { AddressPolicy::AllowPrivate } else { AddressPolicy::PublicOnly };
         let webhooks = HttpWebhookPoster::new(policy, HttpWebhookPoster::DEFAULT_TIMEOUT)
             .context("cannot build the webhook HTTP client")?;
-        let otp = OtpService::new(services.clone(), keys.clone(), Arc::new(queue.clone()), clock.clone());
-        let worker = Worker {
-            store: services.clone(),
-            keys: keys.clone(),
-            queue: Arc::new(queue.clone()),
-            sender: Arc::new(senders),
-            webhooks: Arc::new(webhooks),
-            clock: clock.clone(),
-        };
-        let manage = Management {
-            store: services.clone(),
-            keys: keys.clone(),
-            index_key: secrets.index_key.clone(),
-            clock: clock.clone(),
-            allow_insecure_webhooks: true,
-        };
+        let otp = services.otp();
+        let worker = services.worker(Arc::new(senders), Arc::new(webhooks));
+        let manage = services.management(secrets.index_key.clone(), true);
+        let keys = services.keys.clone();
         Ok(Self { config, store, queue, outbox, keys, otp, worker, manage, operator_token, raw_operator_token, clock })
     }
 

@@ -1,0 +1,90 @@
+//! The one assembly of the use cases from the ports, called by every entry
+//! point (the Lambda functions and the local server), so that caches, key
+//! handling and the rejection sampler are wired the same way everywhere.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cached_store::CachedStore;
+use crate::clock::Clock;
+use crate::crypto::{DataKeyCache, IndexKey, KeyVault};
+use crate::manage::Management;
+use crate::otp::{OtpService, Worker};
+use crate::ports::{JobQueue, MessageSender, Store, WebhookPoster};
+
+/// How the services are tuned by the entry point.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// How long an unwrapped data key stays in memory.
+    pub key_cache_ttl: Duration,
+    /// Unwrapped data keys kept at most.
+    pub key_cache_capacity: usize,
+    /// Keep projects, channels, templates and clients in memory for this
+    /// long ([`CachedStore`]). Exact only when every write goes through this
+    /// process (the local server); `None` reads the store every time.
+    pub read_cache_ttl: Option<Duration>,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self { key_cache_ttl: Duration::from_secs(15 * 60), key_cache_capacity: 10_000, read_cache_ttl: None }
+    }
+}
+
+/// The shared state of the use cases: the store (behind the read cache if
+/// configured), the data-key cache, the queue and the clock.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<DataKeyCache>,
+    pub queue: Arc<dyn JobQueue>,
+    pub clock: Arc<dyn Clock>,
+    otp: OtpService,
+}
+
+impl Services {
+    pub fn new(
+        store: Arc<dyn Store>,
+        vault: Arc<dyn KeyVault>,
+        queue: Arc<dyn JobQueue>,
+        clock: Arc<dyn Clock>,
+        config: &ServiceConfig,
+    ) -> Self {
+        let store: Arc<dyn Store> = match config.read_cache_ttl {
+            Some(ttl) => Arc::new(CachedStore::new(store, 10_000, ttl)),
+            None => store,
+        };
+        let keys = Arc::new(DataKeyCache::new(vault, config.key_cache_capacity, config.key_cache_ttl));
+        let otp = OtpService::new(store.clone(), keys.clone(), queue.clone(), clock.clone());
+        Self { store, keys, queue, clock, otp }
+    }
+
+    /// The public OTP API (one rejection sampler per process).
+    pub fn otp(&self) -> OtpService {
+        self.otp.clone()
+    }
+
+    /// The background job handlers, sending through `sender`.
+    pub fn worker(&self, sender: Arc<dyn MessageSender>, webhooks: Arc<dyn WebhookPoster>) -> Worker {
+        Worker {
+            store: self.store.clone(),
+            keys: self.keys.clone(),
+            queue: self.queue.clone(),
+            sender,
+            webhooks,
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// The management use cases; `index_key` comes from the deployment
+    /// secrets.
+    pub fn management(&self, index_key: IndexKey, allow_insecure_webhooks: bool) -> Management {
+        Management {
+            store: self.store.clone(),
+            keys: self.keys.clone(),
+            index_key,
+            clock: self.clock.clone(),
+            allow_insecure_webhooks,
+        }
+    }
+}
