@@ -94,9 +94,8 @@ impl Management {
                 method.as_str()
             )));
         }
-        if !credentials.is_object() {
-            return Err(ManageError::Invalid("credentials must be a JSON object".into()));
-        }
+        // The provider's schema, with a message naming the field (never its value).
+        crate::providers::validate_credentials(provider, credentials).map_err(|e| ManageError::Invalid(e.to_string()))?;
         let key = self.keys.get(&KeyContext::client(client.id), &client.data_key).await?;
         let id = ChannelId::generate();
         let raw = serde_json::to_vec(credentials).map_err(|e| Internal(e.to_string()))?;

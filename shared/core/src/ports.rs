@@ -214,7 +214,7 @@ pub struct SentMessage {
 
 /// A provider refusal. Reasons are ours or the provider's error codes and
 /// never include the recipient or the message.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     /// Worth retrying: timeouts, connection errors, 5xx.
     #[error("transient provider failure: {0}")]

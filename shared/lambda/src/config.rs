@@ -4,12 +4,16 @@
 
 use std::num::NonZeroU32;
 
+use secure2fa_providers::ProviderEndpoints;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("missing environment variables: {}", .0.join(", "))]
     Missing(Vec<&'static str>),
     #[error("environment variable {0} is invalid: {1}")]
     Invalid(&'static str, String),
+    #[error("environment variable {0}")]
+    Endpoint(#[from] secure2fa_providers::EndpointError),
 }
 
 /// What a function needs from the environment.
@@ -44,6 +48,10 @@ pub struct Config {
     /// receiver inside the deployer's own network). Off by default: a
     /// client's webhook URL must not reach inside ours.
     pub allow_private_webhooks: bool,
+    /// Base URLs of the HTTP email and SMS providers: the real ones unless
+    /// the deployment sets `TWILIO_API_URL` and the like (private endpoints,
+    /// tests). A client's channel never chooses them.
+    pub provider_endpoints: ProviderEndpoints,
 }
 
 impl Config {
@@ -93,6 +101,7 @@ impl Config {
             key_cache_ttl_seconds: number("KEY_CACHE_TTL_SECONDS", 900)?,
             allow_http_webhooks: get("ALLOW_HTTP_WEBHOOKS").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             allow_private_webhooks: get("ALLOW_PRIVATE_WEBHOOKS").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            provider_endpoints: ProviderEndpoints::from_lookup(&get)?,
         })
     }
 }
@@ -118,5 +127,16 @@ mod tests {
         assert!(err.to_string().contains("MAX_RECEIVE_COUNT"));
         let off = Config::from_lookup(Needs::default(), |k| (k == "IP_LIMIT_PER_MINUTE").then(|| "0".into())).unwrap();
         assert!(off.ip_limit_per_minute.is_none());
+    }
+
+    #[test]
+    fn provider_endpoints_default_to_the_providers_and_only_the_deployment_overrides_them() {
+        let cfg = Config::from_lookup(Needs::default(), |_| None).unwrap();
+        assert_eq!(cfg.provider_endpoints, ProviderEndpoints::default());
+        let cfg = Config::from_lookup(Needs::default(), |k| (k == "TWILIO_API_URL").then(|| "http://127.0.0.1:9/t".into()))
+            .unwrap();
+        assert_eq!(cfg.provider_endpoints.twilio.as_str(), "http://127.0.0.1:9/t");
+        let err = Config::from_lookup(Needs::default(), |k| (k == "PLIVO_API_URL").then(|| "ftp://x".into())).unwrap_err();
+        assert!(err.to_string().contains("PLIVO_API_URL"), "{err}");
     }
 }

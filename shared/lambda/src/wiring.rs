@@ -12,7 +12,7 @@ use secure2fa_core::model::ProviderKind;
 use secure2fa_core::otp::{OtpService, Worker};
 use secure2fa_core::secrets::OperatorToken;
 use secure2fa_core::services::{ServiceConfig, Services as CoreServices};
-use secure2fa_providers::{AddressPolicy, HttpWebhookPoster, ProviderRegistry};
+use secure2fa_providers::{AddressPolicy, HttpWebhookPoster, ProviderRegistry, ProvidersConfig, SmtpOptions};
 
 use crate::Config;
 use crate::sqs::SqsWorker;
@@ -39,15 +39,21 @@ pub fn otp_service(s: &Services) -> OtpService {
     s.core.otp()
 }
 
-/// The background worker: SES for email channels, signed webhooks over HTTPS.
+/// The background worker: SES and every provider of `secure2fa-providers`
+/// for the channels, signed webhooks over HTTPS.
 pub fn worker(
     aws: &AwsClients,
     s: &Services,
     cfg: &Config,
 ) -> Result<Worker, Box<dyn std::error::Error + Send + Sync>> {
     let ses = SesSender::new(aws.ses(), cfg.ses_from_address.clone(), cfg.ses_configuration_set.clone());
-    let senders = ProviderRegistry::new().with(ProviderKind::Ses, Arc::new(ses));
     let policy = if cfg.allow_private_webhooks { AddressPolicy::AllowPrivate } else { AddressPolicy::PublicOnly };
+    let providers = ProvidersConfig {
+        endpoints: cfg.provider_endpoints.clone(),
+        smtp: SmtpOptions { address_policy: policy, ..Default::default() },
+        ..Default::default()
+    };
+    let senders = ProviderRegistry::with_providers(&providers)?.with(ProviderKind::Ses, Arc::new(ses));
     let webhooks = HttpWebhookPoster::new(policy, HttpWebhookPoster::DEFAULT_TIMEOUT)?;
     Ok(s.core.worker(Arc::new(senders), Arc::new(webhooks)))
 }

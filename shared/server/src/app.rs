@@ -17,7 +17,9 @@ use secure2fa_core::secrets::OperatorToken;
 use secure2fa_core::services::{ServiceConfig, Services};
 use secure2fa_http::{ClientIp, IpRateLimit};
 use secure2fa_local::{Db, LocalJobQueue, LocalKeyVault, Outbox, SqliteStore, files};
-use secure2fa_providers::{AddressPolicy, HttpWebhookPoster, ProviderRegistry};
+use secure2fa_providers::{
+    AddressPolicy, HttpWebhookPoster, ProviderEndpoints, ProviderRegistry, ProvidersConfig, SmtpOptions,
+};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use zeroize::Zeroizing;
@@ -43,6 +45,9 @@ pub struct LocalConfig {
     /// Serve other hosts than this one (`--public`): required to listen on
     /// a non-loopback address, and then `/dev/*` needs the operator token.
     pub public: bool,
+    /// Base URLs of the HTTP email and SMS providers (the real ones unless
+    /// `SECURE2FA_TWILIO_API_URL` and the like say otherwise).
+    pub provider_endpoints: ProviderEndpoints,
 }
 
 impl LocalConfig {
@@ -54,6 +59,7 @@ impl LocalConfig {
             max_job_attempts: 5,
             allow_private_webhooks: false,
             public: false,
+            provider_endpoints: ProviderEndpoints::default(),
         }
     }
 }
@@ -93,9 +99,18 @@ impl LocalApp {
         let services =
             Services::new(store.clone(), Arc::new(vault), Arc::new(queue.clone()), clock.clone(), &service_config);
         let outbox = Outbox::new(&dir.join("outbox.jsonl"), clock.clone());
-        let senders = ProviderRegistry::new().with(ProviderKind::Outbox, Arc::new(outbox.clone()));
         let policy =
             if config.allow_private_webhooks { AddressPolicy::AllowPrivate } else { AddressPolicy::PublicOnly };
+        // A channel's SMTP host is chosen by its owner, like a webhook URL:
+        // the same address policy applies.
+        let providers = ProvidersConfig {
+            endpoints: config.provider_endpoints.clone(),
+            smtp: SmtpOptions { address_policy: policy, ..Default::default() },
+            ..Default::default()
+        };
+        let senders = ProviderRegistry::with_providers(&providers)
+            .context("cannot set up the delivery providers")?
+            .with(ProviderKind::Outbox, Arc::new(outbox.clone()));
         let webhooks = HttpWebhookPoster::new(policy, HttpWebhookPoster::DEFAULT_TIMEOUT)
             .context("cannot build the webhook HTTP client")?;
         let otp = services.otp();

@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use secure2fa::{LocalApp, LocalConfig, check_listen_address};
 use secure2fa_core::clock::SystemClock;
+use secure2fa_providers::ProviderEndpoints;
 
 #[derive(Parser)]
 #[command(name = "secure2fa", version, about = "Self-hosted OTP verification service")]
@@ -53,11 +54,15 @@ async fn main() -> anyhow::Result<()> {
     let Command::Serve { data_dir, addr, ip_limit_per_minute, workers, allow_private_webhooks, public } =
         Cli::parse().command;
     check_listen_address(addr, public)?;
+    // `SECURE2FA_TWILIO_API_URL` and the like: private endpoints, mocks.
+    let provider_endpoints = ProviderEndpoints::from_lookup(|k| std::env::var(format!("SECURE2FA_{k}")).ok())
+        .context("invalid provider endpoint")?;
     let config = LocalConfig {
         ip_limit_per_minute: NonZeroU32::new(ip_limit_per_minute),
         workers,
         allow_private_webhooks,
         public,
+        provider_endpoints,
         ..LocalConfig::new(data_dir)
     };
     let app = LocalApp::open(config.clone(), Arc::new(SystemClock))?;

@@ -128,7 +128,8 @@ async fn a_delivery_claimed_before_a_restart_is_sent_once_after_it() {
     assert_eq!(t.outbox_len().await, 1, "and only once");
 }
 
-/// A project on a channel whose provider this deployment cannot send with.
+/// A project on a channel whose provider this deployment cannot send with
+/// (SES: the local server has no AWS).
 async fn project_with_unavailable_provider(
     t: &TestApp,
     webhook_url: Option<String>,
@@ -137,14 +138,14 @@ async fn project_with_unavailable_provider(
     let demo = t.app.store.list_projects(client.id).await.unwrap().remove(0);
     let m = &t.app.manage;
     let channel = m
-        .create_channel(&client, "Twilio", ChannelMethod::Sms, ProviderKind::Twilio, &json!({"account_sid": "AC1"}))
+        .create_channel(&client, "SES", ChannelMethod::Email, ProviderKind::Ses, &json!({"from": "codes@example.com"}))
         .await
         .unwrap();
     let (_, keys) = m
         .create_project(
             client.id,
             NewProject {
-                title: "SMS".into(),
+                title: "SES".into(),
                 channel_id: channel.id,
                 template_id: demo.template_id,
                 settings: ProjectSettings::default(),
@@ -167,7 +168,7 @@ async fn a_permanent_provider_failure_is_logged_as_danger_and_not_retried() {
     let t = spawn_app().await;
     let (pk, sk, _) = project_with_unavailable_provider(&t, None).await;
     let r =
-        post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "u", "to": "+14155552671", "iat": t.now() })).await;
+        post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "u", "to": "ann@example.com", "iat": t.now() })).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     assert_eq!(t.app.process_pending_jobs().await.unwrap(), 1);
     let stats = t.app.queue.stats().await.unwrap();
@@ -181,8 +182,8 @@ async fn a_permanent_provider_failure_is_logged_as_danger_and_not_retried() {
         .unwrap();
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0].event, "delivery.failed");
-    assert!(logs[0].message.contains("provider twilio is not available"), "{}", logs[0].message);
-    assert!(!logs[0].message.contains("+1415"));
+    assert!(logs[0].message.contains("provider ses is not available"), "{}", logs[0].message);
+    assert!(!logs[0].message.contains("ann@example.com"));
 }
 
 /// A local webhook receiver that records requests and answers `status`.
@@ -269,7 +270,7 @@ async fn failing_webhooks_are_retried_with_backoff_then_dead_lettered_and_redriv
     let t = spawn_app_with(|c| c.allow_private_webhooks = true).await;
     let (url, seen) = receiver(500).await;
     let (pk, sk, _) = project_with_unavailable_provider(&t, Some(url)).await;
-    post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "u", "to": "+14155552671", "iat": t.now() })).await;
+    post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "u", "to": "ann@example.com", "iat": t.now() })).await;
     // Delivery fails permanently, which queues a delivery.failed event.
     t.app.process_pending_jobs().await.unwrap();
     assert_eq!(seen.lock().unwrap().len(), 1);
@@ -302,7 +303,7 @@ async fn webhooks_cannot_reach_loopback_by_default() {
     let t = spawn_app().await;
     let (url, seen) = receiver(204).await;
     let (pk, sk, _) = project_with_unavailable_provider(&t, Some(url)).await;
-    post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "u", "to": "+14155552671", "iat": t.now() })).await;
+    post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "u", "to": "ann@example.com", "iat": t.now() })).await;
     t.app.process_pending_jobs().await.unwrap();
     for _ in 2..=5 {
         t.clock.advance(300);
@@ -349,4 +350,76 @@ async fn every_call_leaves_a_log_entry_without_personal_data() {
             l.message
         );
     }
+}
+
+/// The local server sends SMS through Twilio's API (here a mock on loopback
+/// that the deployment, never the channel, points it at), and a provider's
+/// refusal reaches the project's log without the number.
+#[tokio::test]
+async fn an_sms_channel_delivers_through_its_provider_api() {
+    let seen: Arc<Mutex<Vec<(String, HeaderMap, String)>>> = Arc::default();
+    let recorder = seen.clone();
+    let twilio = axum::Router::new().route(
+        "/2010-04-01/Accounts/{account}/Messages.json",
+        post(move |axum::extract::Path(account): axum::extract::Path<String>, headers: HeaderMap, body: String| {
+            let recorder = recorder.clone();
+            async move {
+                let refused = body.contains("To=%2B15005550001");
+                recorder.lock().unwrap().push((account, headers, body));
+                if refused {
+                    let answer = json!({"code": 21211, "message": "The 'To' number +15005550001 is not a valid phone number.", "status": 400});
+                    (AxumStatus::BAD_REQUEST, answer.to_string())
+                } else {
+                    (AxumStatus::CREATED, json!({"sid": "SM0123", "status": "queued"}).to_string())
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, twilio).await.unwrap() });
+    let t = spawn_app_with(|c| c.provider_endpoints.set(ProviderKind::Twilio, &base).unwrap()).await;
+
+    let client = t.app.store.list_clients().await.unwrap().remove(0);
+    let demo = t.app.store.list_projects(client.id).await.unwrap().remove(0);
+    let m = &t.app.manage;
+    let account = "AC0123456789abcdef0123456789abcdef";
+    let bad = m
+        .create_channel(&client, "Twilio", ChannelMethod::Sms, ProviderKind::Twilio, &json!({"account_sid": "AC1"}))
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("credentials.account_sid"), "{bad}");
+    let creds = json!({"account_sid": account, "auth_token": "0123456789abcdef0123456789abcdef", "from": "+14155550100"});
+    let channel = m.create_channel(&client, "Twilio", ChannelMethod::Sms, ProviderKind::Twilio, &creds).await.unwrap();
+    let project = NewProject {
+        title: "SMS".into(),
+        channel_id: channel.id,
+        template_id: demo.template_id,
+        settings: ProjectSettings::default(),
+        webhook_url: None,
+    };
+    let (project, keys) = m.create_project(client.id, project).await.unwrap();
+    let (pk, sk) = (keys.public_key, keys.secret_key.clone());
+
+    let r = post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "u", "to": "+14155552671", "iat": t.now() })).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert_eq!(t.app.process_pending_jobs().await.unwrap(), 1);
+    let (path_account, headers, body) = seen.lock().unwrap().pop().expect("Twilio was called");
+    assert_eq!(path_account, account);
+    assert!(headers["authorization"].to_str().unwrap().starts_with("Basic "));
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    assert_eq!(form[0], ("To".into(), "+14155552671".into()));
+    assert_eq!(form[1], ("From".into(), "+14155550100".into()));
+    let code = code_in(&form[2].1);
+    let r = post_as(&t, &pk, &sk, "/otp/verify", json!({ "user_id": "u", "code": code, "iat": t.now() })).await;
+    assert_eq!(r.verify_status(), "approved");
+
+    // A number Twilio refuses: permanent, logged with Twilio's code, number redacted.
+    post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "v", "to": "+15005550001", "iat": t.now() })).await;
+    assert_eq!(t.app.process_pending_jobs().await.unwrap(), 1);
+    let filter = LogFilter { project_id: Some(project.id), level: Some(LogLevel::Danger), limit: 10, ..Default::default() };
+    let logs = t.app.store.list_logs(client.id, &filter).await.unwrap();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert!(logs[0].message.contains("code 21211"), "{}", logs[0].message);
+    assert!(!logs[0].message.contains("5005550001"), "{}", logs[0].message);
 }
