@@ -157,9 +157,10 @@ impl VerificationStore for DelayedWrites {
         user_ref: &UserRef,
         id: VerificationId,
         state: DeliveryState,
+        provider_message_id: Option<&str>,
     ) -> Result<(), StoreError> {
         self.pause().await;
-        self.inner.finish_delivery(project, user_ref, id, state).await
+        self.inner.finish_delivery(project, user_ref, id, state, provider_message_id).await
     }
     async fn list_verifications(&self, project: ProjectId, limit: usize) -> Result<Vec<Verification>, StoreError> {
         self.inner.list_verifications(project, limit).await

@@ -104,6 +104,7 @@ pub fn verification(project: ProjectId, user: &str, code_mac: &str, now: UnixTim
         expires_at: now + 600,
         delivery: DeliveryState::Queued,
         delivery_lease_until: None,
+        provider_message_id: None,
         first_seen: now,
     }
 }

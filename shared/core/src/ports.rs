@@ -146,14 +146,16 @@ pub trait VerificationStore: Send + Sync {
         lease_seconds: u32,
     ) -> Result<ClaimOutcome, StoreError>;
 
-    /// Ends a claim: `Sent` after the provider accepted, `Queued` to let a
-    /// retry claim it again. A no-op if `id` is no longer current.
+    /// Ends a claim: `Sent` after the provider accepted (with the provider's
+    /// message id, when it gave one), `Queued` to let a retry claim it
+    /// again. A no-op if `id` is no longer current.
     async fn finish_delivery(
         &self,
         project: ProjectId,
         user_ref: &UserRef,
         id: VerificationId,
         state: DeliveryState,
+        provider_message_id: Option<&str>,
     ) -> Result<(), StoreError>;
 
     /// End users of a project, at most `limit`, in no guaranteed order.

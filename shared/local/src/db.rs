@@ -38,6 +38,25 @@ use secure2fa_core::ports::StoreError;
 
 const SCHEMA: &str = include_str!("schema.sql");
 
+/// Columns added after a table was first released: a data directory made by
+/// an earlier version gains them at open (`CREATE TABLE IF NOT EXISTS` leaves
+/// an existing table as it was).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("end_users", "provider_message_id", "TEXT")];
+
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    for (table, column, decl) in ADDED_COLUMNS {
+        let present: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+            [table, column],
+            |row| row.get(0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Operations run in one transaction at most.
 const MAX_BATCH: usize = 256;
 
@@ -102,6 +121,7 @@ impl Db {
         )
         .map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        migrate(&conn).map_err(unavailable)?;
         let (tasks, queue) = mpsc::channel::<Task>();
         std::thread::Builder::new()
             .name("sqlite".into())
@@ -211,5 +231,36 @@ pub(crate) fn sql(e: rusqlite::Error) -> StoreError {
             StoreError::Corrupt(e.to_string())
         }
         _ => unavailable(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_database_from_before_a_column_was_added_gains_it_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            // end_users as the first release created it.
+            let conn = Connection::open(&path).unwrap();
+            let old = SCHEMA.replace("    provider_message_id  TEXT,\n", "");
+            assert_ne!(old, SCHEMA, "the column is in the schema");
+            conn.execute_batch(&old).unwrap();
+        }
+        let db = Db::open(&path).unwrap();
+        let columns: Vec<String> = db
+            .run(|conn| {
+                let mut s = conn.prepare("SELECT name FROM pragma_table_info('end_users')").unwrap();
+                let names = s.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
+                Ok(names)
+            })
+            .await
+            .unwrap();
+        assert!(columns.iter().any(|c| c == "provider_message_id"), "{columns:?}");
+        drop(db);
+        // Opening again (column present) is a no-op.
+        Db::open(&path).unwrap();
     }
 }

@@ -76,6 +76,7 @@ CREATE TABLE IF NOT EXISTS end_users (
     delivery             TEXT NOT NULL,
     delivery_lease_until INTEGER,
     first_seen           INTEGER NOT NULL,
+    provider_message_id  TEXT,
     PRIMARY KEY (project_id, user_ref)
 );
 CREATE INDEX IF NOT EXISTS end_users_recent ON end_users(project_id, sent_at DESC);

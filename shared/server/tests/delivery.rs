@@ -411,6 +411,8 @@ async fn an_sms_channel_delivers_through_its_provider_api() {
     assert_eq!(form[0], ("To".into(), "+14155552671".into()));
     assert_eq!(form[1], ("From".into(), "+14155550100".into()));
     let code = code_in(&form[2].1);
+    let stored = t.app.store.list_verifications(project.id, 10).await.unwrap();
+    assert_eq!(stored[0].provider_message_id.as_deref(), Some("SM0123"), "Twilio's sid is kept");
     let r = post_as(&t, &pk, &sk, "/otp/verify", json!({ "user_id": "u", "code": code, "iat": t.now() })).await;
     assert_eq!(r.verify_status(), "approved");
 

@@ -74,6 +74,7 @@ fn verification_from(item: &Item) -> Result<Verification, StoreError> {
         expires_at: r.n("expires_at")?,
         delivery: r.parse_with("delivery", DeliveryState::parse)?,
         delivery_lease_until: r.opt_n("delivery_lease_until")?,
+        provider_message_id: r.opt_s("provider_message_id")?.map(str::to_owned),
         first_seen: r.n("first_seen")?,
     })
 }
@@ -140,7 +141,7 @@ impl DynamoStore {
             "#first_seen = if_not_exists(#first_seen, :now)",
             "#ttl = :ttl",
         ];
-        let mut remove = vec!["#delivery_lease_until", "#guess", "#guess_device"];
+        let mut remove = vec!["#delivery_lease_until", "#guess", "#guess_device", "#provider_message_id"];
         if v.device_mac.is_some() {
             set.push("#device_mac = :dmac")
         } else {
@@ -361,11 +362,18 @@ impl VerificationStore for DynamoStore {
         user_ref: &UserRef,
         id: VerificationId,
         state: DeliveryState,
+        provider_message_id: Option<&str>,
     ) -> Result<(), StoreError> {
-        let update = "SET #delivery = :state REMOVE #delivery_lease_until";
+        let update = match provider_message_id {
+            Some(_) => "SET #delivery = :state, #provider_message_id = :pmid REMOVE #delivery_lease_until",
+            None => "SET #delivery = :state REMOVE #delivery_lease_until",
+        };
         let cond = "#verification_id = :vid AND #delivery = :claimed";
-        let result = self
-            .user_update(project, user_ref, update, cond)
+        let mut request = self.user_update(project, user_ref, update, cond);
+        if let Some(id) = provider_message_id {
+            request = request.expression_attribute_values(":pmid", s(id));
+        }
+        let result = request
             .expression_attribute_values(":state", s(state.as_str()))
             .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()))
             .expression_attribute_values(":vid", s(id.to_string()))

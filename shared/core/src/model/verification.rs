@@ -95,6 +95,8 @@ pub struct Verification {
     pub expires_at: UnixTime,
     pub delivery: DeliveryState,
     pub delivery_lease_until: Option<UnixTime>,
+    /// The provider's id of the message that carried this code, once sent.
+    pub provider_message_id: Option<String>,
     /// When this end user was first seen in the project.
     pub first_seen: UnixTime,
 }
@@ -254,6 +256,7 @@ mod tests {
             expires_at: 200,
             delivery: DeliveryState::Queued,
             delivery_lease_until: None,
+            provider_message_id: None,
             first_seen: 100,
         }
     }

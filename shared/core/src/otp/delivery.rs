@@ -127,13 +127,16 @@ impl Worker {
             Err(reason) => Err(SendError::Permanent(reason)),
         };
 
-        let finish = |state| store.finish_delivery(project.id, &job.user_ref, job.verification_id, state);
+        let finish = |state, message_id: Option<String>| async move {
+            store.finish_delivery(project.id, &job.user_ref, job.verification_id, state, message_id.as_deref()).await
+        };
         let (reason, permanent, not_before) = match result {
             Ok(sent) => {
                 tracing::info!(provider = channel.provider.as_str(), provider_message_id = ?sent.provider_message_id, "delivered");
                 // If this write fails the lease still stops duplicates for a
                 // while; a retry after it would resend the same code.
-                finish(DeliveryState::Sent).await.map_err(|e| retry(&e))?;
+                let message_id = sent.provider_message_id.filter(|id| plausible_message_id(id));
+                finish(DeliveryState::Sent, message_id).await.map_err(|e| retry(&e))?;
                 return Ok(JobOutcome::Done);
             }
             Err(SendError::Transient(reason)) => (reason, false, 0),
@@ -142,7 +145,7 @@ impl Worker {
         };
         tracing::warn!(provider = channel.provider.as_str(), %reason, permanent, "delivery failed");
         if !permanent && !attempt.is_final() {
-            finish(DeliveryState::Queued).await.map_err(|e| retry(&e))?;
+            finish(DeliveryState::Queued, None).await.map_err(|e| retry(&e))?;
             return Err(RetryJob { reason, not_before_seconds: not_before });
         }
         let about = Subject::project(&project, now).user(&job.user_ref).verification(job.verification_id);
@@ -158,4 +161,10 @@ impl Worker {
         emit(self.queue.as_ref(), about, &key, EventType::DeliveryFailed, None, data).await;
         if permanent { Ok(JobOutcome::Done) } else { Err(RetryJob::new(reason)) }
     }
+}
+
+/// A provider's message id worth storing: what a provider answers is not
+/// ours to trust, so an id is kept only when it is short printable ASCII.
+fn plausible_message_id(id: &str) -> bool {
+    (1..=200).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
 }

@@ -112,6 +112,7 @@ impl OtpService {
             expires_at,
             delivery: if r.template_request { DeliveryState::NotRequired } else { DeliveryState::Queued },
             delivery_lease_until: None,
+            provider_message_id: None,
             first_seen: now,
         };
 

@@ -30,6 +30,7 @@ fn verification_row(row: &Row<'_>) -> rusqlite::Result<Verification> {
         delivery: enum_col(row, "delivery", DeliveryState::parse)?,
         delivery_lease_until: get(row, "delivery_lease_until")?,
         first_seen: get(row, "first_seen")?,
+        provider_message_id: get(row, "provider_message_id")?,
     })
 }
 
@@ -82,7 +83,7 @@ impl VerificationStore for SqliteStore {
                              recipient = excluded.recipient, lang = excluded.lang, status = excluded.status,
                              attempts = 0, max_attempts = excluded.max_attempts, sent_at = excluded.sent_at,
                              expires_at = excluded.expires_at, delivery = excluded.delivery,
-                             delivery_lease_until = NULL
+                             delivery_lease_until = NULL, provider_message_id = NULL
                          WHERE end_users.status <> 'pending' OR end_users.sent_at <= :cooldown_edge
                             OR end_users.expires_at <= :now",
                     )
@@ -247,15 +248,20 @@ impl VerificationStore for SqliteStore {
         user_ref: &UserRef,
         id: VerificationId,
         state: DeliveryState,
+        provider_message_id: Option<&str>,
     ) -> Result<(), StoreError> {
         let uref = user_ref.as_str().to_owned();
+        let message_id = provider_message_id.map(str::to_owned);
         self.db
             .run(move |conn| {
                 conn.prepare_cached(
-                    "UPDATE end_users SET delivery = ?4, delivery_lease_until = NULL
+                    "UPDATE end_users SET delivery = ?4, delivery_lease_until = NULL,
+                         provider_message_id = COALESCE(?5, provider_message_id)
                      WHERE project_id = ?1 AND user_ref = ?2 AND verification_id = ?3 AND delivery = 'claimed'",
                 )
-                .and_then(|mut s| s.execute(params![project.to_string(), uref, id.to_string(), state.as_str()]))
+                .and_then(|mut s| {
+                    s.execute(params![project.to_string(), uref, id.to_string(), state.as_str(), message_id])
+                })
                 .map_err(sql)?;
                 Ok(())
             })
