@@ -16,7 +16,7 @@ use crate::model::{
 };
 use crate::otp::{Aad, WebhookSecret};
 use crate::ports::Store;
-use crate::render;
+use crate::render::{self, RenderLimits, RenderVars, render_with_limits};
 use crate::types::{Email, Lang, ParseError, PublicKey, SecretKey};
 
 #[derive(Clone)]
@@ -163,6 +163,14 @@ impl Management {
             .channel(client, new.channel_id)
             .await?
             .ok_or_else(|| ManageError::Invalid("channel does not exist".into()))?;
+        let template = self
+            .store
+            .template(client, new.template_id)
+            .await?
+            .ok_or_else(|| ManageError::Invalid("template does not exist".into()))?;
+        if channel.method == ChannelMethod::Sms {
+            check_sms_template(&template, &new.title, new.settings.expiration_seconds)?;
+        }
         if let Some(url) = &new.webhook_url {
             self.check_webhook_url(url)?;
         }
@@ -214,4 +222,34 @@ impl Management {
         self.keys.evict(&KeyContext::project(id));
         Ok(deleted)
     }
+}
+
+/// Most SMS segments a code message may take: each is billed, and a code
+/// split over more is read late or out of order.
+pub const MAX_SMS_SEGMENTS: usize = 3;
+
+/// A template linked to an SMS channel: plain text, and every language's
+/// body, rendered with the longest code (10 digits), fits in
+/// [`MAX_SMS_SEGMENTS`] (GSM-7 or UCS-2 as the text needs). The subject is
+/// not sent.
+fn check_sms_template(template: &Template, project_title: &str, expires_in_seconds: u32) -> Result<(), ManageError> {
+    if template.format != TemplateFormat::Text {
+        return Err(ManageError::Invalid("an SMS channel needs a text template, not HTML".into()));
+    }
+    let vars = RenderVars { code: "0000000000", expires_in_seconds, project_name: project_title };
+    for (lang, version) in &template.versions {
+        let rendered = render_with_limits(TemplateFormat::Text, version, &vars, RenderLimits::SMS)
+            .map_err(|e| ManageError::Invalid(format!("template version {}: {e}", lang.as_str())))?;
+        let length = crate::providers::sms_length(&rendered.body);
+        if length.segments > MAX_SMS_SEGMENTS {
+            return Err(ManageError::Invalid(format!(
+                "template version {}: the SMS takes {} segments ({} {} units); at most {MAX_SMS_SEGMENTS} are allowed",
+                lang.as_str(),
+                length.segments,
+                length.units,
+                length.encoding.as_str(),
+            )));
+        }
+    }
+    Ok(())
 }

@@ -243,3 +243,56 @@ async fn requests_that_do_not_parse_get_json_errors() {
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "method_not_allowed");
 }
+
+/// A template linked to an SMS channel is checked at save: plain text, and
+/// short enough on the air (segments, GSM-7 or UCS-2) in every language.
+#[tokio::test]
+async fn an_sms_project_needs_a_text_template_that_fits_a_few_segments() {
+    use reqwest::Method;
+    let t = spawn_app().await;
+    let (_, client) = t.admin(Method::POST, "/v1/clients", Some(json!({ "email": "sms@acme.example" }))).await;
+    let cid = client["id"].as_str().unwrap();
+    let (s, channel) = t
+        .admin(
+            Method::POST,
+            &format!("/v1/clients/{cid}/channels"),
+            Some(json!({ "title": "SMS", "method": "sms", "provider": "outbox" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{channel}");
+    let template = |format: &str, en: String, ja: String| {
+        json!({ "title": "T", "default_lang": "en", "format": format, "versions": {
+            "en": { "subject": "", "body": en }, "ja": { "subject": "", "body": ja } } })
+    };
+    let project = |template_id: &Value| {
+        json!({ "title": "SMS login", "channel_id": channel["id"], "template_id": template_id, "code_length": 10 })
+    };
+    let cases = [
+        // 3 GSM-7 segments hold 459 characters: 441 + a 10-digit code + "Code: " = 457.
+        ("text", format!("Code: {{{{ OTP_CODE }}}}{}", "x".repeat(441)), "コード {{ OTP_CODE }}".to_string(), None),
+        ("text", format!("Code: {{{{ OTP_CODE }}}}{}", "x".repeat(450)), "コード {{ OTP_CODE }}".to_string(), Some("version en: the SMS takes 4 segments")),
+        // UCS-2: 3 segments hold 201 units.
+        ("text", "Code {{ OTP_CODE }}".to_string(), format!("{{{{ OTP_CODE }}}}{}", "あ".repeat(200)), Some("version ja: the SMS takes 4 segments")),
+        ("html", "<p>{{ OTP_CODE }}</p>".to_string(), "<p>{{ OTP_CODE }}</p>".to_string(), Some("needs a text template")),
+    ];
+    for (format, en, ja, refused) in cases {
+        let (s, tpl) = t.admin(Method::POST, &format!("/v1/clients/{cid}/templates"), Some(template(format, en, ja))).await;
+        assert_eq!(s, StatusCode::CREATED, "{tpl}");
+        let (s, body) = t.admin(Method::POST, &format!("/v1/clients/{cid}/projects"), Some(project(&tpl["id"]))).await;
+        match refused {
+            None => assert_eq!(s, StatusCode::CREATED, "{body}"),
+            Some(message) => {
+                assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+                assert!(body["error"]["message"].as_str().unwrap().contains(message), "{body}");
+            }
+        }
+    }
+    // A template of another client is not found, like one that does not exist.
+    let (_, other) = t.admin(Method::GET, "/v1/clients", None).await;
+    let demo = other["clients"][0]["id"].as_str().unwrap();
+    let (_, demo_templates) = t.admin(Method::GET, &format!("/v1/clients/{demo}/templates"), None).await;
+    let foreign = &demo_templates["templates"][0]["id"];
+    let (s, body) = t.admin(Method::POST, &format!("/v1/clients/{cid}/projects"), Some(project(foreign))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["message"], "template does not exist");
+}
