@@ -3,6 +3,7 @@
 //! instead of by luck of the scheduler (disk-like or network-like latency).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,11 +21,18 @@ use secure2fa_core::ports::{
 pub struct DelayedWrites {
     inner: Arc<dyn Store>,
     delay: Duration,
+    failing_sent_writes: AtomicU32,
 }
 
 impl DelayedWrites {
     pub fn new(inner: Arc<dyn Store>, delay: Duration) -> Arc<Self> {
-        Arc::new(Self { inner, delay })
+        Arc::new(Self { inner, delay, failing_sent_writes: AtomicU32::new(0) })
+    }
+
+    /// The next `n` writes of a delivery's `sent` state fail (the store is
+    /// unavailable), without reaching the store.
+    pub fn fail_next_sent_writes(&self, n: u32) {
+        self.failing_sent_writes.store(n, Ordering::SeqCst);
     }
 
     async fn pause(&self) {
@@ -160,6 +168,11 @@ impl VerificationStore for DelayedWrites {
         provider_message_id: Option<&str>,
     ) -> Result<(), StoreError> {
         self.pause().await;
+        let fail = state == DeliveryState::Sent
+            && self.failing_sent_writes.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        if fail {
+            return Err(StoreError::Unavailable("injected: the sent write fails".into()));
+        }
         self.inner.finish_delivery(project, user_ref, id, state, provider_message_id).await
     }
     async fn list_verifications(&self, project: ProjectId, limit: usize) -> Result<Vec<Verification>, StoreError> {

@@ -9,6 +9,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod delayed_writes;
+pub mod delivery_faults;
 pub mod fixtures;
 pub mod key_vault;
 pub mod moto;
@@ -46,6 +47,11 @@ macro_rules! store_contract_tests {
         $crate::store_contract_tests!(@each_in verify_race; $make;
             a_right_guess_behind_concurrent_wrong_ones_is_refused,
             concurrent_guessing_wins_no_more_often_than_the_cap_allows,
+        );
+        $crate::store_contract_tests!(@each_in delivery_faults; $make;
+            a_provider_that_never_answers_is_cut_off_and_the_code_is_sent_on_retry,
+            a_failed_sent_write_never_sends_the_code_twice,
+            a_sent_write_that_keeps_failing_still_ends_the_job,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {

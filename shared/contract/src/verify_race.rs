@@ -59,6 +59,8 @@ impl JobQueue for NullQueue {
 /// The OTP use cases over `store`, and one project's keys.
 pub struct RaceFixture {
     pub otp: OtpService,
+    pub keys: Arc<DataKeyCache>,
+    pub clock: Arc<dyn Clock>,
     pub public_key: PublicKey,
     pub secret_key: SecretKey,
     pub max_attempts: u32,
@@ -66,6 +68,11 @@ pub struct RaceFixture {
 
 impl RaceFixture {
     pub async fn new(store: Arc<dyn Store>) -> Self {
+        Self::with_queue(store, Arc::new(NullQueue)).await
+    }
+
+    /// The same, with the jobs `generate` enqueues going to `queue`.
+    pub async fn with_queue(store: Arc<dyn Store>, queue: Arc<dyn JobQueue>) -> Self {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let keys = Arc::new(DataKeyCache::new(Arc::new(XorVault), 100, Duration::from_secs(600)));
         let manage = Management {
@@ -95,9 +102,11 @@ impl RaceFixture {
             webhook_url: None,
         };
         let (_, project_keys) = manage.create_project(client.id, new).await.unwrap();
-        let otp = OtpService::new(store, keys, Arc::new(NullQueue), clock);
+        let otp = OtpService::new(store, keys.clone(), queue, clock.clone());
         Self {
             otp,
+            keys,
+            clock,
             public_key: project_keys.public_key,
             secret_key: project_keys.secret_key,
             max_attempts: settings.max_attempts,

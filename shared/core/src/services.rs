@@ -73,6 +73,7 @@ impl Services {
             sender,
             webhooks,
             clock: self.clock.clone(),
+            send_deadline: crate::otp::SEND_DEADLINE,
         }
     }
 

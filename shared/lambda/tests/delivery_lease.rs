@@ -3,7 +3,7 @@
 //! past its lease, and a message redelivered after a crash finds the lease
 //! over. Checked on `template.yaml` itself.
 
-use secure2fa_core::otp::DELIVERY_LEASE_SECONDS;
+use secure2fa_core::otp::{DELIVERY_LEASE_SECONDS, SEND_DEADLINE};
 use serde_norway::Value;
 
 fn template() -> Value {
@@ -25,5 +25,7 @@ fn delivery_lease_sits_between_function_timeout_and_visibility() {
     let visibility = number(&resources["DeliveryQueue"]["Properties"]["VisibilityTimeout"], "VisibilityTimeout");
     let lease = u64::from(DELIVERY_LEASE_SECONDS);
     assert!(timeout + 5 <= lease, "worker timeout {timeout} s must end well before the {lease} s lease");
+    let deadline = SEND_DEADLINE.as_secs();
+    assert!(deadline + 5 <= timeout, "a send cut at {deadline} s must leave the worker time to release its claim");
     assert!(lease + 10 <= visibility, "the {lease} s lease must end well before the {visibility} s visibility timeout");
 }

@@ -131,11 +131,16 @@ impl LocalApp {
         secure2fa_http::with_edge_layers(router)
     }
 
-    /// `/dev/outbox` lists codes and addresses: open to this machine only,
-    /// behind the operator token when the server is `public`.
+    /// `/dev/outbox` lists codes and addresses: open to this machine only
+    /// (and only under a loopback host name, against DNS rebinding), behind
+    /// the operator token when the server is `public`.
     fn dev_router(&self) -> Router {
         let dev = dev_routes::router(self.outbox.clone());
-        if self.config.public { secure2fa_http::operator_only(dev, self.operator_token.clone()) } else { dev }
+        if self.config.public {
+            secure2fa_http::operator_only(dev, self.operator_token.clone())
+        } else {
+            dev_routes::loopback_host_only(dev)
+        }
     }
 
     /// Runs every job that is due now; what tests call instead of waiting.

@@ -296,3 +296,19 @@ async fn an_sms_project_needs_a_text_template_that_fits_a_few_segments() {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["message"], "template does not exist");
 }
+
+/// A page on another site that rebinds its own name to 127.0.0.1 reaches
+/// the local server with its own name in `Host`: the outbox refuses it.
+#[tokio::test]
+async fn the_outbox_refuses_requests_addressed_to_another_host_name() {
+    let t = spawn_app().await;
+    let url = format!("{}/dev/outbox", t.base);
+    let port = t.base.rsplit(':').next().unwrap();
+    let resp = t.http.get(&url).header("host", format!("rebind.evil.example:{port}")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "forbidden");
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let resp = t.http.get(&url).header("host", host.clone()).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{host}");
+    }
+}

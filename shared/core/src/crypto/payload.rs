@@ -59,13 +59,24 @@ pub fn open(key: &SecretKey, public_key: &PublicKey, encrypted_b64: &str) -> Res
 
 /// Whether a request's `iat` is within the allowed skew of `now`.
 pub fn iat_is_fresh(iat: i64, now: i64) -> bool {
-    iat.checked_sub(now).is_some_and(|d| d.abs() <= MAX_IAT_SKEW_SECONDS)
+    // abs_diff: `iat - now` can be i64::MIN, whose abs() overflows.
+    iat.abs_diff(now) <= MAX_IAT_SKEW_SECONDS.unsigned_abs()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn iat_freshness_holds_at_the_extremes_without_overflow() {
+        let now = 1_800_000_000;
+        assert!(iat_is_fresh(now - MAX_IAT_SKEW_SECONDS, now) && iat_is_fresh(now + MAX_IAT_SKEW_SECONDS, now));
+        assert!(!iat_is_fresh(now - MAX_IAT_SKEW_SECONDS - 1, now));
+        // iat - now == i64::MIN: the old `checked_sub(..).abs()` panicked here.
+        assert!(!iat_is_fresh(i64::MIN + now, now));
+        assert!(!iat_is_fresh(i64::MIN, now) && !iat_is_fresh(i64::MAX, now) && !iat_is_fresh(i64::MAX, -1));
+    }
 
     fn key(seed: u8) -> SecretKey {
         SecretKey::from_bytes([seed; 32])

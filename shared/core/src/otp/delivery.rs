@@ -6,11 +6,16 @@
 //! - a job delivered twice (SQS is at-least-once) sends once: the worker first
 //!   *claims* the delivery with a conditional write and a lease;
 //! - a worker that dies mid-send leaves a lease that expires, so the queue's
-//!   retry (or a redrive from the dead-letter queue) can claim it again.
+//!   retry (or a redrive from the dead-letter queue) can claim it again;
+//! - a provider call is cut at [`SEND_DEADLINE`], well inside the lease;
+//! - once the provider accepted, the job ends even if recording `sent`
+//!   fails (after retries): a lost state costs nothing, a resend a duplicate.
 //!
 //! Writes (DESIGN §8, at most 2): the claim, then either `sent`, or the
 //! claim's release for a retry, or, when retries are exhausted or the
 //! failure is permanent, a danger log entry.
+
+use std::time::Duration;
 
 use serde_json::json;
 use tracing::Instrument;
@@ -27,8 +32,9 @@ use crate::types::{Email, PhoneNumber, Recipient};
 /// How long a claim protects a delivery in progress.
 ///
 /// The relation that keeps codes from being lost or sent twice:
-/// worker run time (Lambda `Timeout`, 10 s; a provider call is bounded well
-/// under it) < this lease (30 s) < the queue's visibility timeout (SQS
+/// worker run time (a provider call is cut at [`SEND_DEADLINE`], 10 s, the
+/// delivery Lambda's `Timeout` is 20 s) < this lease (30 s) < the queue's
+/// visibility timeout (SQS
 /// `VisibilityTimeout` 60 s in `template.yaml`; the local job table's lease,
 /// 60 s). A worker that dies after claiming has lost its lease before the
 /// queue hands the job out again, so the redelivery sends the code; a job
@@ -36,6 +42,18 @@ use crate::types::{Email, PhoneNumber, Recipient};
 /// test `delivery_lease_sits_between_function_timeout_and_visibility`
 /// checks `template.yaml` against this constant.
 pub const DELIVERY_LEASE_SECONDS: u32 = 30;
+
+/// Longest a provider call may take, whatever the provider's own timeouts
+/// add up to (an SMTP conversation has several steps, each with its own):
+/// a send cut here is released for a retry while the lease still holds, so
+/// a slow provider (or a tenant's SMTP host that stalls on purpose) cannot
+/// make the lease run out under a send and the code go out twice.
+pub const SEND_DEADLINE: Duration = Duration::from_secs(10);
+const _: () = assert!(SEND_DEADLINE.as_secs() + 10 <= DELIVERY_LEASE_SECONDS as u64);
+
+/// Tries of the `sent` write after the provider accepted, and the pause
+/// before each retry.
+const SENT_WRITE_RETRIES: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(500)];
 
 impl Worker {
     pub async fn handle_delivery(&self, job: &DeliveryJob, attempt: JobAttempt) -> Result<JobOutcome, RetryJob> {
@@ -122,7 +140,16 @@ impl Worker {
             Ok(r) => {
                 let message =
                     OutgoingMessage { to: recipient, subject: r.subject, body: r.body, format: template.format };
-                self.sender.send(channel.provider, &ProviderCredentials(credentials), &message).await
+                let credentials = ProviderCredentials(credentials);
+                let sending = self.sender.send(channel.provider, &credentials, &message);
+                match tokio::time::timeout(self.send_deadline, sending).await {
+                    Ok(result) => result,
+                    Err(_) => Err(SendError::Transient(format!(
+                        "{}: no answer within {} ms",
+                        channel.provider.as_str(),
+                        self.send_deadline.as_millis()
+                    ))),
+                }
             }
             Err(reason) => Err(SendError::Permanent(reason)),
         };
@@ -136,7 +163,22 @@ impl Worker {
                 // If this write fails the lease still stops duplicates for a
                 // while; a retry after it would resend the same code.
                 let message_id = sent.provider_message_id.filter(|id| plausible_message_id(id));
-                finish(DeliveryState::Sent, message_id).await.map_err(|e| retry(&e))?;
+                // The provider has the message: from here on, a retry of the
+                // job would send the code a second time. So the write is
+                // retried here, and if it still fails the job ends anyway
+                // (the claim then just runs out; only a duplicate of this
+                // job could still send again).
+                let mut written = finish(DeliveryState::Sent, message_id.clone()).await;
+                for pause in SENT_WRITE_RETRIES {
+                    if written.is_ok() {
+                        break;
+                    }
+                    tokio::time::sleep(pause).await;
+                    written = finish(DeliveryState::Sent, message_id.clone()).await;
+                }
+                if let Err(e) = written {
+                    tracing::error!(error = %e, "delivered, but the sent state could not be stored; not retrying the send");
+                }
                 return Ok(JobOutcome::Done);
             }
             Err(SendError::Transient(reason)) => (reason, false, 0),

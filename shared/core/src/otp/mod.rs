@@ -23,7 +23,7 @@ use crate::ports::{JobQueue, LogStore, MessageSender, Store, WebhookPoster};
 use crate::types::{PublicKey, SecretKey};
 
 pub use aad::Aad;
-pub use delivery::DELIVERY_LEASE_SECONDS;
+pub use delivery::{DELIVERY_LEASE_SECONDS, SEND_DEADLINE};
 pub use generate::Generated;
 pub use rejections::{Admission, LOGGED_PER_MINUTE, RejectionSampler};
 pub use verify::{VerifyOutcome, VerifyStatus};
@@ -48,6 +48,9 @@ pub struct Worker {
     pub sender: Arc<dyn MessageSender>,
     pub webhooks: Arc<dyn WebhookPoster>,
     pub clock: Arc<dyn Clock>,
+    /// Longest a provider call may take ([`SEND_DEADLINE`] unless a test
+    /// shortens it).
+    pub send_deadline: std::time::Duration,
 }
 
 /// How a job ended when it needs no retry.
