@@ -3,6 +3,7 @@
 //! unwrapped keys in memory for a bounded time and count so that the hot path
 //! makes no key-vault call.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::num::NonZeroUsize;
@@ -83,16 +84,22 @@ impl Hash for CacheKey {
 /// A bounded, time-limited cache of unwrapped data keys in front of a vault.
 /// Keyed by context *and* wrapped bytes, so a rotated or re-created key is
 /// never confused with an old one.
+///
+/// Misses are single-flight: concurrent requests for the same key wait for
+/// one vault call (a cold batch of ten messages for one project makes one
+/// KMS `Decrypt`, not ten), while different keys unwrap in parallel.
 pub struct DataKeyCache {
     vault: Arc<dyn KeyVault>,
     ttl: Duration,
     entries: Mutex<lru::LruCache<CacheKey, (Arc<DataKey>, Instant)>>,
+    /// One lock per key being unwrapped right now.
+    in_flight: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl DataKeyCache {
     pub fn new(vault: Arc<dyn KeyVault>, capacity: usize, ttl: Duration) -> Self {
         let cap = NonZeroUsize::new(capacity.max(1)).expect("max(1) is non-zero");
-        Self { vault, ttl, entries: Mutex::new(lru::LruCache::new(cap)) }
+        Self { vault, ttl, entries: Mutex::new(lru::LruCache::new(cap)), in_flight: Mutex::default() }
     }
 
     pub fn vault(&self) -> &Arc<dyn KeyVault> {
@@ -109,18 +116,44 @@ impl DataKeyCache {
 
     pub async fn get(&self, ctx: &KeyContext, wrapped: &WrappedKey) -> Result<Arc<DataKey>, KeyError> {
         let ck = CacheKey { ctx: ctx.clone(), wrapped: wrapped.clone() };
-        {
-            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((key, at)) = entries.get(&ck) {
-                if at.elapsed() < self.ttl {
-                    return Ok(key.clone());
-                }
-                entries.pop(&ck);
-            }
+        if let Some(key) = self.cached(&ck) {
+            return Ok(key);
         }
-        let key = Arc::new(self.vault.unwrap_data_key(ctx, wrapped).await?);
-        self.insert(ck, key.clone());
-        Ok(key)
+        let flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).entry(ck.clone()).or_default().clone();
+        let result = {
+            let _turn = flight.lock().await;
+            // Whoever held the lock before may have unwrapped it already.
+            match self.cached(&ck) {
+                Some(key) => Ok(key),
+                None => match self.vault.unwrap_data_key(ctx, wrapped).await {
+                    Ok(key) => {
+                        let key = Arc::new(key);
+                        self.insert(ck.clone(), key.clone());
+                        Ok(key)
+                    }
+                    Err(e) => Err(e),
+                },
+            }
+        };
+        // The last one out removes the lock (clones are only taken under
+        // the map's mutex, so the count is exact here).
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if Arc::strong_count(&flight) <= 2 {
+            in_flight.remove(&ck);
+        }
+        result
+    }
+
+    /// The cached key, if still fresh.
+    fn cached(&self, ck: &CacheKey) -> Option<Arc<DataKey>> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((key, at)) = entries.get(ck) {
+            if at.elapsed() < self.ttl {
+                return Some(key.clone());
+            }
+            entries.pop(ck);
+        }
+        None
     }
 
     /// Forgets every cached key of an entity (on deletion or rotation).
@@ -169,6 +202,41 @@ mod tests {
             let raw: [u8; 32] = xor(ctx, &wrapped.0).try_into().unwrap();
             Ok(DataKey::from_bytes(raw))
         }
+    }
+
+    /// Counts unwraps, each taking a while (a KMS call).
+    struct SlowVault(AtomicUsize);
+
+    #[async_trait]
+    impl KeyVault for SlowVault {
+        async fn generate_data_key(&self, ctx: &KeyContext) -> Result<(DataKey, WrappedKey), KeyError> {
+            CountingVault(AtomicUsize::new(0)).generate_data_key(ctx).await
+        }
+        async fn unwrap_data_key(&self, ctx: &KeyContext, wrapped: &WrappedKey) -> Result<DataKey, KeyError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let raw: [u8; 32] = xor(ctx, &wrapped.0).try_into().unwrap();
+            Ok(DataKey::from_bytes(raw))
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_cold_burst_for_one_key_makes_one_vault_call() {
+        let vault = Arc::new(SlowVault(AtomicUsize::new(0)));
+        let cache = Arc::new(DataKeyCache::new(vault.clone(), 10, Duration::from_secs(60)));
+        let (a, b) = (KeyContext::project("prj_a"), KeyContext::project("prj_b"));
+        let (_, wa) = CountingVault(AtomicUsize::new(0)).generate_data_key(&a).await.unwrap();
+        let (_, wb) = CountingVault(AtomicUsize::new(0)).generate_data_key(&b).await.unwrap();
+        let started = Instant::now();
+        let gets = (0..20).map(|i| {
+            let (cache, ctx, w) = if i % 2 == 0 { (cache.clone(), a.clone(), wa.clone()) } else { (cache.clone(), b.clone(), wb.clone()) };
+            tokio::spawn(async move { cache.get(&ctx, &w).await.unwrap() })
+        });
+        let keys: Vec<Arc<DataKey>> = futures::future::join_all(gets).await.into_iter().map(|r| r.unwrap()).collect();
+        assert_eq!(vault.0.load(Ordering::SeqCst), 2, "one unwrap per key, not one per request");
+        assert!(started.elapsed() < Duration::from_millis(400), "two keys unwrap in parallel: {:?}", started.elapsed());
+        assert!(keys.iter().step_by(2).all(|k| k.expose_raw() == keys[0].expose_raw()));
+        assert!(cache.in_flight.lock().unwrap().is_empty(), "no lock left behind");
     }
 
     #[tokio::test]
