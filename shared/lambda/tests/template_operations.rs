@@ -1,0 +1,98 @@
+//! `template.yaml` read as an operator would: every alarm can actually
+//! publish to its topic, and what outlives the stack is retained.
+
+use serde_norway::Value;
+
+fn template() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+    serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The logical id a `!Ref X` or `!GetAtt X.Arn` points at.
+fn referenced(v: &Value) -> Option<String> {
+    if let Value::Tagged(tagged) = v {
+        let target = tagged.value.as_str()?;
+        return Some(target.split('.').next().unwrap().to_owned());
+    }
+    None
+}
+
+fn as_list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Sequence(items) => items.clone(),
+        Value::Null => vec![],
+        other => vec![other.clone()],
+    }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    as_list(v).iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()
+}
+
+/// Whether `policy` lets `service` do `action` (an exact action or a `*` pattern).
+fn allows(policy: &Value, service: &str, action: &str) -> bool {
+    as_list(&policy["Statement"]).iter().any(|st| {
+        st["Effect"] == "Allow"
+            && strings(&st["Principal"]["Service"]).iter().any(|s| s == service)
+            && strings(&st["Action"]).iter().any(|a| match a.strip_suffix('*') {
+                Some(prefix) => action.starts_with(prefix),
+                None => a == action,
+            })
+    })
+}
+
+#[test]
+fn every_alarm_can_publish_to_its_topic() {
+    let t = template();
+    let resources = t["Resources"].as_mapping().unwrap();
+    let mut alarms = 0;
+    for (name, r) in resources {
+        if r["Type"] != "AWS::CloudWatch::Alarm" {
+            continue;
+        }
+        alarms += 1;
+        for action in as_list(&r["Properties"]["AlarmActions"]) {
+            let topic_id = referenced(&action).unwrap_or_else(|| panic!("{name:?}: action is not a topic of the stack"));
+            let topic = &t["Resources"][topic_id.as_str()];
+            assert_eq!(topic["Type"], "AWS::SNS::Topic", "{name:?} → {topic_id}");
+            // Encrypted with a key CloudWatch may use: ours, with a policy
+            // saying so (the AWS-managed alias/aws/sns never allows it).
+            let key = &topic["Properties"]["KmsMasterKeyId"];
+            if !key.is_null() {
+                let key_id = referenced(key).unwrap_or_else(|| panic!("{topic_id}: key {key:?} is not a key of the stack"));
+                let policy = &t["Resources"][key_id.as_str()]["Properties"]["KeyPolicy"];
+                for needed in ["kms:Decrypt", "kms:GenerateDataKey"] {
+                    assert!(allows(policy, "cloudwatch.amazonaws.com", needed), "{key_id} does not allow CloudWatch {needed}");
+                }
+            }
+            // And the topic's policy lets CloudWatch publish.
+            let published = resources.values().any(|p| {
+                p["Type"] == "AWS::SNS::TopicPolicy"
+                    && as_list(&p["Properties"]["Topics"]).iter().any(|x| referenced(x).as_deref() == Some(&topic_id))
+                    && allows(&p["Properties"]["PolicyDocument"], "cloudwatch.amazonaws.com", "sns:Publish")
+            });
+            assert!(published, "no topic policy lets CloudWatch publish to {topic_id}");
+        }
+    }
+    assert!(alarms >= 3, "alarms found: {alarms}");
+}
+
+#[test]
+fn what_outlives_the_stack_is_retained() {
+    let t = template();
+    let resources = t["Resources"].as_mapping().unwrap();
+    for (name, r) in resources {
+        let kind = r["Type"].as_str().unwrap();
+        let name = name.as_str().unwrap();
+        // Data and its keys, the secret that keys the blind indexes, codes
+        // waiting in dead-letter queues, and the logs an incident needs.
+        let must = matches!(kind, "AWS::DynamoDB::Table" | "AWS::Logs::LogGroup")
+            || name == "KmsKey"
+            || name == "DeploymentSecret"
+            || name.ends_with("DeadLetterQueue");
+        if must {
+            assert_eq!(r["DeletionPolicy"], "Retain", "{name}");
+            assert_eq!(r["UpdateReplacePolicy"], "Retain", "{name}");
+        }
+    }
+}
