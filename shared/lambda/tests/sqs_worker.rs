@@ -77,3 +77,62 @@ async fn a_held_delivery_is_retried_after_its_lease_not_dropped() {
     assert!(env.worker.handle(again).await.batch_item_failures.is_empty());
     assert_eq!(sent().await, 1, "sent once the lease ended");
 }
+
+/// One tenant's webhook receiver hangs: its post gives up at the poster's
+/// timeout, well inside the worker's, and the other tenant's event in the
+/// same batch is delivered and not reported; only the hanging one is retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_webhook_receiver_fails_only_its_own_event() {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    // A receiver that accepts and never answers.
+    let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hanging_url = format!("http://{}/hook", hanging.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hanging.accept().await {
+            held.push(socket);
+        }
+    });
+    // A receiver that answers at once.
+    let received: Arc<Mutex<u32>> = Arc::default();
+    let count = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let count = count.clone();
+            async move {
+                *count.lock().unwrap() += 1;
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let healthy_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let env = AwsEnv::new().await;
+    let slow = env.project(ProjectSettings::default(), Some(hanging_url)).await;
+    let fine = env.project(ProjectSettings::default(), Some(healthy_url)).await;
+    for keys in [&slow, &fine] {
+        env.call(keys, "/otp/generate", json!({ "user_id": "w", "to": "w@example.com" })).await;
+        // A wrong code: a `verification.failed` event for the project's webhook.
+        env.call(keys, "/otp/verify", json!({ "user_id": "w", "code": "0000000000" })).await;
+    }
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    for _ in 0..20 {
+        event.records.extend(env.receive(&env.cfg.webhook_queue_url).await.records);
+        if event.records.len() >= 2 {
+            break;
+        }
+    }
+    assert_eq!(event.records.len(), 2, "one event per project");
+    let worker = secure2fa_lambda::wiring::sqs_worker(&env.clients, &env.cfg, &env.cfg.webhook_queue_url).unwrap();
+    let started = Instant::now();
+    let response = worker.handle(event).await;
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(8), "the batch took {elapsed:?} (the worker has 10 s)");
+    assert_eq!(response.batch_item_failures.len(), 1, "only the hanging receiver's event is retried");
+    assert_eq!(*received.lock().unwrap(), 1, "the other tenant's event was delivered");
+}

@@ -96,3 +96,30 @@ fn what_outlives_the_stack_is_retained() {
         }
     }
 }
+
+fn function_timeout(t: &Value, function: &str) -> u64 {
+    let f = &t["Resources"][function]["Properties"];
+    f.get("Timeout").unwrap_or(&t["Globals"]["Function"]["Timeout"]).as_u64().unwrap()
+}
+
+/// Each queue consumer: the queue hides a message for at least six times the
+/// function's timeout (AWS's advice, so a retried invocation never overlaps
+/// a running one), concurrency is capped, and a webhook post ends well
+/// before the function does.
+#[test]
+fn queue_consumers_have_room_and_a_ceiling() {
+    let t = template();
+    for (function, queue) in [("DeliveryWorkerFunction", "DeliveryQueue"), ("WebhookWorkerFunction", "WebhookQueue")] {
+        let timeout = function_timeout(&t, function);
+        let visibility = t["Resources"][queue]["Properties"]["VisibilityTimeout"].as_u64().unwrap();
+        assert!(visibility >= 6 * timeout, "{queue}: visibility {visibility} s < 6 x {timeout} s");
+        let events = t["Resources"][function]["Properties"]["Events"].as_mapping().unwrap();
+        let sqs = events.values().find(|e| e["Type"] == "SQS").unwrap_or_else(|| panic!("{function} has no SQS event"));
+        let cap = &sqs["Properties"]["ScalingConfig"]["MaximumConcurrency"];
+        let parameter = referenced(cap).unwrap_or_else(|| panic!("{function}: no MaximumConcurrency"));
+        assert!(t["Parameters"][parameter.as_str()]["Default"].as_u64().unwrap() >= 2, "{parameter}");
+    }
+    let webhook = secure2fa_providers::HttpWebhookPoster::DEFAULT_TIMEOUT.as_secs();
+    let timeout = function_timeout(&t, "WebhookWorkerFunction");
+    assert!(2 * webhook <= timeout, "a webhook post ({webhook} s) must end well before the worker ({timeout} s)");
+}
