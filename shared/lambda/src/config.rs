@@ -97,7 +97,8 @@ impl Config {
             ses_from_address: get("SES_FROM_ADDRESS"),
             ses_configuration_set: get("SES_CONFIGURATION_SET"),
             max_receive_count: number("MAX_RECEIVE_COUNT", 5)?.clamp(1, 1000) as u32,
-            ip_limit_per_minute: NonZeroU32::new(number("IP_LIMIT_PER_MINUTE", 600)?.min(u32::MAX as u64) as u32),
+            // Off unless set: the callers are backends, from few addresses.
+            ip_limit_per_minute: NonZeroU32::new(number("IP_LIMIT_PER_MINUTE", 0)?.min(u32::MAX as u64) as u32),
             key_cache_ttl_seconds: number("KEY_CACHE_TTL_SECONDS", 900)?,
             allow_http_webhooks: get("ALLOW_HTTP_WEBHOOKS").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             allow_private_webhooks: get("ALLOW_PRIVATE_WEBHOOKS").is_some_and(|v| v.eq_ignore_ascii_case("true")),
@@ -121,7 +122,9 @@ mod tests {
     fn numbers_are_validated_and_defaulted() {
         let cfg = Config::from_lookup(Needs::default(), |_| None).unwrap();
         assert_eq!(cfg.max_receive_count, 5);
-        assert_eq!(cfg.ip_limit_per_minute.map(|n| n.get()), Some(600));
+        assert_eq!(cfg.ip_limit_per_minute, None, "off unless set");
+        let on = Config::from_lookup(Needs::default(), |k| (k == "IP_LIMIT_PER_MINUTE").then(|| "600".into())).unwrap();
+        assert_eq!(on.ip_limit_per_minute.map(|n| n.get()), Some(600));
         let err =
             Config::from_lookup(Needs::default(), |k| (k == "MAX_RECEIVE_COUNT").then(|| "five".into())).unwrap_err();
         assert!(err.to_string().contains("MAX_RECEIVE_COUNT"));

@@ -123,3 +123,31 @@ fn queue_consumers_have_room_and_a_ceiling() {
     let timeout = function_timeout(&t, "WebhookWorkerFunction");
     assert!(2 * webhook <= timeout, "a webhook post ({webhook} s) must end well before the worker ({timeout} s)");
 }
+
+fn default_of(t: &Value, v: &Value) -> u64 {
+    let parameter = referenced(v).unwrap_or_else(|| panic!("{v:?} is not a parameter"));
+    t["Parameters"][parameter.as_str()]["Default"].as_u64().unwrap()
+}
+
+/// The API's callers are backends: no per-IP limit by default, and the
+/// stage throttles each route explicitly, the management API tighter than
+/// the OTP calls.
+#[test]
+fn routes_are_throttled_per_route_and_not_per_ip() {
+    let t = template();
+    assert_eq!(t["Parameters"]["IpLimitPerMinute"]["Default"].as_u64(), Some(0));
+    let routes = &t["Resources"]["HttpApi"]["Properties"]["RouteSettings"];
+    let rate = |route: &str| default_of(&t, &routes[route]["ThrottlingRateLimit"]);
+    let burst = |route: &str| default_of(&t, &routes[route]["ThrottlingBurstLimit"]);
+    for otp in ["POST /otp/generate", "POST /otp/verify"] {
+        assert!(rate("ANY /v1/{proxy+}") < rate(otp) && burst("ANY /v1/{proxy+}") < burst(otp), "{otp}");
+    }
+    // Every route the functions serve has its own setting.
+    for (_, r) in t["Resources"].as_mapping().unwrap() {
+        let Some(events) = r["Properties"]["Events"].as_mapping() else { continue };
+        for e in events.values().filter(|e| e["Type"] == "HttpApi") {
+            let key = format!("{} {}", e["Properties"]["Method"].as_str().unwrap(), e["Properties"]["Path"].as_str().unwrap());
+            assert!(!routes[key.as_str()].is_null(), "no RouteSettings for {key}");
+        }
+    }
+}
