@@ -224,6 +224,124 @@ impl Management {
     }
 }
 
+/// Who calls a management operation, as the entry point authenticated them.
+/// Every operation on a client's records authorizes through
+/// [`Management::authorize`]: a client reaches only its own records (another
+/// client's look absent), the operator (deployment token) and an admin client
+/// reach every client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal {
+    /// The deployment's operator token.
+    Operator,
+    /// A signed-in client.
+    Client { id: ClientId, is_admin: bool },
+}
+
+impl Principal {
+    /// Whether this principal may act on every client (list, register).
+    pub fn manages_clients(&self) -> bool {
+        matches!(self, Self::Operator | Self::Client { is_admin: true, .. })
+    }
+}
+
+/// A client's log page, and where the next one starts.
+pub struct LogPage {
+    pub entries: Vec<crate::model::LogEntry>,
+    pub next_before: Option<crate::ids::LogId>,
+}
+
+impl Management {
+    /// The client `id` if `principal` may act on it; absent and not theirs
+    /// are the same `NotFound`, so ids of other clients cannot be probed.
+    pub async fn authorize(&self, principal: &Principal, id: ClientId) -> Result<Client, ManageError> {
+        let allowed = match principal {
+            Principal::Client { id: own, is_admin } => *is_admin || *own == id,
+            Principal::Operator => true,
+        };
+        if !allowed {
+            return Err(ManageError::NotFound("client"));
+        }
+        self.store.client(id).await?.ok_or(ManageError::NotFound("client"))
+    }
+
+    /// Every client: the operator and admins only.
+    pub async fn list_clients(&self, principal: &Principal) -> Result<Vec<Client>, ManageError> {
+        if !principal.manages_clients() {
+            return Err(ManageError::Forbidden);
+        }
+        Ok(self.store.list_clients().await?)
+    }
+
+    /// Registers a client on behalf of the operator or an admin.
+    pub async fn create_client(&self, principal: &Principal, email: &Email) -> Result<Client, ManageError> {
+        if !principal.manages_clients() {
+            return Err(ManageError::Forbidden);
+        }
+        self.register_client(email).await
+    }
+
+    pub async fn list_channels(&self, principal: &Principal, client: ClientId) -> Result<Vec<Channel>, ManageError> {
+        let client = self.authorize(principal, client).await?;
+        Ok(self.store.list_channels(client.id).await?)
+    }
+
+    /// `Ok(false)` when absent; `InUse` while a project links it.
+    pub async fn delete_channel(
+        &self,
+        principal: &Principal,
+        client: ClientId,
+        id: ChannelId,
+    ) -> Result<bool, ManageError> {
+        let client = self.authorize(principal, client).await?;
+        Ok(self.store.delete_channel(client.id, id).await?)
+    }
+
+    pub async fn list_templates(&self, principal: &Principal, client: ClientId) -> Result<Vec<Template>, ManageError> {
+        let client = self.authorize(principal, client).await?;
+        Ok(self.store.list_templates(client.id).await?)
+    }
+
+    /// `Ok(false)` when absent; `InUse` while a project links it.
+    pub async fn delete_template(
+        &self,
+        principal: &Principal,
+        client: ClientId,
+        id: TemplateId,
+    ) -> Result<bool, ManageError> {
+        let client = self.authorize(principal, client).await?;
+        Ok(self.store.delete_template(client.id, id).await?)
+    }
+
+    pub async fn list_projects(&self, principal: &Principal, client: ClientId) -> Result<Vec<Project>, ManageError> {
+        let client = self.authorize(principal, client).await?;
+        Ok(self.store.list_projects(client.id).await?)
+    }
+
+    pub async fn remove_project(
+        &self,
+        principal: &Principal,
+        client: ClientId,
+        id: ProjectId,
+    ) -> Result<bool, ManageError> {
+        let client = self.authorize(principal, client).await?;
+        self.delete_project(client.id, id).await
+    }
+
+    /// A page of the client's logs, newest first (at most 200 entries).
+    pub async fn list_logs(
+        &self,
+        principal: &Principal,
+        client: ClientId,
+        mut filter: crate::model::LogFilter,
+    ) -> Result<LogPage, ManageError> {
+        let client = self.authorize(principal, client).await?;
+        filter.limit = filter.limit.clamp(1, 200);
+        let entries = self.store.list_logs(client.id, &filter).await?;
+        let next_before = (entries.len() == filter.limit).then(|| entries.last().map(|l| l.id)).flatten();
+        Ok(LogPage { entries, next_before })
+    }
+}
+
 /// Most SMS segments a code message may take: each is billed, and a code
 /// split over more is read late or out of order.
 pub const MAX_SMS_SEGMENTS: usize = 3;

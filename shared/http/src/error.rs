@@ -190,12 +190,6 @@ impl From<ManageError> for ApiError {
     }
 }
 
-impl From<secure2fa_core::ports::StoreError> for ApiError {
-    fn from(e: secure2fa_core::ports::StoreError) -> Self {
-        ManageError::from(e).into()
-    }
-}
-
 impl From<secure2fa_core::types::ParseError> for ApiError {
     fn from(e: secure2fa_core::types::ParseError) -> Self {
         Self::InvalidRequest(e.to_string())

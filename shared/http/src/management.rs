@@ -1,6 +1,9 @@
 //! The management JSON API (`/v1/...`), for operators and automation:
 //! clients, channels, templates, projects and logs. Every route but the
-//! OpenAPI document requires `Authorization: Bearer <operator token>`.
+//! OpenAPI document requires `Authorization: Bearer <operator token>`, which
+//! makes the caller [`Principal::Operator`]; each handler parses the request
+//! and calls one management operation with the principal, which authorizes
+//! (no handler touches a store).
 
 use std::collections::BTreeMap;
 
@@ -12,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use secure2fa_core::ids::{ChannelId, ClientId, LogId, ProjectId, TemplateId};
-use secure2fa_core::manage::{Management, NewProject};
+use secure2fa_core::manage::{Management, NewProject, Principal};
 use secure2fa_core::model::{
     Channel, ChannelMethod, Client, LogEntry, LogFilter, LogLevel, Project, ProjectSettings, ProviderKind, Template,
     TemplateFormat, TemplateVersion,
@@ -92,9 +95,12 @@ fn id<T: std::str::FromStr>(s: &str, what: &str) -> std::result::Result<T, ApiEr
     s.parse().map_err(|_| ApiError::NotFound(format!("no such {what}")))
 }
 
+/// The operator token is the only credential of this API so far.
+const CALLER: Principal = Principal::Operator;
+
 async fn client_of(ctx: &Ctx, raw: &str) -> std::result::Result<Client, ApiError> {
     let id: ClientId = id(raw, "client")?;
-    ctx.manage.store.client(id).await?.ok_or_else(|| ApiError::NotFound("no such client".into()))
+    Ok(ctx.manage.authorize(&CALLER, id).await?)
 }
 
 async fn client_json(ctx: &Ctx, c: &Client) -> std::result::Result<Value, ApiError> {
@@ -141,13 +147,13 @@ struct NewClientBody {
 async fn create_client(State(ctx): State<Ctx>, bytes: Bytes) -> Result<Response> {
     let b: NewClientBody = body(&bytes)?;
     let email = Email::parse(&b.email).map_err(ApiError::from)?;
-    let client = ctx.manage.register_client(&email).await?;
+    let client = ctx.manage.create_client(&CALLER, &email).await?;
     Ok(created(client_json(&ctx, &client).await?))
 }
 
 async fn list_clients(State(ctx): State<Ctx>) -> Result<Json<Value>> {
     let mut out = Vec::new();
-    for c in ctx.manage.store.list_clients().await.map_err(ApiError::from)? {
+    for c in ctx.manage.list_clients(&CALLER).await? {
         out.push(client_json(&ctx, &c).await?);
     }
     Ok(Json(json!({ "clients": out })))
@@ -179,8 +185,7 @@ async fn create_channel(State(ctx): State<Ctx>, Path(client_id): Path<String>, b
 }
 
 async fn list_channels(State(ctx): State<Ctx>, Path(client_id): Path<String>) -> Result<Json<Value>> {
-    let client = client_of(&ctx, &client_id).await?;
-    let channels = ctx.manage.store.list_channels(client.id).await.map_err(ApiError::from)?;
+    let channels = ctx.manage.list_channels(&CALLER, id(&client_id, "client")?).await?;
     Ok(Json(json!({ "channels": channels.iter().map(channel_json).collect::<Vec<_>>() })))
 }
 
@@ -192,9 +197,9 @@ async fn delete_channel(
     State(ctx): State<Ctx>,
     Path((client_id, channel_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let client = client_of(&ctx, &client_id).await?;
+    let client: ClientId = id(&client_id, "client")?;
     let channel: ChannelId = id(&channel_id, "channel")?;
-    deleted(ctx.manage.store.delete_channel(client.id, channel).await.map_err(ApiError::from)?, "channel")
+    deleted(ctx.manage.delete_channel(&CALLER, client, channel).await?, "channel")
 }
 
 #[derive(Deserialize)]
@@ -222,8 +227,7 @@ async fn create_template(State(ctx): State<Ctx>, Path(client_id): Path<String>, 
 }
 
 async fn list_templates(State(ctx): State<Ctx>, Path(client_id): Path<String>) -> Result<Json<Value>> {
-    let client = client_of(&ctx, &client_id).await?;
-    let templates = ctx.manage.store.list_templates(client.id).await.map_err(ApiError::from)?;
+    let templates = ctx.manage.list_templates(&CALLER, id(&client_id, "client")?).await?;
     Ok(Json(json!({ "templates": templates.iter().map(template_json).collect::<Vec<_>>() })))
 }
 
@@ -231,9 +235,9 @@ async fn delete_template(
     State(ctx): State<Ctx>,
     Path((client_id, template_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let client = client_of(&ctx, &client_id).await?;
+    let client: ClientId = id(&client_id, "client")?;
     let template: TemplateId = id(&template_id, "template")?;
-    deleted(ctx.manage.store.delete_template(client.id, template).await.map_err(ApiError::from)?, "template")
+    deleted(ctx.manage.delete_template(&CALLER, client, template).await?, "template")
 }
 
 #[derive(Deserialize)]
@@ -282,8 +286,7 @@ async fn create_project(State(ctx): State<Ctx>, Path(client_id): Path<String>, b
 }
 
 async fn list_projects(State(ctx): State<Ctx>, Path(client_id): Path<String>) -> Result<Json<Value>> {
-    let client = client_of(&ctx, &client_id).await?;
-    let projects = ctx.manage.store.list_projects(client.id).await.map_err(ApiError::from)?;
+    let projects = ctx.manage.list_projects(&CALLER, id(&client_id, "client")?).await?;
     Ok(Json(json!({ "projects": projects.iter().map(project_json).collect::<Vec<_>>() })))
 }
 
@@ -291,9 +294,9 @@ async fn delete_project(
     State(ctx): State<Ctx>,
     Path((client_id, project_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let client = client_of(&ctx, &client_id).await?;
+    let client: ClientId = id(&client_id, "client")?;
     let project: ProjectId = id(&project_id, "project")?;
-    deleted(ctx.manage.delete_project(client.id, project).await?, "project")
+    deleted(ctx.manage.remove_project(&CALLER, client, project).await?, "project")
 }
 
 #[derive(Deserialize)]
@@ -309,7 +312,7 @@ async fn list_logs(
     Path(client_id): Path<String>,
     Query(q): Query<LogQuery>,
 ) -> Result<Json<Value>> {
-    let client = client_of(&ctx, &client_id).await?;
+    let client: ClientId = id(&client_id, "client")?;
     let filter = LogFilter {
         project_id: q
             .project_id
@@ -329,9 +332,8 @@ async fn list_logs(
             .map(|b| b.parse::<LogId>())
             .transpose()
             .map_err(|_| ApiError::InvalidRequest("before is malformed".into()))?,
-        limit: q.limit.unwrap_or(50).clamp(1, 200),
+        limit: q.limit.unwrap_or(50),
     };
-    let logs = ctx.manage.store.list_logs(client.id, &filter).await.map_err(ApiError::from)?;
-    let next = (logs.len() == filter.limit).then(|| logs.last().map(|l| l.id)).flatten();
-    Ok(Json(json!({ "logs": logs.iter().map(log_json).collect::<Vec<_>>(), "next_before": next })))
+    let page = ctx.manage.list_logs(&CALLER, client, filter).await?;
+    Ok(Json(json!({ "logs": page.entries.iter().map(log_json).collect::<Vec<_>>(), "next_before": page.next_before })))
 }

@@ -312,3 +312,44 @@ async fn the_outbox_refuses_requests_addressed_to_another_host_name() {
         assert_eq!(resp.status(), StatusCode::OK, "{host}");
     }
 }
+
+/// Authorization lives in the management operations: a client principal
+/// reaches its own records only (another client's are "not found", like
+/// absent ones), client administration needs the operator or an admin.
+#[tokio::test]
+async fn each_operation_authorizes_its_principal() {
+    use secure2fa_core::error::ManageError;
+    use secure2fa_core::ids::ClientId;
+    use secure2fa_core::manage::Principal;
+    use secure2fa_core::model::LogFilter;
+    use secure2fa_core::types::Email;
+
+    let t = spawn_app().await;
+    let m = &t.app.manage;
+    let admin = m.list_clients(&Principal::Operator).await.unwrap().remove(0);
+    assert!(admin.is_admin, "the demo client came first");
+    let alice = m.create_client(&Principal::Operator, &Email::parse("alice@example.com").unwrap()).await.unwrap();
+    let bob = m.create_client(&Principal::Operator, &Email::parse("bob@example.com").unwrap()).await.unwrap();
+    let as_alice = Principal::Client { id: alice.id, is_admin: false };
+    let as_admin = Principal::Client { id: admin.id, is_admin: true };
+
+    assert!(m.list_channels(&as_alice, alice.id).await.unwrap().is_empty());
+    let not_found = |r: Result<(), ManageError>| matches!(r, Err(ManageError::NotFound("client")));
+    assert!(not_found(m.list_channels(&as_alice, bob.id).await.map(|_| ())));
+    assert!(not_found(m.list_templates(&as_alice, admin.id).await.map(|_| ())));
+    assert!(not_found(m.list_projects(&as_alice, admin.id).await.map(|_| ())));
+    assert!(not_found(m.list_logs(&as_alice, admin.id, LogFilter::default()).await.map(|_| ())));
+    let demo_project = m.list_projects(&Principal::Operator, admin.id).await.unwrap().remove(0);
+    assert!(not_found(m.remove_project(&as_alice, admin.id, demo_project.id).await.map(|_| ())));
+    assert!(not_found(m.delete_channel(&as_alice, admin.id, demo_project.channel_id).await.map(|_| ())));
+    assert!(not_found(m.delete_template(&as_alice, admin.id, demo_project.template_id).await.map(|_| ())));
+    // An unknown client id reads the same as another client's.
+    assert!(not_found(m.list_channels(&as_alice, ClientId::generate()).await.map(|_| ())));
+    assert_eq!(m.list_projects(&Principal::Operator, admin.id).await.unwrap().len(), 1, "nothing was deleted");
+
+    assert!(matches!(m.list_clients(&as_alice).await, Err(ManageError::Forbidden)));
+    let carol = Email::parse("carol@example.com").unwrap();
+    assert!(matches!(m.create_client(&as_alice, &carol).await, Err(ManageError::Forbidden)));
+    assert_eq!(m.list_clients(&as_admin).await.unwrap().len(), 3);
+    assert_eq!(m.list_projects(&as_admin, admin.id).await.unwrap().len(), 1, "an admin reaches every client");
+}
