@@ -151,3 +151,26 @@ fn routes_are_throttled_per_route_and_not_per_ip() {
         }
     }
 }
+
+/// Every resource that takes tags carries the `application` tag from the
+/// `ApplicationTag` parameter (functions through `Globals`).
+#[test]
+fn every_taggable_resource_is_tagged_from_the_parameter() {
+    let t = template();
+    assert_eq!(referenced(&t["Globals"]["Function"]["Tags"]["application"]).as_deref(), Some("ApplicationTag"));
+    let untaggable = ["AWS::KMS::Alias", "AWS::SNS::Subscription", "AWS::SNS::TopicPolicy", "AWS::Serverless::Function"];
+    for (name, r) in t["Resources"].as_mapping().unwrap() {
+        let kind = r["Type"].as_str().unwrap();
+        if untaggable.contains(&kind) {
+            continue;
+        }
+        let tags = &r["Properties"]["Tags"];
+        let value = match tags {
+            Value::Sequence(list) => list.iter().find(|tag| tag["Key"] == "application").map(|tag| tag["Value"].clone()),
+            Value::Mapping(map) => map.get("application").cloned(),
+            _ => None,
+        };
+        let value = value.unwrap_or_else(|| panic!("{name:?} ({kind}) has no application tag"));
+        assert_eq!(referenced(&value).as_deref(), Some("ApplicationTag"), "{name:?}");
+    }
+}

@@ -70,6 +70,8 @@ pub struct Template {
 const LOG_ACTIONS: [&str; 3] = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"];
 pub const BASIC_EXECUTION_ROLE: &str = "AWSLambdaBasicExecutionRole";
 pub const SQS_QUEUE_EXECUTION_ROLE: &str = "AWSLambdaSQSQueueExecutionRole";
+/// What `Tracing: Active` attaches: Lambda sends the function's segments.
+pub const XRAY_WRITE_ONLY: &str = "AWSXrayWriteOnlyAccess";
 
 fn tag_name(v: &serde_norway::value::TaggedValue) -> String {
     v.tag.to_string().trim_start_matches('!').to_owned()
@@ -226,6 +228,9 @@ impl Template {
     /// The managed policies SAM attaches to the function's role, by name.
     pub fn implicit_policies(&self, function: &str) -> Result<Vec<&'static str>, String> {
         let mut names = vec![BASIC_EXECUTION_ROLE];
+        if self.tracing_active(function) {
+            names.push(XRAY_WRITE_ONLY);
+        }
         for (name, kind, _) in self.events(function) {
             match kind.as_str() {
                 "HttpApi" | "Api" => {}
@@ -238,6 +243,14 @@ impl Template {
             }
         }
         Ok(names)
+    }
+
+    /// `Tracing: Active` on the function or in `Globals`.
+    fn tracing_active(&self, function: &str) -> bool {
+        let own = self.root.get("Resources").and_then(|r| r.get(function)).and_then(|f| f.get("Properties"));
+        let global = self.root.get("Globals").and_then(|g| g.get("Function"));
+        let tracing = own.and_then(|p| p.get("Tracing")).or_else(|| global.and_then(|g| g.get("Tracing")));
+        tracing.and_then(Value::as_str) == Some("Active")
     }
 
     /// The statements of [`Template::implicit_policies`], as AWS publishes them.
@@ -254,6 +267,16 @@ impl Template {
             .into_iter()
             .map(|name| match name {
                 BASIC_EXECUTION_ROLE => statement(name, LOG_ACTIONS.to_vec()),
+                XRAY_WRITE_ONLY => statement(
+                    name,
+                    vec![
+                        "xray:PutTraceSegments",
+                        "xray:PutTelemetryRecords",
+                        "xray:GetSamplingRules",
+                        "xray:GetSamplingTargets",
+                        "xray:GetSamplingStatisticSummaries",
+                    ],
+                ),
                 _ => statement(
                     name,
                     [&["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"][..], &LOG_ACTIONS[..]]
