@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod error;
 pub mod ids;
 pub mod manage;
+pub mod metrics;
 pub mod model;
 pub mod otp;
 pub mod ports;

@@ -10,8 +10,14 @@ pub mod wiring;
 
 pub use config::{Config, ConfigError};
 
-/// JSON logs to stdout (CloudWatch), filtered by `RUST_LOG` or `info`.
+pub mod emf;
+
+/// JSON logs to stdout (CloudWatch), filtered by `RUST_LOG` or `info`, and
+/// the metric events of [`secure2fa_core::metrics`] as embedded-metric-format
+/// lines instead of log lines ([`emf::EmfLayer`]).
 pub fn init_tracing() {
+    use tracing_subscriber::filter::filter_fn;
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| {
             tracing_subscriber::EnvFilter::try_new(
@@ -19,13 +25,14 @@ pub fn init_tracing() {
             )
         })
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(true)
         .with_span_list(false)
         .without_time()
         .with_ansi(false)
         .with_target(false)
-        .init();
+        .with_filter(filter_fn(|m| m.target() != secure2fa_core::metrics::TARGET));
+    let service = std::env::var("METRICS_SERVICE").unwrap_or_else(|_| "secure2fa".into());
+    tracing_subscriber::registry().with(filter).with(logs).with(emf::EmfLayer::stdout(service)).init();
 }

@@ -174,3 +174,89 @@ fn every_taggable_resource_is_tagged_from_the_parameter() {
         assert_eq!(referenced(&value).as_deref(), Some("ApplicationTag"), "{name:?}");
     }
 }
+
+/// The constant of each metric, as the code names it.
+const METRIC_CONSTANTS: [(&str, &str); 5] = [
+    ("SERVER_ERRORS", secure2fa_core::metrics::SERVER_ERRORS),
+    ("DELIVERIES_FAILED", secure2fa_core::metrics::DELIVERIES_FAILED),
+    ("WEBHOOKS_DEAD_LETTERED", secure2fa_core::metrics::WEBHOOKS_DEAD_LETTERED),
+    ("LOG_WRITES_DROPPED", secure2fa_core::metrics::LOG_WRITES_DROPPED),
+    ("KEY_VAULT_ERRORS", secure2fa_core::metrics::KEY_VAULT_ERRORS),
+];
+
+fn rust_sources(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, String)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "tests" && n != "target") {
+                rust_sources(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push((path.clone(), std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+}
+
+/// Every alarm on our own namespace watches a metric the code emits (a
+/// `metrics::count` call outside the module that names them), for this
+/// stack's `Service` dimension; and every metric the code emits has one.
+#[test]
+fn every_custom_metric_alarm_watches_a_metric_the_code_emits() {
+    let t = template();
+    assert_eq!(
+        referenced(&t["Globals"]["Function"]["Environment"]["Variables"]["METRICS_SERVICE"]).as_deref(),
+        Some("AWS::StackName")
+    );
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let mut sources = Vec::new();
+    rust_sources(&root.join("shared"), &mut sources);
+    let emitted = |constant: &str| {
+        let call = format!("metrics::{constant},");
+        sources.iter().any(|(path, text)| !path.ends_with("metrics.rs") && text.contains(&call) && text.contains("metrics::count("))
+    };
+    let mut watched = std::collections::BTreeSet::new();
+    for (name, r) in t["Resources"].as_mapping().unwrap() {
+        let p = &r["Properties"];
+        if r["Type"] != "AWS::CloudWatch::Alarm" || p["Namespace"] != secure2fa_core::metrics::NAMESPACE {
+            continue;
+        }
+        let metric = p["MetricName"].as_str().unwrap();
+        let (constant, _) = METRIC_CONSTANTS
+            .iter()
+            .find(|(_, m)| *m == metric)
+            .unwrap_or_else(|| panic!("{name:?} watches {metric}, which the code does not define"));
+        assert!(emitted(constant), "{name:?}: nothing calls metrics::count(metrics::{constant}, ..)");
+        let dims = as_list(&p["Dimensions"]);
+        assert_eq!(dims.len(), 1, "{name:?}");
+        assert_eq!((dims[0]["Name"].as_str(), referenced(&dims[0]["Value"]).as_deref()), (Some("Service"), Some("AWS::StackName")));
+        watched.insert(metric.to_owned());
+    }
+    let all: std::collections::BTreeSet<String> = secure2fa_core::metrics::ALL.iter().map(|m| m.to_string()).collect();
+    assert_eq!(watched, all, "every emitted metric has an alarm");
+    assert_eq!(METRIC_CONSTANTS.len(), secure2fa_core::metrics::ALL.len());
+}
+
+/// Each function has a throttle alarm and a p99 duration alarm at 80 % of
+/// its timeout.
+#[test]
+fn every_function_has_throttle_and_duration_alarms() {
+    let t = template();
+    let resources = t["Resources"].as_mapping().unwrap();
+    for (function, r) in resources {
+        if r["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let function = function.as_str().unwrap();
+        let on = |metric: &str| {
+            resources.values().find(|a| {
+                a["Type"] == "AWS::CloudWatch::Alarm"
+                    && a["Properties"]["MetricName"] == metric
+                    && as_list(&a["Properties"]["Dimensions"]).iter().any(|d| referenced(&d["Value"]).as_deref() == Some(function))
+            })
+        };
+        assert!(on("Throttles").is_some(), "{function}: no throttle alarm");
+        let duration = on("Duration").unwrap_or_else(|| panic!("{function}: no duration alarm"));
+        let threshold = duration["Properties"]["Threshold"].as_u64().unwrap();
+        assert_eq!(threshold, function_timeout(&t, function) * 800, "{function}: 80 % of the timeout, in ms");
+    }
+}

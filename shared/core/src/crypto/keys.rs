@@ -81,6 +81,10 @@ impl Hash for CacheKey {
     }
 }
 
+fn vault_failed(ctx: &KeyContext) {
+    crate::metrics::count(crate::metrics::KEY_VAULT_ERRORS, ctx.entity);
+}
+
 /// A bounded, time-limited cache of unwrapped data keys in front of a vault.
 /// Keyed by context *and* wrapped bytes, so a rotated or re-created key is
 /// never confused with an old one.
@@ -108,7 +112,7 @@ impl DataKeyCache {
 
     /// Creates a data key and primes the cache with it.
     pub async fn generate(&self, ctx: &KeyContext) -> Result<(Arc<DataKey>, WrappedKey), KeyError> {
-        let (key, wrapped) = self.vault.generate_data_key(ctx).await?;
+        let (key, wrapped) = self.vault.generate_data_key(ctx).await.inspect_err(|_| vault_failed(ctx))?;
         let key = Arc::new(key);
         self.insert(CacheKey { ctx: ctx.clone(), wrapped: wrapped.clone() }, key.clone());
         Ok((key, wrapped))
@@ -131,7 +135,10 @@ impl DataKeyCache {
                         self.insert(ck.clone(), key.clone());
                         Ok(key)
                     }
-                    Err(e) => Err(e),
+                    Err(e) => {
+                        vault_failed(ctx);
+                        Err(e)
+                    }
                 },
             }
         };

@@ -190,6 +190,7 @@ impl Worker {
             finish(DeliveryState::Queued, None).await.map_err(|e| retry(&e))?;
             return Err(RetryJob { reason, not_before_seconds: not_before });
         }
+        crate::metrics::count(crate::metrics::DELIVERIES_FAILED, channel.provider.as_str());
         let about = Subject::project(&project, now).user(&job.user_ref).verification(job.verification_id);
         write_log(
             store,

@@ -186,5 +186,6 @@ pub(crate) async fn write_log(logs: &dyn LogStore, about: Subject<'_>, level: Lo
     };
     if let Err(e) = logs.append_log(&entry).await {
         tracing::error!(project_id = %project.id, event, error = %e, "failed to write log entry");
+        crate::metrics::count(crate::metrics::LOG_WRITES_DROPPED, event);
     }
 }

@@ -184,6 +184,7 @@ impl Worker {
         };
         tracing::warn!(reason = %failure, "webhook delivery failed");
         if attempt.is_final() {
+            crate::metrics::count(crate::metrics::WEBHOOKS_DEAD_LETTERED, "webhook");
             write_log(
                 self.store.as_ref(),
                 Subject::project(&project, now),

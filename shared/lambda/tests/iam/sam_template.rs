@@ -306,6 +306,7 @@ impl Template {
             "AWS::Region" => stack.region.clone(),
             "AWS::AccountId" => stack.account.clone(),
             "AWS::URLSuffix" => "amazonaws.com".to_owned(),
+            "AWS::StackName" => "secure2fa".to_owned(),
             _ => match self.parameter(name, stack).or_else(|| stack.refs.get(name).cloned()) {
                 Some(v) => v,
                 None => return Err(format!("!Ref {name} has no value in the test stack")),
