@@ -164,6 +164,7 @@ impl VerificationStore for DelayedWrites {
         project: ProjectId,
         user_ref: &UserRef,
         id: VerificationId,
+        claimed_until: UnixTime,
         state: DeliveryState,
         provider_message_id: Option<&str>,
     ) -> Result<(), StoreError> {
@@ -173,7 +174,7 @@ impl VerificationStore for DelayedWrites {
         if fail {
             return Err(StoreError::Unavailable("injected: the sent write fails".into()));
         }
-        self.inner.finish_delivery(project, user_ref, id, state, provider_message_id).await
+        self.inner.finish_delivery(project, user_ref, id, claimed_until, state, provider_message_id).await
     }
     async fn list_verifications(&self, project: ProjectId, limit: usize) -> Result<Vec<Verification>, StoreError> {
         self.inner.list_verifications(project, limit).await

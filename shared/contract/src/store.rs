@@ -349,15 +349,24 @@ pub async fn delivery_is_claimed_once_and_lease_expiry_allows_a_retry(store: Arc
     assert_eq!(claim(NOW + 59).await.unwrap(), ClaimOutcome::Held { until: NOW + 60 }, "lease holds: retry later");
     assert_eq!(claim(NOW + 60).await.unwrap(), ClaimOutcome::Claimed, "elapsed lease can be taken over");
 
-    store.finish_delivery(p.id, &v.user_ref, id, DeliveryState::Queued, None).await.unwrap();
+    // The first claim's worker, late: its lease (NOW + 60) ran out and the
+    // delivery was claimed again (until NOW + 120). It cannot release or
+    // close the new claim.
+    store.finish_delivery(p.id, &v.user_ref, id, NOW + 60, DeliveryState::Queued, None).await.unwrap();
+    store.finish_delivery(p.id, &v.user_ref, id, NOW + 60, DeliveryState::Sent, Some("SMstale")).await.unwrap();
+    let stored = store.verification(p.id, &v.user_ref).await.unwrap().unwrap();
+    assert_eq!((stored.delivery, stored.delivery_lease_until), (DeliveryState::Claimed, Some(NOW + 120)), "fenced");
+    assert_eq!(claim(NOW + 61).await.unwrap(), ClaimOutcome::Held { until: NOW + 120 }, "still held by the second claim");
+
+    store.finish_delivery(p.id, &v.user_ref, id, NOW + 120, DeliveryState::Queued, None).await.unwrap();
     assert_eq!(claim(NOW + 61).await.unwrap(), ClaimOutcome::Claimed, "released claim can be retaken");
-    store.finish_delivery(p.id, &v.user_ref, id, DeliveryState::Sent, Some("SM0123")).await.unwrap();
+    store.finish_delivery(p.id, &v.user_ref, id, NOW + 121, DeliveryState::Sent, Some("SM0123")).await.unwrap();
     let stored = store.verification(p.id, &v.user_ref).await.unwrap().unwrap();
     assert_eq!(stored.delivery, DeliveryState::Sent);
     assert_eq!(stored.provider_message_id.as_deref(), Some("SM0123"), "the provider's message id is kept");
     assert_eq!(claim(NOW + 500).await.unwrap(), ClaimOutcome::Gone, "sent is final");
     // A finish for a claim no longer held changes nothing.
-    store.finish_delivery(p.id, &v.user_ref, id, DeliveryState::Queued, Some("SMlate")).await.unwrap();
+    store.finish_delivery(p.id, &v.user_ref, id, NOW + 121, DeliveryState::Queued, Some("SMlate")).await.unwrap();
     let stored = store.verification(p.id, &v.user_ref).await.unwrap().unwrap();
     assert_eq!((stored.delivery, stored.provider_message_id.as_deref()), (DeliveryState::Sent, Some("SM0123")));
 }

@@ -148,12 +148,17 @@ pub trait VerificationStore: Send + Sync {
 
     /// Ends a claim: `Sent` after the provider accepted (with the provider's
     /// message id, when it gave one), `Queued` to let a retry claim it
-    /// again. A no-op if `id` is no longer current.
+    /// again. `claimed_until` is the lease end the claim set (`now +
+    /// lease_seconds`), which fences it: a no-op if `id` is no longer
+    /// current or another worker has claimed the delivery since (after this
+    /// claim's lease ran out), so a late worker cannot release or close
+    /// another's claim.
     async fn finish_delivery(
         &self,
         project: ProjectId,
         user_ref: &UserRef,
         id: VerificationId,
+        claimed_until: UnixTime,
         state: DeliveryState,
         provider_message_id: Option<&str>,
     ) -> Result<(), StoreError>;

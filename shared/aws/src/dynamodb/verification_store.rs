@@ -361,6 +361,7 @@ impl VerificationStore for DynamoStore {
         project: ProjectId,
         user_ref: &UserRef,
         id: VerificationId,
+        claimed_until: UnixTime,
         state: DeliveryState,
         provider_message_id: Option<&str>,
     ) -> Result<(), StoreError> {
@@ -368,8 +369,8 @@ impl VerificationStore for DynamoStore {
             Some(_) => "SET #delivery = :state, #provider_message_id = :pmid REMOVE #delivery_lease_until",
             None => "SET #delivery = :state REMOVE #delivery_lease_until",
         };
-        let cond = "#verification_id = :vid AND #delivery = :claimed";
-        let mut request = self.user_update(project, user_ref, update, cond);
+        let cond = "#verification_id = :vid AND #delivery = :claimed AND #delivery_lease_until = :until";
+        let mut request = self.user_update(project, user_ref, update, cond).expression_attribute_values(":until", n(claimed_until));
         if let Some(id) = provider_message_id {
             request = request.expression_attribute_values(":pmid", s(id));
         }

@@ -107,6 +107,7 @@ impl Worker {
         };
 
         let now = self.clock.now();
+        let claimed_until = now + DELIVERY_LEASE_SECONDS as i64;
         let claim = store
             .claim_delivery(project.id, &job.user_ref, job.verification_id, now, DELIVERY_LEASE_SECONDS)
             .await
@@ -155,7 +156,8 @@ impl Worker {
         };
 
         let finish = |state, message_id: Option<String>| async move {
-            store.finish_delivery(project.id, &job.user_ref, job.verification_id, state, message_id.as_deref()).await
+            let (user_ref, id) = (&job.user_ref, job.verification_id);
+            store.finish_delivery(project.id, user_ref, id, claimed_until, state, message_id.as_deref()).await
         };
         let (reason, permanent, not_before) = match result {
             Ok(sent) => {

@@ -247,6 +247,7 @@ impl VerificationStore for SqliteStore {
         project: ProjectId,
         user_ref: &UserRef,
         id: VerificationId,
+        claimed_until: UnixTime,
         state: DeliveryState,
         provider_message_id: Option<&str>,
     ) -> Result<(), StoreError> {
@@ -257,10 +258,12 @@ impl VerificationStore for SqliteStore {
                 conn.prepare_cached(
                     "UPDATE end_users SET delivery = ?4, delivery_lease_until = NULL,
                          provider_message_id = COALESCE(?5, provider_message_id)
-                     WHERE project_id = ?1 AND user_ref = ?2 AND verification_id = ?3 AND delivery = 'claimed'",
+                     WHERE project_id = ?1 AND user_ref = ?2 AND verification_id = ?3 AND delivery = 'claimed'
+                       AND delivery_lease_until = ?6",
                 )
                 .and_then(|mut s| {
-                    s.execute(params![project.to_string(), uref, id.to_string(), state.as_str(), message_id])
+                    let id = id.to_string();
+                    s.execute(params![project.to_string(), uref, id, state.as_str(), message_id, claimed_until])
                 })
                 .map_err(sql)?;
                 Ok(())
