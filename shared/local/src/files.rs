@@ -33,6 +33,22 @@ pub fn prepare_data_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
+/// An exclusive lock on the data directory (`secure2fa.lock`), held while
+/// the returned file is open; `Ok(None)` when another process holds it. Two
+/// servers on one directory would each take the other's delivery claims
+/// back at start (see `release_delivery_claims`) and send codes twice. The
+/// operating system releases the lock when the process ends, however it ends.
+pub fn lock_data_dir(dir: &Path) -> std::io::Result<Option<fs::File>> {
+    let path = dir.join("secure2fa.lock");
+    create_private(&path)?;
+    let file = fs::OpenOptions::new().write(true).open(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// Creates `path` empty with mode 0600 if it does not exist, so that a
 /// program that creates it later (SQLite, and its -wal and -shm files,
 /// which copy the database's mode) never makes it readable by others.

@@ -65,6 +65,12 @@ async fn main() -> anyhow::Result<()> {
         provider_endpoints,
         ..LocalConfig::new(data_dir)
     };
+    secure2fa_local::files::prepare_data_dir(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    // Held until the process ends.
+    let _lock = secure2fa_local::files::lock_data_dir(&config.data_dir)
+        .with_context(|| format!("cannot lock data directory {}", config.data_dir.display()))?
+        .with_context(|| format!("another secure2fa process is serving {}", config.data_dir.display()))?;
     let app = LocalApp::open(config.clone(), Arc::new(SystemClock))?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let base_url = format!("http://{}", listener.local_addr()?);

@@ -91,3 +91,27 @@ async fn what_was_acknowledged_survives_a_sigkill() {
     let replay = call(&http, &creds, "/otp/verify", json!({"user_id": "k", "code": code})).await;
     assert_ne!(replay["status"], "approved", "{replay}");
 }
+
+/// A second server on the same data directory refuses to start (it would
+/// release the first one's delivery claims and send codes twice); once the
+/// first is gone, even killed, the directory is free.
+#[tokio::test]
+async fn one_data_directory_serves_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut first, _) = start(dir.path());
+    let second = Command::new(env!("CARGO_BIN_EXE_secure2fa"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!second.status.success(), "a second server started on the same directory");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("another secure2fa process is serving"), "{stderr}");
+
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    let (_again, creds) = start(dir.path());
+    assert!(creds["base_url"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+}
