@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -217,6 +218,24 @@ def expect(cond: bool, what: str) -> None:
     log(f"ok: {what}")
 
 
+class TwilioMock(BaseHTTPRequestHandler):
+    """Twilio's Messages resource as documented: form-encoded, basic auth, 201 with the sid."""
+    seen: list = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        TwilioMock.seen.append((self.path, dict(self.headers), body))
+        answer = json.dumps({"sid": "SM0123456789abcdef0123456789abcdef", "status": "queued"}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *_):
+        pass
+
+
 class Receiver(BaseHTTPRequestHandler):
     seen: list = []
 
@@ -236,9 +255,13 @@ def main() -> int:
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="sam-local-"))
     receiver = ThreadingHTTPServer((host, 0), Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    twilio = ThreadingHTTPServer((host, 0), TwilioMock)
+    threading.Thread(target=twilio.serve_forever, daemon=True).start()
     api = None
     try:
         env_vars = provision(moto)
+        # The deployment override (TwilioApiUrl) pointing the delivery worker at the mock.
+        env_vars["TWILIO_API_URL"] = f"http://host.docker.internal:{twilio.server_address[1]}/twilio"
         sam = Sam(moto, env_vars, workdir)
         M = "ManagementApiFunction"
 
@@ -290,6 +313,34 @@ def main() -> int:
         expect(verify_webhook(project["webhook_secret"], sig, raw) and json.loads(raw)["type"] == "verification.approved",
                "webhook receiver got verification.approved with a valid signature")
 
+        # An SMS channel on Twilio: the delivery worker reaches the mock through
+        # the deployment override and stores Twilio's message id.
+        account = "AC0123456789abcdef0123456789abcdef"
+        status, sms_channel = sam.http(M, management_event("POST", f"{base}/channels", {"title": "SMS", "method": "sms", "provider": "twilio",
+            "credentials": {"account_sid": account, "auth_token": "0123456789abcdef0123456789abcdef", "from": "+14155550100"}}))
+        expect(status == 201, "a Twilio channel created with validated credentials")
+        _, sms_template = sam.http(M, management_event("POST", f"{base}/templates", {"title": "SMS", "default_lang": "en", "versions": {"en": {"subject": "", "body": "Your code is {{ OTP_CODE }}"}}}))
+        status, sms_project = sam.http(M, management_event("POST", f"{base}/projects", {"title": "SMS", "channel_id": sms_channel["id"], "template_id": sms_template["id"], "code_length": 10}))
+        expect(status == 201, "an SMS project on the Twilio channel")
+        phone = "+14155552671"
+        status, body = sam.http("OtpGenerateFunction", refreshed("otp-generate.json", sms_project, user_id="sms-user", to=phone))
+        expect(status == 202 and body["channel"] == "sms", "generate for a phone number -> 202 sms")
+        msgs = receive(moto, env_vars["DELIVERY_QUEUE_URL"])
+        resp = sam.invoke("DeliveryWorkerFunction", sqs_event("delivery-worker.json", msgs[0]))
+        expect(resp == {"batchItemFailures": []}, "the SMS delivery job -> sent")
+        path, headers, form = TwilioMock.seen[-1]
+        fields = dict(urllib.parse.parse_qsl(form.decode()))
+        auth = base64.b64decode({k.lower(): v for k, v in headers.items()}["authorization"].split(" ", 1)[1]).decode()
+        expect(path == f"/twilio/2010-04-01/Accounts/{account}/Messages.json" and fields["To"] == phone
+               and fields["From"] == "+14155550100" and re.search(r"\d{10}", fields["Body"]) and auth.startswith(account + ":"),
+               "Twilio mock got the documented request (path, basic auth, To, From, Body)")
+        sms_code = re.search(r"\d{10}", fields["Body"]).group(0)
+        items = moto.client("dynamodb").scan(TableName=env_vars["TABLE_NAME"])["Items"]
+        ids = [i["provider_message_id"]["S"] for i in items if "provider_message_id" in i]
+        expect(ids == ["SM0123456789abcdef0123456789abcdef"], "Twilio's message id stored on the verification")
+        status, body = sam.http("OtpVerifyFunction", refreshed("otp-verify.json", sms_project, user_id="sms-user", code=sms_code))
+        expect(status == 200 and body["status"] == "approved", "the SMS code verifies")
+
         # start-api, end to end with the Python example; a pump plays the SQS trigger.
         port = free_port("127.0.0.1")
         api = subprocess.Popen(["sam", "local", "start-api", "--host", "127.0.0.1", "--port", str(port),
@@ -330,7 +381,8 @@ def main() -> int:
             "OTP code": code, "recipient address": "ann@example.com", "end-user id": "user-42",
             "start-api end-user id": user, "start-api recipient": f"{user}@example.com",
             "project secret key": project["secret_key"], "webhook secret": project["webhook_secret"],
-            "client email": "dev@example.com", "webhook URL": hook,
+            "client email": "dev@example.com", "webhook URL": hook, "phone number": phone,
+            "phone number digits": phone[1:], "SMS code": sms_code, "Twilio auth token": "0123456789abcdef0123456789abcdef",
         }
         for label, value in secrets.items():
             expect(value not in dump and value.encode() not in blobs, f"table dump holds no {label} in clear")
@@ -357,6 +409,7 @@ def main() -> int:
             api.terminate()
             api.wait(timeout=30)
         receiver.shutdown()
+        twilio.shutdown()
         moto.stop()
 
 

@@ -260,3 +260,18 @@ fn every_function_has_throttle_and_duration_alarms() {
         assert_eq!(threshold, function_timeout(&t, function) * 800, "{function}: 80 % of the timeout, in ms");
     }
 }
+
+/// The delivery worker can be given every provider base URL the code reads
+/// (`ProviderEndpoints::KEYS`), each from its own parameter, unset by default.
+#[test]
+fn the_delivery_worker_takes_every_provider_override_from_a_parameter() {
+    let t = template();
+    let env = &t["Resources"]["DeliveryWorkerFunction"]["Properties"]["Environment"]["Variables"];
+    for (_, key) in secure2fa_providers::ProviderEndpoints::KEYS {
+        let Value::Tagged(tagged) = &env[key] else { panic!("{key} is not set from a parameter: {:?}", env[key]) };
+        let parts = as_list(&tagged.value);
+        let parameter = referenced(&parts[1]).unwrap_or_else(|| panic!("{key}"));
+        assert_eq!(t["Parameters"][parameter.as_str()]["Default"].as_str(), Some(""), "{key}: empty by default");
+        assert_eq!(referenced(&parts[2]).as_deref(), Some("AWS::NoValue"), "{key}: unset unless given");
+    }
+}
