@@ -40,18 +40,11 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn python() -> PathBuf {
-    let venv = std::env::var_os("SECURE2FA_VENV").map(PathBuf::from).unwrap_or_else(|| root().join(".venv"));
-    let python = venv.join("bin/python");
-    assert!(python.exists(), "no Python venv at {}: run infra/python-env.sh (infra/test-all.sh does)", venv.display());
-    python
-}
-
 impl SmtpServer {
     fn start(mode: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("secure2fa-smtp-{}-{}", std::process::id(), ulid::Ulid::new()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut child = Command::new(python())
+        let mut child = Command::new(secure2fa_contract::moto::venv_python())
             .arg(root().join("infra/smtp_server.py"))
             .arg(mode)
             .arg(&dir)
