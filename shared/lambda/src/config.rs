@@ -42,6 +42,10 @@ pub struct Config {
     pub max_receive_count: u32,
     pub ip_limit_per_minute: Option<NonZeroU32>,
     pub key_cache_ttl_seconds: u64,
+    /// How long projects, channels, templates and clients stay in the
+    /// function's read cache (0: no cache). A change made through the
+    /// management API reaches running OTP functions and workers within it.
+    pub read_cache_ttl_seconds: u64,
     /// Accept `http://` webhook URLs (private networks, emulators). Off by default.
     pub allow_http_webhooks: bool,
     /// Let webhooks reach private, loopback and link-local addresses (a
@@ -100,6 +104,7 @@ impl Config {
             // Off unless set: the callers are backends, from few addresses.
             ip_limit_per_minute: NonZeroU32::new(number("IP_LIMIT_PER_MINUTE", 0)?.min(u32::MAX as u64) as u32),
             key_cache_ttl_seconds: number("KEY_CACHE_TTL_SECONDS", 900)?,
+            read_cache_ttl_seconds: number("READ_CACHE_TTL_SECONDS", 10)?.min(3600),
             allow_http_webhooks: get("ALLOW_HTTP_WEBHOOKS").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             allow_private_webhooks: get("ALLOW_PRIVATE_WEBHOOKS").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             provider_endpoints: ProviderEndpoints::from_lookup(&get)?,

@@ -30,7 +30,11 @@ pub fn services(aws: &AwsClients, cfg: &Config) -> Services {
     let vault = KmsKeyVault::new(aws.kms(), &cfg.kms_key_id);
     let store = Arc::new(DynamoStore::new(aws.dynamodb(), &cfg.table_name));
     let queue = Arc::new(SqsJobQueue::new(aws.sqs(), &cfg.delivery_queue_url, &cfg.webhook_queue_url));
-    let config = ServiceConfig { key_cache_ttl: Duration::from_secs(cfg.key_cache_ttl_seconds), ..Default::default() };
+    let config = ServiceConfig {
+        key_cache_ttl: Duration::from_secs(cfg.key_cache_ttl_seconds),
+        read_cache_ttl: (cfg.read_cache_ttl_seconds > 0).then(|| Duration::from_secs(cfg.read_cache_ttl_seconds)),
+        ..Default::default()
+    };
     let core = CoreServices::new(store.clone(), Arc::new(vault), queue.clone(), Arc::new(SystemClock), &config);
     Services { store, keys: core.keys.clone(), queue, core }
 }

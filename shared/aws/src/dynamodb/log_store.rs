@@ -2,25 +2,55 @@
 //!
 //! | item | pk | sk | TTL |
 //! |---|---|---|---|
-//! | project log | `LOG#<project id>` | `<log id>` (ULID: time order) | 90 days |
+//! | project log | `LOG#<project id>#<shard>` | `<log id>` (ULID: time order) | 90 days |
 //! | client log (no project) | `LOGC#<client id>` | `<log id>` | 90 days |
 //!
-//! One partition per project spreads the write load (no GSI, so a log entry
-//! is one write unit). A client-wide page merges the client's partitions;
-//! level and end-user filters are filter expressions.
+//! A project's entries spread over [`LOG_SHARDS`] partitions (no GSI, so
+//! an entry is one write unit): the shard is derived from the end user's
+//! blind index when the entry has one (an end user's history is one
+//! partition), from the entry's id otherwise. A page merges the shards
+//! (queried concurrently) by id; the `before` cursor is an id, so paging
+//! needs no per-shard state. Level and end-user filters are filter
+//! expressions.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use secure2fa_core::ids::ClientId;
-use secure2fa_core::model::{LogEntry, LogFilter, LogLevel};
+use futures::{StreamExt, TryStreamExt};
+use secure2fa_core::ids::{ClientId, ProjectId};
+use secure2fa_core::model::{LogEntry, LogFilter, LogLevel, UserRef};
 use secure2fa_core::ports::{LogStore, ProjectStore, StoreError};
 
-use super::{DynamoStore, Item, Reader, key, n, names, s, unavailable};
+use super::{DynamoStore, Item, Reader, key, n, names, s, shard_of, unavailable};
+
+/// Partitions of one project's log: about 1,000 entries per second each
+/// (DynamoDB's per-partition write limit), see `infra/dynamodb.md`.
+pub(crate) const LOG_SHARDS: u32 = 32;
+
+/// Log partitions queried at once by a page.
+const CONCURRENT_QUERIES: usize = 16;
+
+fn shard_pk(project: ProjectId, shard: u32) -> String {
+    format!("LOG#{project}#{shard:02}")
+}
+
+fn user_shard(user_ref: &UserRef) -> u32 {
+    shard_of(user_ref.as_str(), LOG_SHARDS)
+}
 
 fn partition(e: &LogEntry) -> String {
-    match e.project_id {
-        Some(p) => format!("LOG#{p}"),
-        None => format!("LOGC#{}", e.client_id),
+    match (e.project_id, &e.user_ref) {
+        (Some(p), Some(u)) => shard_pk(p, user_shard(u)),
+        (Some(p), None) => shard_pk(p, shard_of(&e.id.to_string(), LOG_SHARDS)),
+        (None, _) => format!("LOGC#{}", e.client_id),
+    }
+}
+
+/// The partitions a page of one project's log reads: the end user's shard
+/// when the filter names one, every shard otherwise.
+fn project_partitions(project: ProjectId, f: &LogFilter) -> Vec<String> {
+    match &f.user_ref {
+        Some(u) => vec![shard_pk(project, user_shard(u))],
+        None => (0..LOG_SHARDS).map(|shard| shard_pk(project, shard)).collect(),
     }
 }
 
@@ -112,17 +142,21 @@ impl LogStore for DynamoStore {
     async fn list_logs(&self, client: ClientId, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
         let limit = filter.limit.clamp(1, 500);
         let partitions = match filter.project_id {
-            Some(p) => vec![format!("LOG#{p}")],
+            Some(p) => project_partitions(p, filter),
             None => {
                 let mut parts = vec![format!("LOGC#{client}")];
-                parts.extend(self.list_projects(client).await?.into_iter().map(|p| format!("LOG#{}", p.id)));
+                for p in self.list_projects(client).await? {
+                    parts.extend(project_partitions(p.id, filter));
+                }
                 parts
             }
         };
-        let mut all = Vec::new();
-        for pk in partitions {
-            all.extend(self.query_logs(&pk, client, filter, limit).await?);
-        }
+        let pages: Vec<Vec<LogEntry>> = futures::stream::iter(partitions)
+            .map(|pk| async move { self.query_logs(&pk, client, filter, limit).await })
+            .buffer_unordered(CONCURRENT_QUERIES)
+            .try_collect()
+            .await?;
+        let mut all: Vec<LogEntry> = pages.into_iter().flatten().collect();
         all.sort_by_key(|e| std::cmp::Reverse(e.id));
         all.truncate(limit);
         Ok(all)

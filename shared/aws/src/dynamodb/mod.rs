@@ -47,6 +47,14 @@ where
     StoreError::Unavailable(crate::describe(&e))
 }
 
+/// The shard (`0..shards`) a key string falls in: FNV-1a, stable across
+/// versions and processes (the shard is part of stored partition keys).
+/// Keys here are HMACs or random ids, so shards fill evenly.
+pub(crate) fn shard_of(key: &str, shards: u32) -> u32 {
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+    (hash % u64::from(shards)) as u32
+}
+
 pub(crate) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
     Item::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }

@@ -1,14 +1,17 @@
 //! Projects.
 //!
-//! | item | pk | sk | GSI1 | GSI2 |
-//! |---|---|---|---|---|
-//! | project | `PROJECT#<id>` | `PROJECT` | `PUBKEY#<public key>` / `PROJECT` | `CLIENT#<id>#PROJECTS` / `<id>` |
-//! | public-key lock | `PUBKEY#<public key>` | `LOCK` | | |
+//! | item | pk | sk | GSI2 |
+//! |---|---|---|---|
+//! | project | `PROJECT#<id>` | `PROJECT` | `CLIENT#<id>#PROJECTS` / `<id>` |
+//! | public-key lock | `PUBKEY#<public key>` | `LOCK` (holds `project_id`) | |
 //!
-//! The hot path finds a project by public key with one GSI1 query. The lock
-//! item makes the public key unique (a GSI cannot). Creating and deleting a
-//! project are transactions that also move the channel's and template's
-//! `refs` counters.
+//! The hot path finds a project by public key with two `GetItem`s (the lock,
+//! then the project), each on a partition of its own and strongly
+//! consistent, behind the services' read cache: no index query per call,
+//! and a new project is usable at once. The lock item also makes the public
+//! key unique (a GSI cannot). Creating and deleting a project are
+//! transactions that also move the channel's and template's `refs`
+//! counters.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Delete, DeleteRequest, TransactWriteItem, Update, WriteRequest};
@@ -17,7 +20,7 @@ use secure2fa_core::model::{ChannelMethod, Project, Webhook};
 use secure2fa_core::ports::{ProjectStore, StoreError};
 use secure2fa_core::types::PublicKey;
 
-use super::table::{GSI1, GSI2};
+use super::table::GSI2;
 use super::{DynamoStore, Item, Reader, TransactOutcome, b, key, n, names, s, unavailable};
 
 fn project_pk(id: ProjectId) -> String {
@@ -27,8 +30,6 @@ fn project_pk(id: ProjectId) -> String {
 fn project_item(p: &Project) -> Item {
     let mut item = key(project_pk(p.id), "PROJECT");
     item.extend([
-        ("gsi1pk".into(), s(format!("PUBKEY#{}", p.public_key.as_str()))),
-        ("gsi1sk".into(), s("PROJECT")),
         ("gsi2pk".into(), s(format!("CLIENT#{}#PROJECTS", p.client_id))),
         ("gsi2sk".into(), s(p.id.to_string())),
         ("id".into(), s(p.id.to_string())),
@@ -100,16 +101,14 @@ impl DynamoStore {
         TransactWriteItem::builder().delete(d.build().expect("complete")).build()
     }
 
-    /// Deletes every item of a partition, 25 at a time.
-    async fn delete_partition(&self, pk: &str) -> Result<(), StoreError> {
-        let items = self.query_partition(pk, None, None).await?;
-        for chunk in items.chunks(25) {
+    /// Deletes the items of these keys, 25 at a time.
+    async fn delete_keys(&self, keys: Vec<Item>) -> Result<(), StoreError> {
+        for chunk in keys.chunks(25) {
             let mut requests: Vec<WriteRequest> = chunk
                 .iter()
-                .map(|i| {
-                    let k = key(Reader(i).s("pk").unwrap_or_default(), Reader(i).s("sk").unwrap_or_default());
+                .map(|k| {
                     WriteRequest::builder()
-                        .delete_request(DeleteRequest::builder().set_key(Some(k)).build().expect("complete"))
+                        .delete_request(DeleteRequest::builder().set_key(Some(k.clone())).build().expect("complete"))
                         .build()
                 })
                 .collect();
@@ -157,10 +156,11 @@ impl ProjectStore for DynamoStore {
     }
 
     async fn project_by_public_key(&self, public_key: &str) -> Result<Option<Project>, StoreError> {
-        // GSI reads are eventually consistent: a project is usable within
-        // about a second of its creation.
-        let items = self.query_index(GSI1, "gsi1pk", &format!("PUBKEY#{public_key}"), Some(1)).await?;
-        items.first().map(project_from).transpose()
+        let Some(lock) = self.get(&format!("PUBKEY#{public_key}"), "LOCK").await? else { return Ok(None) };
+        let id: ProjectId = Reader(&lock).parse("project_id")?;
+        // The lock and the project are written and deleted together; a
+        // project read between the two deletes is not answered for.
+        Ok(self.project(id).await?.filter(|p| p.public_key.as_str() == public_key))
     }
 
     async fn list_projects(&self, client: ClientId) -> Result<Vec<Project>, StoreError> {
@@ -191,9 +191,12 @@ impl ProjectStore for DynamoStore {
             TransactOutcome::Committed => {}
             TransactOutcome::Cancelled(_) => return Ok(false),
         }
-        // End users and send counters: unreadable already (the wrapped data
-        // key is gone); removed now rather than left to their TTL.
-        self.delete_partition(&project_pk(id)).await?;
+        // End users: unreadable already (the wrapped data key is gone);
+        // removed now rather than left to their TTL. Send counters hold a
+        // count under a destination's blind index and expire with their
+        // window.
+        let users = self.end_user_keys(id, None).await?;
+        self.delete_keys(users).await?;
         Ok(true)
     }
 }

@@ -1,5 +1,5 @@
 //! The table's definition, for tests and emulators. `template.yaml` declares
-//! the same table for deployment (keys, the two GSIs, TTL on `ttl`).
+//! the same table for deployment (keys, the three GSIs, TTL on `ttl`).
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -7,10 +7,14 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TimeToLiveSpecification,
 };
 
-/// Overloaded index: `PUBKEY#<public key>` → project; `CLIENTS` → clients.
+/// `CLIENTS` → clients.
 pub const GSI1: &str = "gsi1";
 /// Overloaded index: `CLIENT#<id>#PROJECTS` → a client's projects.
 pub const GSI2: &str = "gsi2";
+/// Keys only, sharded: `PROJECT#<id>#USERS#<shard>` → a project's end
+/// users. Its keys are set once, when an end user's item is created, so
+/// later writes to the item cost no index write.
+pub const GSI3: &str = "gsi3";
 pub const TTL_ATTRIBUTE: &str = "ttl";
 
 fn attr(name: &str) -> AttributeDefinition {
@@ -25,12 +29,12 @@ fn key(name: &str, kind: KeyType) -> KeySchemaElement {
     KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("complete")
 }
 
-fn gsi(name: &str, pk: &str, sk: &str) -> GlobalSecondaryIndex {
+fn gsi(name: &str, pk: &str, sk: &str, projection: ProjectionType) -> GlobalSecondaryIndex {
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .key_schema(key(pk, KeyType::Hash))
         .key_schema(key(sk, KeyType::Range))
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .projection(Projection::builder().projection_type(projection).build())
         .build()
         .expect("complete")
 }
@@ -41,11 +45,14 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), String> {
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .set_attribute_definitions(Some(["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"].map(attr).to_vec()))
+        .set_attribute_definitions(Some(
+            ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk"].map(attr).to_vec(),
+        ))
         .key_schema(key("pk", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range))
-        .global_secondary_indexes(gsi(GSI1, "gsi1pk", "gsi1sk"))
-        .global_secondary_indexes(gsi(GSI2, "gsi2pk", "gsi2sk"))
+        .global_secondary_indexes(gsi(GSI1, "gsi1pk", "gsi1sk", ProjectionType::All))
+        .global_secondary_indexes(gsi(GSI2, "gsi2pk", "gsi2sk", ProjectionType::All))
+        .global_secondary_indexes(gsi(GSI3, "gsi3pk", "gsi3sk", ProjectionType::KeysOnly))
         .send()
         .await
         .map_err(|e| crate::describe(&e))?;

@@ -1,9 +1,16 @@
 //! End users and their current verification, and send counters.
 //!
-//! | item | pk | sk | TTL |
-//! |---|---|---|---|
-//! | end user | `PROJECT#<id>` | `USER#<user ref>` | code expiry + 30 days |
-//! | send counter | `PROJECT#<id>` | `SENDS#<destination index>#<window start>` | window end |
+//! | item | pk | sk | gsi3 (keys only) | TTL |
+//! |---|---|---|---|---|
+//! | end user | `PROJECT#<id>#USER#<user ref>` | `USER` | `PROJECT#<id>#USERS#<shard>` / `<user ref>` | code expiry + 30 days |
+//! | send counter | `PROJECT#<id>#SENDS#<destination index>` | `<window start>` | | window end |
+//!
+//! Every end user and every destination has a partition of its own, so the
+//! hot path of different end users never shares one (`infra/dynamodb.md`,
+//! capacity model). The `PROJECT#<id>` prefix keeps them inside the OTP
+//! functions' `dynamodb:LeadingKeys` pattern. A project's end users are
+//! listed through gsi3, whose keys are written once, when the item is
+//! created (`if_not_exists`), so the hot path's writes cost no index write.
 //!
 //! Each use case is one conditional write (start: a conditional reservation
 //! on the send counter, then one on the end user). Refusals come back with the old item
@@ -32,7 +39,8 @@ use secure2fa_core::model::{
 use secure2fa_core::ports::{StartError, StoreError, VerificationStore};
 use secure2fa_core::types::Lang;
 
-use super::{DynamoStore, Item, Reader, b, key, n, names, s, unavailable};
+use super::table::GSI3;
+use super::{DynamoStore, Item, Reader, b, key, n, names, s, shard_of, unavailable};
 
 /// End-user records outlive their last code by this long.
 const END_USER_RETENTION_SECONDS: i64 = 30 * 86_400;
@@ -44,8 +52,22 @@ const APPROVED: &str = "(#guess = #code_mac AND (attribute_not_exists(#device_ma
 const NOT_APPROVED: &str = "(attribute_not_exists(#guess) OR #guess <> #code_mac OR (attribute_exists(#device_mac) \
      AND (attribute_not_exists(#guess_device) OR #guess_device <> #device_mac)))";
 
+/// Shards of a project's end-user listing (gsi3): new end users of one
+/// project spread over this many index partitions.
+const USER_INDEX_SHARDS: u32 = 16;
+
+const USER_SK: &str = "USER";
+
+fn user_pk(project: ProjectId, user_ref: &UserRef) -> String {
+    format!("PROJECT#{project}#USER#{}", user_ref.as_str())
+}
+
 fn user_key(project: ProjectId, user_ref: &UserRef) -> Item {
-    key(format!("PROJECT#{project}"), format!("USER#{}", user_ref.as_str()))
+    key(user_pk(project, user_ref), USER_SK)
+}
+
+fn user_index_pk(project: ProjectId, shard: u32) -> String {
+    format!("PROJECT#{project}#USERS#{shard:02}")
 }
 
 fn verification_from(item: &Item) -> Result<Verification, StoreError> {
@@ -139,6 +161,8 @@ impl DynamoStore {
             "#expires_at = :exp",
             "#delivery = :delivery",
             "#first_seen = if_not_exists(#first_seen, :now)",
+            "#gsi3pk = if_not_exists(#gsi3pk, :upk)",
+            "#gsi3sk = if_not_exists(#gsi3sk, :uref)",
             "#ttl = :ttl",
         ];
         let mut remove = vec!["#delivery_lease_until", "#guess", "#guess_device", "#provider_message_id"];
@@ -159,6 +183,10 @@ impl DynamoStore {
             .user_update(v.project_id, &v.user_ref, &update, &cond)
             .expression_attribute_values(":pid", s(v.project_id.to_string()))
             .expression_attribute_values(":uref", s(v.user_ref.as_str()))
+            .expression_attribute_values(
+                ":upk",
+                s(user_index_pk(v.project_id, shard_of(v.user_ref.as_str(), USER_INDEX_SHARDS))),
+            )
             .expression_attribute_values(":uid", b(v.user_id.as_bytes()))
             .expression_attribute_values(":vid", s(v.verification_id.to_string()))
             .expression_attribute_values(":cmac", s(v.code_mac.as_str()))
@@ -181,7 +209,7 @@ impl DynamoStore {
     }
 
     fn counter_key(project: ProjectId, limit: &DestinationLimit) -> Item {
-        key(format!("PROJECT#{project}"), format!("SENDS#{}#{}", limit.destination.as_str(), limit.window_start))
+        key(format!("PROJECT#{project}#SENDS#{}", limit.destination.as_str()), limit.window_start.to_string())
     }
 
     /// Counts one send to the destination unless its window is used up.
@@ -234,6 +262,24 @@ impl DynamoStore {
         }
     }
 
+    /// The table keys of a project's end-user items (gsi3, shard by shard),
+    /// up to `limit`.
+    pub(crate) async fn end_user_keys(&self, project: ProjectId, limit: Option<usize>) -> Result<Vec<Item>, StoreError> {
+        let mut keys = Vec::new();
+        for shard in 0..USER_INDEX_SHARDS {
+            let left = limit.map(|l| l.saturating_sub(keys.len()));
+            if left == Some(0) {
+                break;
+            }
+            let items = self.query_index(GSI3, "gsi3pk", &user_index_pk(project, shard), left).await?;
+            keys.extend(items.iter().map(|i| {
+                let r = Reader(i);
+                key(r.s("pk").unwrap_or_default(), r.s("sk").unwrap_or_default())
+            }));
+        }
+        Ok(keys)
+    }
+
     fn cooldown_refusal(new: &NewVerification, old: Option<&Item>, now: UnixTime) -> StartError {
         let last = old.and_then(|i| Reader(i).n::<i64>("sent_at").ok()).unwrap_or(now);
         StartError::Cooldown { retry_after: (last + new.cooldown_seconds as i64 - now).max(1) as u32 }
@@ -271,7 +317,7 @@ impl VerificationStore for DynamoStore {
     }
 
     async fn verification(&self, project: ProjectId, user_ref: &UserRef) -> Result<Option<Verification>, StoreError> {
-        self.get(&format!("PROJECT#{project}"), &format!("USER#{}", user_ref.as_str()))
+        self.get(&user_pk(project, user_ref), USER_SK)
             .await?
             .as_ref()
             .map(verification_from)
@@ -385,8 +431,14 @@ impl VerificationStore for DynamoStore {
     }
 
     async fn list_verifications(&self, project: ProjectId, limit: usize) -> Result<Vec<Verification>, StoreError> {
-        let items =
-            self.query_partition(&format!("PROJECT#{project}"), Some("USER#"), Some(limit.clamp(1, 500))).await?;
-        items.iter().map(verification_from).collect()
+        let limit = limit.clamp(1, 500);
+        let mut out = Vec::new();
+        for k in self.end_user_keys(project, Some(limit)).await? {
+            let r = Reader(&k);
+            if let Some(item) = self.get(r.s("pk")?, r.s("sk")?).await? {
+                out.push(verification_from(&item)?);
+            }
+        }
+        Ok(out)
     }
 }
