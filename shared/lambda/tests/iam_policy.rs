@@ -51,11 +51,10 @@ fn arns() -> Arns {
 }
 
 /// The stack `template.yaml` becomes over the resources `AwsEnv` created.
-fn stack(env: &AwsEnv, configuration_set: &str) -> Stack {
+fn stack(env: &AwsEnv) -> Stack {
     let (a, cfg) = (arns(), &env.cfg);
     let parameters = [
         ("SesFromAddress", "otp@example.com"),
-        ("SesConfigurationSet", configuration_set),
         // The tests send no client IP; the limiter is tested elsewhere.
         ("IpLimitPerMinute", "0"),
         // The webhook receiver listens on http://127.0.0.1.
@@ -69,6 +68,7 @@ fn stack(env: &AwsEnv, configuration_set: &str) -> Stack {
         ("WebhookQueue", cfg.webhook_queue_url.clone()),
         ("DeploymentSecret", cfg.deployment_secret_id.clone()),
         ("OperatorTokenSecret", cfg.operator_token_secret_id.clone()),
+        ("SesConfigurationSet", "otp-events".to_owned()),
     ];
     let attributes = [
         ("Table.Arn", a.table(&cfg.table_name)),
@@ -324,7 +324,7 @@ async fn every_function_role_allows_exactly_the_calls_it_makes() {
         "WebhookWorkerFunction",
     ];
     assert_eq!(template.functions(), driven, "a new function needs its paths driven here");
-    let base = stack(&env, "");
+    let base = stack(&env);
     let sdk = emulator_config(&env.endpoint).await;
     let hook = Receiver::start().await;
     let shop = env.project(ProjectSettings::default(), Some(hook.url.clone())).await;
@@ -360,6 +360,8 @@ async fn every_function_role_allows_exactly_the_calls_it_makes() {
 
     // Delivery: a code sent.
     let delivery = Function::new(&template, &base, "DeliveryWorkerFunction");
+    // Every email goes out with the stack's configuration set.
+    assert_eq!(delivery.cfg.ses_configuration_set.as_deref(), Some("otp-events"));
     let deliver = sqs_worker(&delivery.start(&sdk), &delivery.cfg, &delivery.cfg.delivery_queue_url).unwrap();
     let (n, r) = poll(&deliver, None).await;
     assert_eq!((n, r.batch_item_failures.len()), (1, 0));
@@ -411,17 +413,6 @@ async fn every_function_role_allows_exactly_the_calls_it_makes() {
     let (n, r) = poll(&post, Some(webhook.cfg.max_receive_count)).await;
     assert_eq!((n, r.batch_item_failures.len()), (1, 1));
 
-    // Delivery with a configuration set (SesConfigurationSet not empty).
-    let with_set = stack(&env, "otp-events");
-    let mut delivery_set = Function::new(&template, &with_set, "DeliveryWorkerFunction");
-    delivery_set.label = "DeliveryWorkerFunction (SesConfigurationSet=otp-events)".into();
-    assert_eq!(delivery_set.cfg.ses_configuration_set.as_deref(), Some("otp-events"));
-    assert_eq!(otp(&gen_router, GENERATE, &shop, json!({ "user_id": "cy", "to": "cy@example.com" })).await.0, 202);
-    let deliver_set =
-        sqs_worker(&delivery_set.start(&sdk), &delivery_set.cfg, &delivery_set.cfg.delivery_queue_url).unwrap();
-    let (n, r) = poll(&deliver_set, None).await;
-    assert!(n >= 1 && r.batch_item_failures.is_empty(), "{r:?}");
-
     let manage = drive_management(&env, &template, &base, &sdk, &hook.url).await;
 
     let mut problems = Vec::new();
@@ -429,7 +420,6 @@ async fn every_function_role_allows_exactly_the_calls_it_makes() {
         assert!(!f.counter.recorded().is_empty(), "{} made no call", f.label);
         problems.extend(f.check(&template, None));
     }
-    problems.extend(delivery_set.check(&template, Some(&base)));
     assert!(problems.is_empty(), "the roles in template.yaml do not fit the calls:\n{}", problems.join("\n"));
 }
 
@@ -515,11 +505,12 @@ fn an_empty_parameter_drops_what_its_condition_guards() {
     );
 }
 
-#[test]
-fn sam_attaches_exactly_the_managed_policies_the_check_models() {
-    // SAM's own translator (the one `sam validate` and `sam deploy` run).
-    let script = r#"
-import json, sys
+/// Runs `script` after translating `template.yaml` with SAM's own
+/// translator (the one `sam validate` and `sam deploy` run) into `out`, and
+/// returns what it prints.
+fn translated(script: &str) -> Vec<u8> {
+    let prelude = r#"
+import json, re, sys
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 class NoPolicyNames:
@@ -530,21 +521,103 @@ for r in t["Resources"].values():
     if r.get("Type") == "AWS::Serverless::Function":
         r["Properties"]["CodeUri"] = "s3://bucket/key"
 out = transform(t, {}, NoPolicyNames())
-print(json.dumps({n[: -len("Role")]: r["Properties"].get("ManagedPolicyArns", [])
-                  for n, r in out["Resources"].items() if r["Type"] == "AWS::IAM::Role"}))
 "#;
     let out = std::process::Command::new(secure2fa_contract::moto::venv_python())
-        .args(["-c", script, concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml")])
+        .args(["-c", &format!("{prelude}{script}"), concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml")])
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("SAM_CLI_TELEMETRY", "0")
         .output()
         .expect("the venv's python runs");
     assert!(out.status.success(), "SAM's translator failed: {}", String::from_utf8_lossy(&out.stderr));
-    let roles: BTreeMap<String, Vec<String>> = serde_json::from_slice(&out.stdout).unwrap();
+    out.stdout
+}
+
+#[test]
+fn sam_attaches_exactly_the_managed_policies_the_check_models() {
+    let out = translated(
+        r#"
+print(json.dumps({n[: -len("Role")]: r["Properties"].get("ManagedPolicyArns", [])
+                  for n, r in out["Resources"].items() if r["Type"] == "AWS::IAM::Role"}))
+"#,
+    );
+    let mut roles: BTreeMap<String, Vec<String>> = serde_json::from_slice(&out).unwrap();
+    // CodeDeploy's role for the traffic shifting of DeploymentPreference.
+    let code_deploy = roles.remove("CodeDeployService").expect("SAM adds CodeDeploy's role");
+    assert_eq!(code_deploy, ["arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambda"]);
     let template = Template::load();
     for function in template.functions() {
         let attached: Vec<&str> = roles[&function].iter().map(|arn| arn.rsplit('/').next().unwrap()).collect();
         assert_eq!(attached, template.implicit_policies(&function).unwrap(), "{function}");
     }
     assert_eq!(roles.len(), template.functions().len());
+}
+
+/// CloudFormation refuses a stack whose resources depend on each other in a
+/// circle (through `Ref`, `GetAtt`, `Sub`, `DependsOn` or an alias's
+/// `UpdatePolicy`), which `sam validate --lint` does not see: an alarm on
+/// the HTTP API gating the functions' deployments is one.
+#[test]
+fn the_deployed_stack_has_no_circular_dependency() {
+    let out = translated(
+        r#"
+res = out["Resources"]
+def refs(v, acc):
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if k == "Ref" and isinstance(x, str):
+                acc.add(x)
+            elif k == "Fn::GetAtt":
+                acc.add(x[0] if isinstance(x, list) else x.split(".")[0])
+            elif k == "Fn::Sub":
+                text = x if isinstance(x, str) else x[0]
+                acc.update(m.split(".")[0] for m in re.findall(r"\$\{([^}!][^}]*)\}", text))
+                if not isinstance(x, str):
+                    refs(x[1], acc)
+            else:
+                refs(x, acc)
+    elif isinstance(v, list):
+        for x in v:
+            refs(x, acc)
+graph = {}
+for name, r in res.items():
+    acc = set()
+    refs(r.get("Properties", {}), acc)
+    refs(r.get("UpdatePolicy", {}), acc)
+    d = r.get("DependsOn", [])
+    acc.update([d] if isinstance(d, str) else d)
+    graph[name] = sorted(a for a in acc if a in res)
+print(json.dumps(graph))
+"#,
+    );
+    let graph: BTreeMap<String, Vec<String>> = serde_json::from_slice(&out).unwrap();
+    assert!(graph.len() > 50, "the translated stack has its resources ({})", graph.len());
+    // Depth-first search; a node met again on the current path closes a cycle.
+    fn visit<'a>(
+        node: &'a str,
+        graph: &'a BTreeMap<String, Vec<String>>,
+        done: &mut std::collections::BTreeSet<&'a str>,
+        path: &mut Vec<&'a str>,
+    ) -> Option<String> {
+        if let Some(i) = path.iter().position(|n| *n == node) {
+            return Some(format!("{} -> {node}", path[i..].join(" -> ")));
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node);
+        for next in &graph[node] {
+            if let Some(cycle) = visit(next, graph, done, path) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node);
+        None
+    }
+    let mut done = std::collections::BTreeSet::new();
+    for node in graph.keys() {
+        if let Some(cycle) = visit(node, &graph, &mut done, &mut Vec::new()) {
+            panic!("circular dependency: {cycle}");
+        }
+    }
 }

@@ -158,7 +158,13 @@ fn routes_are_throttled_per_route_and_not_per_ip() {
 fn every_taggable_resource_is_tagged_from_the_parameter() {
     let t = template();
     assert_eq!(referenced(&t["Globals"]["Function"]["Tags"]["application"]).as_deref(), Some("ApplicationTag"));
-    let untaggable = ["AWS::KMS::Alias", "AWS::SNS::Subscription", "AWS::SNS::TopicPolicy", "AWS::Serverless::Function"];
+    let untaggable = [
+        "AWS::KMS::Alias",
+        "AWS::SNS::Subscription",
+        "AWS::SNS::TopicPolicy",
+        "AWS::Serverless::Function",
+        "AWS::SES::ConfigurationSetEventDestination",
+    ];
     for (name, r) in t["Resources"].as_mapping().unwrap() {
         let kind = r["Type"].as_str().unwrap();
         if untaggable.contains(&kind) {
@@ -273,5 +279,113 @@ fn the_delivery_worker_takes_every_provider_override_from_a_parameter() {
         let parameter = referenced(&parts[1]).unwrap_or_else(|| panic!("{key}"));
         assert_eq!(t["Parameters"][parameter.as_str()]["Default"].as_str(), Some(""), "{key}: empty by default");
         assert_eq!(referenced(&parts[2]).as_deref(), Some("AWS::NoValue"), "{key}: unset unless given");
+    }
+}
+
+/// SES bounce and complaint rates are alarmed on the configuration set the
+/// stack creates, which is the one the delivery worker sends with and whose
+/// events reach CloudWatch under the dimension the alarms read.
+#[test]
+fn ses_bounce_and_complaint_rates_are_alarmed_on_the_stacks_configuration_set() {
+    let t = template();
+    let r = &t["Resources"];
+    assert_eq!(r["SesConfigurationSet"]["Type"], "AWS::SES::ConfigurationSet");
+    let env = &r["DeliveryWorkerFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(referenced(&env["SES_CONFIGURATION_SET"]).as_deref(), Some("SesConfigurationSet"));
+
+    let destination = &r["SesEventsToCloudWatch"]["Properties"];
+    assert_eq!(referenced(&destination["ConfigurationSetName"]).as_deref(), Some("SesConfigurationSet"));
+    let events = strings(&destination["EventDestination"]["MatchingEventTypes"]);
+    for needed in ["send", "bounce", "complaint"] {
+        assert!(events.iter().any(|e| e == needed), "{needed} events are published: {events:?}");
+    }
+    assert_eq!(destination["EventDestination"]["Enabled"], true);
+    let dimensions = as_list(&destination["EventDestination"]["CloudWatchDestination"]["DimensionConfigurations"]);
+    assert!(
+        dimensions
+            .iter()
+            .any(|d| d["DimensionName"] == "ses:configuration-set" && d["DimensionValueSource"] == "messageTag"),
+        "{dimensions:?}"
+    );
+
+    for (alarm, events) in [("SesBounceRateAlarm", "Bounce"), ("SesComplaintRateAlarm", "Complaint")] {
+        let p = &r[alarm]["Properties"];
+        assert_eq!(r[alarm]["Type"], "AWS::CloudWatch::Alarm", "{alarm}");
+        assert!(as_list(&p["AlarmActions"]).iter().any(|a| referenced(a).as_deref() == Some("AlarmTopic")), "{alarm}");
+        let mut watched = Vec::new();
+        for m in as_list(&p["Metrics"]) {
+            let metric = &m["MetricStat"]["Metric"];
+            if metric.is_null() {
+                continue;
+            }
+            assert_eq!(metric["Namespace"], "AWS/SES", "{alarm}");
+            let dims = as_list(&metric["Dimensions"]);
+            assert!(
+                dims.iter().any(|d| d["Name"] == "ses:configuration-set"
+                    && referenced(&d["Value"]).as_deref() == Some("SesConfigurationSet")),
+                "{alarm} reads the stack's configuration set: {dims:?}"
+            );
+            watched.push(metric["MetricName"].as_str().unwrap().to_owned());
+        }
+        watched.sort();
+        assert_eq!(watched, [events, "Send"], "{alarm} divides {events} by Send");
+        let expression = as_list(&p["Metrics"]).iter().find_map(|m| m["Expression"].as_str().map(str::to_owned));
+        assert!(expression.is_some_and(|e| e.contains("/ sends")), "{alarm} alarms on a rate");
+    }
+}
+
+/// The text of a `!Sub`.
+fn sub_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Tagged(tagged) if tagged.tag == "Sub" => tagged.value.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// Each dead-letter queue takes messages only from its own queue
+/// (`RedriveAllowPolicy`), and that queue dead-letters into it.
+#[test]
+fn each_dead_letter_queue_accepts_only_its_own_queue() {
+    let t = template();
+    let r = &t["Resources"];
+    for (queue, dlq) in [("DeliveryQueue", "DeliveryDeadLetterQueue"), ("WebhookQueue", "WebhookDeadLetterQueue")] {
+        let target = &r[queue]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"];
+        assert_eq!(referenced(target).as_deref(), Some(dlq), "{queue} dead-letters into {dlq}");
+        let name = sub_text(&r[queue]["Properties"]["QueueName"]).unwrap_or_else(|| panic!("{queue} is named"));
+        let allow = &r[dlq]["Properties"]["RedriveAllowPolicy"];
+        assert_eq!(allow["redrivePermission"], "byQueue", "{dlq}");
+        let sources = as_list(&allow["sourceQueueArns"]);
+        assert_eq!(sources.len(), 1, "{dlq}: one source queue");
+        let arn = sub_text(&sources[0]).unwrap();
+        assert_eq!(arn, format!("arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{name}"), "{dlq}");
+    }
+}
+
+/// Every function deploys through the alias `live` with a canary that an
+/// error alarm of each function, and the 5xx-by-route alarm, roll back.
+#[test]
+fn deployments_shift_traffic_gradually_and_roll_back_on_errors() {
+    let t = template();
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["AutoPublishAlias"], "live");
+    let preference = &globals["DeploymentPreference"];
+    let kind = referenced(&preference["Type"]).expect("the deployment type is a parameter");
+    assert!(t["Parameters"][kind.as_str()]["Default"].as_str().unwrap().starts_with("Canary"), "canary by default");
+    let alarms: Vec<String> = as_list(&preference["Alarms"]).iter().filter_map(referenced).collect();
+    assert!(alarms.contains(&"ServerErrorsAlarm".to_owned()), "{alarms:?}");
+    for (name, r) in t["Resources"].as_mapping().unwrap() {
+        if r["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let function = name.as_str().unwrap();
+        assert!(r["Properties"]["AutoPublishAlias"].is_null(), "{function} keeps the global alias");
+        let errors = format!("{}ErrorsAlarm", function.trim_end_matches("Function"));
+        assert!(alarms.contains(&errors), "{function}'s deployment is gated on {errors}: {alarms:?}");
+        let watched = &t["Resources"][errors.as_str()]["Properties"];
+        assert_eq!(watched["MetricName"], "Errors", "{errors}");
+        assert!(
+            as_list(&watched["Dimensions"]).iter().any(|d| referenced(&d["Value"]).as_deref() == Some(function)),
+            "{errors} watches {function}"
+        );
     }
 }
