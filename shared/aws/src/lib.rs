@@ -15,7 +15,7 @@ pub mod sqs;
 
 pub use call_counter::CallCounter;
 pub use clients::{AwsClients, emulator_config};
-pub use dynamodb::DynamoStore;
+pub use dynamodb::{DynamoQuotas, DynamoStore};
 pub use kms::KmsKeyVault;
 pub use ses::SesSender;
 pub use sqs::SqsJobQueue;

@@ -40,3 +40,23 @@ mod kms {
     use super::*;
     secure2fa_contract::key_vault_contract_tests!(fresh_vault().await);
 }
+
+/// A client-wide page of logs reads a bounded number of partitions: past 16
+/// projects (32 log shards each) it asks for a project filter instead of
+/// fanning out; one project's page still works.
+#[tokio::test]
+async fn a_client_wide_log_page_over_too_many_projects_asks_for_a_project() {
+    use secure2fa_contract::fixtures::{project, seeded_project};
+    use secure2fa_core::model::LogFilter;
+    use secure2fa_core::ports::StoreError;
+    let store = fresh_store().await;
+    let first = seeded_project(store.as_ref()).await;
+    let page = |project_id| LogFilter { project_id, limit: 10, ..Default::default() };
+    store.list_logs(first.client_id, &page(None)).await.expect("one project: a client-wide page");
+    for _ in 0..16 {
+        store.insert_project(&project(first.client_id, first.channel_id, first.template_id)).await.unwrap();
+    }
+    let refused = store.list_logs(first.client_id, &page(None)).await.unwrap_err();
+    assert!(matches!(refused, StoreError::TooBroad(m) if m.contains("filter by project")), "{refused:?}");
+    store.list_logs(first.client_id, &page(Some(first.id))).await.expect("one project's page");
+}

@@ -11,7 +11,7 @@ use secure2fa_core::clock::UnixTime;
 use secure2fa_core::crypto::Mac;
 use secure2fa_core::ids::{ChannelId, ClientId, ProjectId, TemplateId, VerificationId};
 use secure2fa_core::model::{
-    Channel, CheckOutcome, ClaimOutcome, Client, DeliveryState, LogEntry, LogFilter, NewVerification, Project,
+    Channel, CheckOutcome, ClaimOutcome, Client, DeliveryState, LogEntry, LogFilter, LogPage, NewVerification, Project,
     Template, UserRef, Verification,
 };
 use secure2fa_core::ports::{
@@ -187,7 +187,7 @@ impl LogStore for DelayedWrites {
         self.pause().await;
         self.inner.append_log(entry).await
     }
-    async fn list_logs(&self, client: ClientId, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
+    async fn list_logs(&self, client: ClientId, filter: &LogFilter) -> Result<LogPage, StoreError> {
         self.inner.list_logs(client, filter).await
     }
 }

@@ -40,7 +40,12 @@ struct Provider {
 
 #[async_trait]
 impl MessageSender for Provider {
-    async fn send(&self, _: ProviderKind, _: &ProviderCredentials, _: &OutgoingMessage) -> Result<SentMessage, SendError> {
+    async fn send(
+        &self,
+        _: ProviderKind,
+        _: &ProviderCredentials,
+        _: &OutgoingMessage,
+    ) -> Result<SentMessage, SendError> {
         if self.hang.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;
         }

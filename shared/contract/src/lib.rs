@@ -43,6 +43,7 @@ macro_rules! store_contract_tests {
             delivery_is_claimed_once_and_lease_expiry_allows_a_retry,
             delivery_claim_refused_for_superseded_or_expired_code,
             logs_filter_and_page_newest_first,
+            paging_through_logs_returns_each_entry_once_in_order,
         );
         $crate::store_contract_tests!(@each_in verify_race; $make;
             a_right_guess_behind_concurrent_wrong_ones_is_refused,

@@ -12,9 +12,12 @@ use futures::future::join_all;
 use secure2fa_core::clock::{Clock, SystemClock};
 use secure2fa_core::crypto::{DataKey, DataKeyCache, IndexKey, KeyContext, KeyError, KeyVault, WrappedKey, payload};
 use secure2fa_core::manage::{Management, NewProject};
-use secure2fa_core::model::{ChannelMethod, Job, ProjectSettings, ProviderKind, TemplateFormat, TemplateVersion};
+use secure2fa_core::model::{
+    ChannelMethod, Job, ProjectSettings, ProviderKind, Quota, TemplateFormat, TemplateVersion,
+};
 use secure2fa_core::otp::{Generated, OtpService, VerifyStatus};
 use secure2fa_core::ports::{JobQueue, QueueError, Store};
+use secure2fa_core::quota::InProcessQuotas;
 use secure2fa_core::types::{Email, Lang, PublicKey, SecretKey};
 use serde_json::{Value, json};
 
@@ -93,7 +96,10 @@ impl RaceFixture {
             .create_template(client.id, "Login", en.clone(), TemplateFormat::Text, BTreeMap::from([(en, version)]))
             .await
             .unwrap();
-        let settings = ProjectSettings::default();
+        // Trials send hundreds of guesses a second: a quota would refuse them
+        // before the attempt cap, which is what is under test.
+        let quota = Quota::new(Quota::MAX_PER_SECOND, Quota::MAX_PER_SECOND * 10).expect("the largest quota");
+        let settings = ProjectSettings { quota, ..ProjectSettings::default() };
         let new = NewProject {
             title: "Race".into(),
             channel_id: channel.id,
@@ -102,7 +108,7 @@ impl RaceFixture {
             webhook_url: None,
         };
         let (_, project_keys) = manage.create_project(client.id, new).await.unwrap();
-        let otp = OtpService::new(store, keys.clone(), queue, clock.clone());
+        let otp = OtpService::new(store, keys.clone(), queue, clock.clone(), Arc::new(InProcessQuotas::default()));
         Self {
             otp,
             keys,

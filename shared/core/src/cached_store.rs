@@ -22,7 +22,7 @@ use crate::clock::UnixTime;
 use crate::crypto::Mac;
 use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId, VerificationId};
 use crate::model::{
-    Channel, CheckOutcome, ClaimOutcome, Client, DeliveryState, LogEntry, LogFilter, NewVerification, Project,
+    Channel, CheckOutcome, ClaimOutcome, Client, DeliveryState, LogEntry, LogFilter, LogPage, NewVerification, Project,
     Template, UserRef, Verification,
 };
 use crate::ports::{
@@ -257,7 +257,7 @@ impl LogStore for CachedStore {
     async fn append_log(&self, entry: &LogEntry) -> Result<(), StoreError> {
         self.inner.append_log(entry).await
     }
-    async fn list_logs(&self, client: ClientId, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
+    async fn list_logs(&self, client: ClientId, filter: &LogFilter) -> Result<LogPage, StoreError> {
         self.inner.list_logs(client, filter).await
     }
 }

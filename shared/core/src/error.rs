@@ -47,6 +47,8 @@ pub enum GenerateError {
     Cooldown { retry_after_seconds: u32 },
     #[error("this destination has used up its sends for now; retry after {retry_after_seconds} s")]
     DestinationLimit { retry_after_seconds: u32 },
+    #[error("the project's request quota is used up; retry after {retry_after_seconds} s")]
+    QuotaExceeded { retry_after_seconds: u32 },
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
     #[error(transparent)]
@@ -59,6 +61,8 @@ pub enum GenerateError {
 pub enum VerifyError {
     #[error(transparent)]
     Request(#[from] RequestError),
+    #[error("the project's request quota is used up; retry after {retry_after_seconds} s")]
+    QuotaExceeded { retry_after_seconds: u32 },
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
     #[error(transparent)]
@@ -134,6 +138,7 @@ impl From<StoreError> for ManageError {
             StoreError::Missing(what) => Self::Invalid(format!("{what} does not exist")),
             StoreError::Corrupt(m) => Internal(format!("corrupt record: {m}")).into(),
             StoreError::Unavailable(m) => Unavailable(m).into(),
+            StoreError::TooBroad(m) => Self::Invalid(m.to_owned()),
         }
     }
 }
@@ -154,6 +159,7 @@ impl GenerateError {
             Self::Request(r) => r.kind(),
             Self::Cooldown { .. } => "resend_cooldown",
             Self::DestinationLimit { .. } => "destination_limit",
+            Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -168,6 +174,7 @@ impl VerifyError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Request(r) => r.kind(),
+            Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }

@@ -16,6 +16,7 @@ pub mod model;
 pub mod otp;
 pub mod ports;
 pub mod providers;
+pub mod quota;
 pub mod render;
 pub mod secrets;
 pub mod services;

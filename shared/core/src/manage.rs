@@ -95,7 +95,8 @@ impl Management {
             )));
         }
         // The provider's schema, with a message naming the field (never its value).
-        crate::providers::validate_credentials(provider, credentials).map_err(|e| ManageError::Invalid(e.to_string()))?;
+        crate::providers::validate_credentials(provider, credentials)
+            .map_err(|e| ManageError::Invalid(e.to_string()))?;
         let key = self.keys.get(&KeyContext::client(client.id), &client.data_key).await?;
         let id = ChannelId::generate();
         let raw = serde_json::to_vec(credentials).map_err(|e| Internal(e.to_string()))?;
@@ -244,11 +245,7 @@ impl Principal {
     }
 }
 
-/// A client's log page, and where the next one starts.
-pub struct LogPage {
-    pub entries: Vec<crate::model::LogEntry>,
-    pub next_before: Option<crate::ids::LogId>,
-}
+pub use crate::model::LogPage;
 
 impl Management {
     /// The client `id` if `principal` may act on it; absent and not theirs
@@ -336,9 +333,7 @@ impl Management {
     ) -> Result<LogPage, ManageError> {
         let client = self.authorize(principal, client).await?;
         filter.limit = filter.limit.clamp(1, 200);
-        let entries = self.store.list_logs(client.id, &filter).await?;
-        let next_before = (entries.len() == filter.limit).then(|| entries.last().map(|l| l.id)).flatten();
-        Ok(LogPage { entries, next_before })
+        Ok(self.store.list_logs(client.id, &filter).await?)
     }
 }
 

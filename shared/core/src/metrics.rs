@@ -29,7 +29,8 @@ pub const LOG_WRITES_DROPPED: &str = "LogWritesDropped";
 pub const KEY_VAULT_ERRORS: &str = "KeyVaultErrors";
 
 /// Every metric this code emits.
-pub const ALL: [&str; 5] = [SERVER_ERRORS, DELIVERIES_FAILED, WEBHOOKS_DEAD_LETTERED, LOG_WRITES_DROPPED, KEY_VAULT_ERRORS];
+pub const ALL: [&str; 5] =
+    [SERVER_ERRORS, DELIVERIES_FAILED, WEBHOOKS_DEAD_LETTERED, LOG_WRITES_DROPPED, KEY_VAULT_ERRORS];
 
 /// Counts one occurrence of `metric`.
 pub fn count(metric: &'static str, detail: &str) {

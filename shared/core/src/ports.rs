@@ -13,8 +13,8 @@ use crate::clock::UnixTime;
 use crate::crypto::Mac;
 use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId, VerificationId};
 use crate::model::{
-    Channel, CheckOutcome, ClaimOutcome, Client, DeliveryState, Job, LogEntry, LogFilter, NewVerification, Project,
-    ProviderKind, Template, TemplateFormat, UserRef, Verification,
+    Channel, CheckOutcome, ClaimOutcome, Client, DeliveryState, Job, LogEntry, LogFilter, LogPage, NewVerification,
+    Project, ProviderKind, Template, TemplateFormat, UserRef, Verification,
 };
 use crate::types::Recipient;
 
@@ -34,6 +34,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The request would read more than one call may (the message says how
+    /// to narrow it).
+    #[error("{0}")]
+    TooBroad(&'static str),
 }
 
 /// Why a new verification was refused.
@@ -172,7 +176,7 @@ pub trait LogStore: Send + Sync {
     async fn append_log(&self, entry: &LogEntry) -> Result<(), StoreError>;
     /// Newest first. Without a project filter: the client's own entries and
     /// those of its existing projects (a deleted project's logs are not listed).
-    async fn list_logs(&self, client: ClientId, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError>;
+    async fn list_logs(&self, client: ClientId, filter: &LogFilter) -> Result<LogPage, StoreError>;
 }
 
 /// Everything the application stores.

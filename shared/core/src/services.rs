@@ -11,6 +11,7 @@ use crate::crypto::{DataKeyCache, IndexKey, KeyVault};
 use crate::manage::Management;
 use crate::otp::{OtpService, Worker};
 use crate::ports::{JobQueue, MessageSender, Store, WebhookPoster};
+use crate::quota::QuotaGate;
 
 /// How the services are tuned by the entry point.
 #[derive(Debug, Clone)]
@@ -48,6 +49,7 @@ impl Services {
         vault: Arc<dyn KeyVault>,
         queue: Arc<dyn JobQueue>,
         clock: Arc<dyn Clock>,
+        quotas: Arc<dyn QuotaGate>,
         config: &ServiceConfig,
     ) -> Self {
         let store: Arc<dyn Store> = match config.read_cache_ttl {
@@ -55,7 +57,7 @@ impl Services {
             None => store,
         };
         let keys = Arc::new(DataKeyCache::new(vault, config.key_cache_capacity, config.key_cache_ttl));
-        let otp = OtpService::new(store.clone(), keys.clone(), queue.clone(), clock.clone());
+        let otp = OtpService::new(store.clone(), keys.clone(), queue.clone(), clock.clone(), quotas);
         Self { store, keys, queue, clock, otp }
     }
 

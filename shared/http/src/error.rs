@@ -51,6 +51,7 @@ pub enum RateLimitReason {
     ResendCooldown,
     DestinationLimit,
     TooManyRequests,
+    ProjectQuota,
 }
 
 impl RateLimitReason {
@@ -59,6 +60,7 @@ impl RateLimitReason {
             Self::ResendCooldown => "resend_cooldown",
             Self::DestinationLimit => "destination_limit",
             Self::TooManyRequests => "too_many_requests",
+            Self::ProjectQuota => "quota_exceeded",
         }
     }
 }
@@ -160,6 +162,9 @@ impl From<GenerateError> for ApiError {
             GenerateError::DestinationLimit { retry_after_seconds } => {
                 Self::RateLimited { reason: RateLimitReason::DestinationLimit, retry_after_seconds }
             }
+            GenerateError::QuotaExceeded { retry_after_seconds } => {
+                Self::RateLimited { reason: RateLimitReason::ProjectQuota, retry_after_seconds }
+            }
             GenerateError::Unavailable(u) => u.into(),
             GenerateError::Internal(i) => i.into(),
         }
@@ -170,6 +175,9 @@ impl From<VerifyError> for ApiError {
     fn from(e: VerifyError) -> Self {
         match e {
             VerifyError::Request(r) => r.into(),
+            VerifyError::QuotaExceeded { retry_after_seconds } => {
+                Self::RateLimited { reason: RateLimitReason::ProjectQuota, retry_after_seconds }
+            }
             VerifyError::Unavailable(u) => u.into(),
             VerifyError::Internal(i) => i.into(),
         }

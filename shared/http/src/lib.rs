@@ -33,24 +33,30 @@ pub fn base_router() -> Router {
 /// data): method, route, status, latency.
 pub fn with_edge_layers(router: Router) -> Router {
     use tower_http::trace::{DefaultOnResponse, TraceLayer};
-    router.layer(axum::middleware::map_response(json_errors)).layer(axum::middleware::from_fn(count_server_errors)).layer(
-        TraceLayer::new_for_http()
-            .make_span_with(|req: &http::Request<_>| {
-                let route = req
-                    .extensions()
-                    .get::<axum::extract::MatchedPath>()
-                    .map(|p| p.as_str().to_owned())
-                    .unwrap_or_else(|| "unmatched".into());
-                tracing::info_span!("http", method = %req.method(), route)
-            })
-            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
-    )
+    router
+        .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::from_fn(count_server_errors))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &http::Request<_>| {
+                    let route = req
+                        .extensions()
+                        .get::<axum::extract::MatchedPath>()
+                        .map(|p| p.as_str().to_owned())
+                        .unwrap_or_else(|| "unmatched".into());
+                    tracing::info_span!("http", method = %req.method(), route)
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
 }
 
 /// Counts every 5xx answer by route ([`secure2fa_core::metrics::SERVER_ERRORS`]):
 /// a store or key-vault outage answers 503 from an invocation that succeeds,
 /// which Lambda's own `Errors` metric never sees.
-async fn count_server_errors(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn count_server_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     let route = request
         .extensions()
         .get::<axum::extract::MatchedPath>()

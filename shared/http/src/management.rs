@@ -17,8 +17,8 @@ use axum::{Json, Router};
 use secure2fa_core::ids::{ChannelId, ClientId, LogId, ProjectId, TemplateId};
 use secure2fa_core::manage::{Management, NewProject, Principal};
 use secure2fa_core::model::{
-    Channel, ChannelMethod, Client, LogEntry, LogFilter, LogLevel, Project, ProjectSettings, ProviderKind, Template,
-    TemplateFormat, TemplateVersion,
+    Channel, ChannelMethod, Client, LogEntry, LogFilter, LogLevel, Project, ProjectSettings, ProviderKind, Quota,
+    Template, TemplateFormat, TemplateVersion,
 };
 use secure2fa_core::secrets::OperatorToken;
 use secure2fa_core::types::{CodeLength, Email, Lang};
@@ -252,6 +252,8 @@ struct NewProjectBody {
     resend_cooldown_seconds: Option<u32>,
     sends_per_destination: Option<u32>,
     send_window_seconds: Option<u32>,
+    requests_per_second: Option<u32>,
+    burst: Option<u32>,
     webhook_url: Option<String>,
 }
 
@@ -266,6 +268,12 @@ async fn create_project(State(ctx): State<Ctx>, Path(client_id): Path<String>, b
         b.resend_cooldown_seconds.unwrap_or(d.resend_cooldown_seconds),
         b.sends_per_destination.unwrap_or(d.sends_per_destination),
         b.send_window_seconds.unwrap_or(d.send_window_seconds),
+        {
+            let per_second = b.requests_per_second.unwrap_or(d.quota.per_second);
+            // Unless given, the burst keeps the default's ratio to the rate.
+            let burst = b.burst.unwrap_or(per_second.saturating_mul(d.quota.burst / d.quota.per_second));
+            Quota::new(per_second, burst).map_err(ApiError::from)?
+        },
     )
     .map_err(ApiError::from)?;
     let new = NewProject {

@@ -104,7 +104,7 @@ impl Config {
             // Off unless set: the callers are backends, from few addresses.
             ip_limit_per_minute: NonZeroU32::new(number("IP_LIMIT_PER_MINUTE", 0)?.min(u32::MAX as u64) as u32),
             key_cache_ttl_seconds: number("KEY_CACHE_TTL_SECONDS", 900)?,
-            read_cache_ttl_seconds: number("READ_CACHE_TTL_SECONDS", 10)?.min(3600),
+            read_cache_ttl_seconds: number("READ_CACHE_TTL_SECONDS", 0)?.min(3600),
             allow_http_webhooks: get("ALLOW_HTTP_WEBHOOKS").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             allow_private_webhooks: get("ALLOW_PRIVATE_WEBHOOKS").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             provider_endpoints: ProviderEndpoints::from_lookup(&get)?,
@@ -141,10 +141,12 @@ mod tests {
     fn provider_endpoints_default_to_the_providers_and_only_the_deployment_overrides_them() {
         let cfg = Config::from_lookup(Needs::default(), |_| None).unwrap();
         assert_eq!(cfg.provider_endpoints, ProviderEndpoints::default());
-        let cfg = Config::from_lookup(Needs::default(), |k| (k == "TWILIO_API_URL").then(|| "http://127.0.0.1:9/t".into()))
-            .unwrap();
+        let cfg =
+            Config::from_lookup(Needs::default(), |k| (k == "TWILIO_API_URL").then(|| "http://127.0.0.1:9/t".into()))
+                .unwrap();
         assert_eq!(cfg.provider_endpoints.twilio.as_str(), "http://127.0.0.1:9/t");
-        let err = Config::from_lookup(Needs::default(), |k| (k == "PLIVO_API_URL").then(|| "ftp://x".into())).unwrap_err();
+        let err =
+            Config::from_lookup(Needs::default(), |k| (k == "PLIVO_API_URL").then(|| "ftp://x".into())).unwrap_err();
         assert!(err.to_string().contains("PLIVO_API_URL"), "{err}");
     }
 }

@@ -143,4 +143,3 @@ mod tests {
         assert_eq!((v["ServerErrors"].as_u64(), v["detail"].as_str()), (Some(1), Some("/v1/things/{id}")));
     }
 }
-

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secure2fa_aws::secrets::{SecretsLoadError, load_deployment_secrets, load_operator_token};
-use secure2fa_aws::{AwsClients, DynamoStore, KmsKeyVault, SesSender, SqsJobQueue};
+use secure2fa_aws::{AwsClients, DynamoQuotas, DynamoStore, KmsKeyVault, SesSender, SqsJobQueue};
 use secure2fa_core::clock::SystemClock;
 use secure2fa_core::crypto::DataKeyCache;
 use secure2fa_core::manage::Management;
@@ -35,7 +35,10 @@ pub fn services(aws: &AwsClients, cfg: &Config) -> Services {
         read_cache_ttl: (cfg.read_cache_ttl_seconds > 0).then(|| Duration::from_secs(cfg.read_cache_ttl_seconds)),
         ..Default::default()
     };
-    let core = CoreServices::new(store.clone(), Arc::new(vault), queue.clone(), Arc::new(SystemClock), &config);
+    // A project's calls spread over many instances: its quota is counted in
+    // the table, shared by all of them.
+    let quotas = Arc::new(DynamoQuotas::new(store.as_ref().clone()));
+    let core = CoreServices::new(store.clone(), Arc::new(vault), queue.clone(), Arc::new(SystemClock), quotas, &config);
     Services { store, keys: core.keys.clone(), queue, core }
 }
 

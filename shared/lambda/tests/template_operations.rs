@@ -52,17 +52,22 @@ fn every_alarm_can_publish_to_its_topic() {
         }
         alarms += 1;
         for action in as_list(&r["Properties"]["AlarmActions"]) {
-            let topic_id = referenced(&action).unwrap_or_else(|| panic!("{name:?}: action is not a topic of the stack"));
+            let topic_id =
+                referenced(&action).unwrap_or_else(|| panic!("{name:?}: action is not a topic of the stack"));
             let topic = &t["Resources"][topic_id.as_str()];
             assert_eq!(topic["Type"], "AWS::SNS::Topic", "{name:?} → {topic_id}");
             // Encrypted with a key CloudWatch may use: ours, with a policy
             // saying so (the AWS-managed alias/aws/sns never allows it).
             let key = &topic["Properties"]["KmsMasterKeyId"];
             if !key.is_null() {
-                let key_id = referenced(key).unwrap_or_else(|| panic!("{topic_id}: key {key:?} is not a key of the stack"));
+                let key_id =
+                    referenced(key).unwrap_or_else(|| panic!("{topic_id}: key {key:?} is not a key of the stack"));
                 let policy = &t["Resources"][key_id.as_str()]["Properties"]["KeyPolicy"];
                 for needed in ["kms:Decrypt", "kms:GenerateDataKey"] {
-                    assert!(allows(policy, "cloudwatch.amazonaws.com", needed), "{key_id} does not allow CloudWatch {needed}");
+                    assert!(
+                        allows(policy, "cloudwatch.amazonaws.com", needed),
+                        "{key_id} does not allow CloudWatch {needed}"
+                    );
                 }
             }
             // And the topic's policy lets CloudWatch publish.
@@ -146,7 +151,11 @@ fn routes_are_throttled_per_route_and_not_per_ip() {
     for (_, r) in t["Resources"].as_mapping().unwrap() {
         let Some(events) = r["Properties"]["Events"].as_mapping() else { continue };
         for e in events.values().filter(|e| e["Type"] == "HttpApi") {
-            let key = format!("{} {}", e["Properties"]["Method"].as_str().unwrap(), e["Properties"]["Path"].as_str().unwrap());
+            let key = format!(
+                "{} {}",
+                e["Properties"]["Method"].as_str().unwrap(),
+                e["Properties"]["Path"].as_str().unwrap()
+            );
             assert!(!routes[key.as_str()].is_null(), "no RouteSettings for {key}");
         }
     }
@@ -172,7 +181,9 @@ fn every_taggable_resource_is_tagged_from_the_parameter() {
         }
         let tags = &r["Properties"]["Tags"];
         let value = match tags {
-            Value::Sequence(list) => list.iter().find(|tag| tag["Key"] == "application").map(|tag| tag["Value"].clone()),
+            Value::Sequence(list) => {
+                list.iter().find(|tag| tag["Key"] == "application").map(|tag| tag["Value"].clone())
+            }
             Value::Mapping(map) => map.get("application").cloned(),
             _ => None,
         };
@@ -218,7 +229,9 @@ fn every_custom_metric_alarm_watches_a_metric_the_code_emits() {
     rust_sources(&root.join("shared"), &mut sources);
     let emitted = |constant: &str| {
         let call = format!("metrics::{constant},");
-        sources.iter().any(|(path, text)| !path.ends_with("metrics.rs") && text.contains(&call) && text.contains("metrics::count("))
+        sources.iter().any(|(path, text)| {
+            !path.ends_with("metrics.rs") && text.contains(&call) && text.contains("metrics::count(")
+        })
     };
     let mut watched = std::collections::BTreeSet::new();
     for (name, r) in t["Resources"].as_mapping().unwrap() {
@@ -234,7 +247,10 @@ fn every_custom_metric_alarm_watches_a_metric_the_code_emits() {
         assert!(emitted(constant), "{name:?}: nothing calls metrics::count(metrics::{constant}, ..)");
         let dims = as_list(&p["Dimensions"]);
         assert_eq!(dims.len(), 1, "{name:?}");
-        assert_eq!((dims[0]["Name"].as_str(), referenced(&dims[0]["Value"]).as_deref()), (Some("Service"), Some("AWS::StackName")));
+        assert_eq!(
+            (dims[0]["Name"].as_str(), referenced(&dims[0]["Value"]).as_deref()),
+            (Some("Service"), Some("AWS::StackName"))
+        );
         watched.insert(metric.to_owned());
     }
     let all: std::collections::BTreeSet<String> = secure2fa_core::metrics::ALL.iter().map(|m| m.to_string()).collect();
@@ -257,7 +273,9 @@ fn every_function_has_throttle_and_duration_alarms() {
             resources.values().find(|a| {
                 a["Type"] == "AWS::CloudWatch::Alarm"
                     && a["Properties"]["MetricName"] == metric
-                    && as_list(&a["Properties"]["Dimensions"]).iter().any(|d| referenced(&d["Value"]).as_deref() == Some(function))
+                    && as_list(&a["Properties"]["Dimensions"])
+                        .iter()
+                        .any(|d| referenced(&d["Value"]).as_deref() == Some(function))
             })
         };
         assert!(on("Throttles").is_some(), "{function}: no throttle alarm");
@@ -388,4 +406,25 @@ fn deployments_shift_traffic_gradually_and_roll_back_on_errors() {
             "{errors} watches {function}"
         );
     }
+}
+
+/// The OTP functions and workers read projects, channels, templates and
+/// clients through a short cache (no read per call on a hot project), the
+/// management function never (it must read what it just wrote); the code's
+/// default is no cache, so a function deployed without the variable reads
+/// the table every time.
+#[test]
+fn only_the_hot_path_caches_management_records() {
+    let t = template();
+    let global = &t["Globals"]["Function"]["Environment"]["Variables"]["READ_CACHE_TTL_SECONDS"];
+    let seconds: u64 = global.as_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&seconds), "a short cache on the hot path: {seconds} s");
+    let management = &t["Resources"]["ManagementApiFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(management["READ_CACHE_TTL_SECONDS"], "0");
+    let cfg = secure2fa_lambda::config::Config::from_lookup(
+        secure2fa_lambda::config::Needs { table: true, ..Default::default() },
+        |k| (k == "TABLE_NAME").then(|| "t".to_owned()),
+    )
+    .unwrap();
+    assert_eq!(cfg.read_cache_ttl_seconds, 0, "no cache unless configured");
 }

@@ -50,7 +50,10 @@ impl<'a> Credentials<'a> {
     }
 }
 
-pub(crate) fn email_recipient<'m>(provider: ProviderKind, message: &'m OutgoingMessage) -> Result<&'m Email, SendError> {
+pub(crate) fn email_recipient<'m>(
+    provider: ProviderKind,
+    message: &'m OutgoingMessage,
+) -> Result<&'m Email, SendError> {
     match &message.to {
         Recipient::Email(email) => Ok(email),
         Recipient::Phone(_) => Err(SendError::Permanent(format!("{} sends email only", provider.as_str()))),

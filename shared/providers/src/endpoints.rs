@@ -156,7 +156,8 @@ mod tests {
     #[test]
     fn unusable_overrides_are_refused_with_their_key() {
         for bad in ["ftp://x", "not a url", "https://user:pw@api.example.com", "https://a.example.com/?q=1"] {
-            let err = ProviderEndpoints::from_lookup(|k| (k == "SENDGRID_API_URL").then(|| bad.to_owned())).unwrap_err();
+            let err =
+                ProviderEndpoints::from_lookup(|k| (k == "SENDGRID_API_URL").then(|| bad.to_owned())).unwrap_err();
             assert_eq!(err.name, "SENDGRID_API_URL", "{bad}");
         }
         assert!(ProviderEndpoints::default().set(ProviderKind::Smtp, "https://x.example.com").is_err());

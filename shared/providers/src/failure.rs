@@ -62,7 +62,8 @@ pub(crate) fn redact(message: &str, known: &[&str]) -> String {
             text = text.replace(bare, REDACTED);
         }
     }
-    let text = text.split(' ').map(|word| if word.contains('@') { REDACTED } else { word }).collect::<Vec<_>>().join(" ");
+    let text =
+        text.split(' ').map(|word| if word.contains('@') { REDACTED } else { word }).collect::<Vec<_>>().join(" ");
     let text = redact_numbers(&text);
     let text = text.trim();
     match text.char_indices().nth(MAX_MESSAGE_CHARS) {
@@ -148,10 +149,16 @@ mod tests {
             SendError::Throttled { retry_after_seconds: 5, .. }
         ));
         for s in [500, 502, 503, 504] {
-            assert!(matches!(status_error(StatusCode::from_u16(s).unwrap(), reason(), &h, None), SendError::Transient(_)));
+            assert!(matches!(
+                status_error(StatusCode::from_u16(s).unwrap(), reason(), &h, None),
+                SendError::Transient(_)
+            ));
         }
         for s in [301, 400, 401, 403, 404, 413, 422] {
-            assert!(matches!(status_error(StatusCode::from_u16(s).unwrap(), reason(), &h, None), SendError::Permanent(_)));
+            assert!(matches!(
+                status_error(StatusCode::from_u16(s).unwrap(), reason(), &h, None),
+                SendError::Permanent(_)
+            ));
         }
     }
 

@@ -71,7 +71,9 @@ pub(crate) async fn execute(provider: &'static str, request: RequestBuilder) -> 
 fn transport_error(provider: &'static str, e: &reqwest::Error) -> SendError {
     if e.is_builder() {
         // Only reachable with credentials that cannot go in a header: retrying cannot help.
-        return SendError::Permanent(format!("{provider}: the request could not be built from the channel credentials"));
+        return SendError::Permanent(format!(
+            "{provider}: the request could not be built from the channel credentials"
+        ));
     }
     let what = if e.is_timeout() {
         "timed out"

@@ -27,10 +27,10 @@ use serde_json::json;
 use url::Url;
 
 use crate::credentials::{Credentials, email_recipient};
-use crate::mailbox::display_address;
 use crate::endpoints::join;
 use crate::failure::{redact, status_error};
 use crate::http_client::execute;
+use crate::mailbox::display_address;
 
 const KIND: ProviderKind = ProviderKind::Postmark;
 

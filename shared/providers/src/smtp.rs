@@ -24,10 +24,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
+use lettre::transport::smtp::Error as SmtpError;
 use lettre::transport::smtp::authentication::{Credentials as SmtpCredentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::transport::smtp::Error as SmtpError;
 use secure2fa_core::model::{ProviderKind, TemplateFormat};
 use secure2fa_core::ports::{MessageSender, OutgoingMessage, ProviderCredentials, SendError, SentMessage};
 use ulid::Ulid;
@@ -102,7 +102,8 @@ impl SmtpSender {
     fn tls_parameters(&self, host: &str) -> Result<TlsParameters, SendError> {
         let mut builder = TlsParameters::builder(host.to_owned());
         for pem in &self.options.extra_root_certificates {
-            let cert = Certificate::from_pem(pem).map_err(|_| SendError::Permanent("smtp: bad root certificate".into()))?;
+            let cert =
+                Certificate::from_pem(pem).map_err(|_| SendError::Permanent("smtp: bad root certificate".into()))?;
             builder = builder.add_root_certificate(cert);
         }
         builder.build_rustls().map_err(|_| SendError::Permanent("smtp: TLS could not be set up for this host".into()))
@@ -183,7 +184,12 @@ impl SmtpSender {
 }
 
 /// The email itself, and the Message-ID it carries (without brackets).
-fn build_message(from: &str, from_name: Option<&str>, to: &str, m: &OutgoingMessage) -> Result<(Message, String), SendError> {
+fn build_message(
+    from: &str,
+    from_name: Option<&str>,
+    to: &str,
+    m: &OutgoingMessage,
+) -> Result<(Message, String), SendError> {
     let bad = |what: &str| SendError::Permanent(format!("smtp: the {what} address cannot be used"));
     let from: lettre::Address = from.parse().map_err(|_| bad("sender"))?;
     let to: lettre::Address = to.parse().map_err(|_| bad("recipient"))?;

@@ -60,7 +60,12 @@ struct Answer {
 }
 
 fn answer(status: u16, body: Value) -> Answer {
-    Answer { status, headers: vec![("content-type", "application/json".into())], body: body.to_string(), delay: Duration::ZERO }
+    Answer {
+        status,
+        headers: vec![("content-type", "application/json".into())],
+        body: body.to_string(),
+        delay: Duration::ZERO,
+    }
 }
 
 #[derive(Clone, Default)]
@@ -204,7 +209,8 @@ async fn postmark_sends_as_documented_and_classifies_refusals() {
     mock.take();
 
     let error = json!({"ErrorCode": 10, "Message": "x"});
-    check_shared_classification(&mock, &registry, ProviderKind::Postmark, &c, &email(TemplateFormat::Text), error).await;
+    check_shared_classification(&mock, &registry, ProviderKind::Postmark, &c, &email(TemplateFormat::Text), error)
+        .await;
 }
 
 #[tokio::test]
@@ -229,7 +235,10 @@ async fn sendgrid_sends_as_documented_and_classifies_refusals() {
 
     mock.answer(answer(403, json!({"errors": [{"message": "The from address does not match a verified Sender Identity.", "field": "from", "help": null}]})));
     let err = registry.send(ProviderKind::Sendgrid, &c, &email(TemplateFormat::Html)).await.unwrap_err();
-    assert!(matches!(&err, SendError::Permanent(r) if r.starts_with("sendgrid HTTP 403: from The from address")), "{err:?}");
+    assert!(
+        matches!(&err, SendError::Permanent(r) if r.starts_with("sendgrid HTTP 403: from The from address")),
+        "{err:?}"
+    );
     assert_eq!(mock.take().json()["content"][0]["type"], "text/html");
 
     mock.answer(answer(400, json!({"errors": [{"message": format!("Invalid recipient {EMAIL}"), "field": "personalizations.0.to.0.email"}]})));
@@ -248,7 +257,8 @@ async fn sendgrid_sends_as_documented_and_classifies_refusals() {
     mock.take();
 
     let error = json!({"errors": [{"message": "x"}]});
-    check_shared_classification(&mock, &registry, ProviderKind::Sendgrid, &c, &email(TemplateFormat::Text), error).await;
+    check_shared_classification(&mock, &registry, ProviderKind::Sendgrid, &c, &email(TemplateFormat::Text), error)
+        .await;
 }
 
 #[tokio::test]
@@ -270,7 +280,10 @@ async fn mailjet_sends_as_documented_and_classifies_refusals() {
 
     mock.answer(answer(400, json!({"Messages": [{"Status": "error", "Errors": [{"ErrorIdentifier": "f987008f-251a-4dff-8ffc-40f1583ad7bc", "ErrorCode": "mj-0013", "StatusCode": 400, "ErrorMessage": format!("\"{EMAIL}\" is an invalid email address."), "ErrorRelatedTo": ["To[0].Email"]}]}]})));
     let err = registry.send(ProviderKind::Mailjet, &c, &email(TemplateFormat::Html)).await.unwrap_err();
-    assert!(matches!(&err, SendError::Permanent(r) if r.starts_with("mailjet HTTP 400: mj-0013 (To[0].Email)")), "{err:?}");
+    assert!(
+        matches!(&err, SendError::Permanent(r) if r.starts_with("mailjet HTTP 400: mj-0013 (To[0].Email)")),
+        "{err:?}"
+    );
     assert_clean(reason(&err), &[secret]);
     assert!(mock.take().json()["Messages"][0]["HTMLPart"].is_string());
 
@@ -289,7 +302,10 @@ async fn twilio_sends_as_documented_and_classifies_refusals() {
     let account = "AC0123456789abcdef0123456789abcdef";
     let token = "0123456789abcdef0123456789abcdef";
     let c = creds(json!({"account_sid": account, "auth_token": token, "from": "+14155550100"}));
-    mock.answer(answer(201, json!({"sid": "SM1f0e8ae6ade43cb3c0ce4525424e404f", "status": "queued", "num_segments": "1"})));
+    mock.answer(answer(
+        201,
+        json!({"sid": "SM1f0e8ae6ade43cb3c0ce4525424e404f", "status": "queued", "num_segments": "1"}),
+    ));
     let sent = registry.send(ProviderKind::Twilio, &c, &sms()).await.unwrap();
     assert_eq!(sent.provider_message_id.as_deref(), Some("SM1f0e8ae6ade43cb3c0ce4525424e404f"));
     let seen = mock.take();
@@ -343,18 +359,30 @@ async fn plivo_sends_as_documented_and_classifies_refusals() {
     let sent = registry.send(ProviderKind::Plivo, &c, &sms()).await.unwrap();
     assert_eq!(sent.provider_message_id.as_deref(), Some("4e24e0c4-baf3-11ec-bafe-0242ac110003"));
     let seen = mock.take();
-    assert_eq!((seen.method.as_str(), seen.path.as_str()), ("POST", "/prefix/v1/Account/MAXXXXXXXXXXXXXXXXXX/Message/"));
+    assert_eq!(
+        (seen.method.as_str(), seen.path.as_str()),
+        ("POST", "/prefix/v1/Account/MAXXXXXXXXXXXXXXXXXX/Message/")
+    );
     assert_eq!(seen.basic(), (auth_id.to_owned(), token.to_owned()));
-    assert_eq!(seen.json(), json!({"dst": "14155552671", "src": "14155550100", "text": format!("Your code is {CODE}")}));
+    assert_eq!(
+        seen.json(),
+        json!({"dst": "14155552671", "src": "14155550100", "text": format!("Your code is {CODE}")})
+    );
 
     // Every destination refused, though the request was accepted: nothing left.
-    mock.answer(answer(202, json!({"api_id": "x", "message": "message(s) queued", "message_uuid": [], "invalid_number": ["14155552671"]})));
+    mock.answer(answer(
+        202,
+        json!({"api_id": "x", "message": "message(s) queued", "message_uuid": [], "invalid_number": ["14155552671"]}),
+    ));
     let err = registry.send(ProviderKind::Plivo, &c, &sms()).await.unwrap_err();
     assert!(matches!(&err, SendError::Permanent(r) if r.contains("invalid_number")), "{err:?}");
     assert_clean(reason(&err), &[token]);
     mock.take();
 
-    mock.answer(answer(400, json!({"api_id": "x", "error": format!("{} is not a valid phone number", PHONE.trim_start_matches('+'))})));
+    mock.answer(answer(
+        400,
+        json!({"api_id": "x", "error": format!("{} is not a valid phone number", PHONE.trim_start_matches('+'))}),
+    ));
     let err = registry.send(ProviderKind::Plivo, &c, &sms()).await.unwrap_err();
     assert!(matches!(&err, SendError::Permanent(r) if r.starts_with("plivo HTTP 400: ")), "{err:?}");
     assert_clean(reason(&err), &[token]);
@@ -386,7 +414,10 @@ async fn clicksend_sends_as_documented_and_classifies_refusals() {
     assert_eq!(err, SendError::Permanent("clicksend HTTP 200 message status INVALID_RECIPIENT".into()));
     mock.take();
 
-    mock.answer(answer(401, json!({"http_code": 401, "response_code": "UNAUTHORIZED", "response_msg": "Invalid credentials."})));
+    mock.answer(answer(
+        401,
+        json!({"http_code": 401, "response_code": "UNAUTHORIZED", "response_msg": "Invalid credentials."}),
+    ));
     let err = registry.send(ProviderKind::Clicksend, &c, &sms()).await.unwrap_err();
     assert!(matches!(&err, SendError::Permanent(r) if r.starts_with("clicksend HTTP 401 UNAUTHORIZED")), "{err:?}");
     assert_clean(reason(&err), &[key]);
@@ -402,13 +433,23 @@ async fn credentials_that_fail_their_schema_never_reach_the_provider() {
     let bad = [
         (ProviderKind::Postmark, json!({"server_token": "short", "from": "codes@example.com"})),
         (ProviderKind::Twilio, json!({"account_sid": "AC/../../evil", "auth_token": "x", "from": "+14155550100"})),
-        (ProviderKind::Plivo, json!({"auth_id": "MA/../Account", "auth_token": "secret-token-0123456789", "src": "+14155550100"})),
+        (
+            ProviderKind::Plivo,
+            json!({"auth_id": "MA/../Account", "auth_token": "secret-token-0123456789", "src": "+14155550100"}),
+        ),
         (ProviderKind::Sendgrid, json!({"from": "codes@example.com"})),
     ];
     for (kind, c) in bad {
-        let message = if matches!(kind, ProviderKind::Twilio | ProviderKind::Plivo) { sms() } else { email(TemplateFormat::Text) };
+        let message = if matches!(kind, ProviderKind::Twilio | ProviderKind::Plivo) {
+            sms()
+        } else {
+            email(TemplateFormat::Text)
+        };
         let err = registry.send(kind, &creds(c), &message).await.unwrap_err();
-        assert!(matches!(&err, SendError::Permanent(r) if r.contains("invalid channel credentials")), "{kind:?}: {err:?}");
+        assert!(
+            matches!(&err, SendError::Permanent(r) if r.contains("invalid channel credentials")),
+            "{kind:?}: {err:?}"
+        );
     }
     assert!(mock.seen.lock().unwrap().is_empty());
 }

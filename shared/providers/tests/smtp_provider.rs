@@ -55,7 +55,12 @@ impl SmtpServer {
         let mut lines = BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
         lines.read_line(&mut first).unwrap();
-        let port = first.trim().strip_prefix("READY ").unwrap_or_else(|| panic!("SMTP server said {first:?}")).parse().unwrap();
+        let port = first
+            .trim()
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| panic!("SMTP server said {first:?}"))
+            .parse()
+            .unwrap();
         let cert = if mode == "plain" { Vec::new() } else { std::fs::read(dir.join("cert.pem")).unwrap() };
         Self { port, cert, lines, _dir: TempDir(dir), _child: KillOnDrop(child) }
     }
@@ -129,7 +134,11 @@ async fn starttls_with_auth_delivers_the_message_and_keeps_its_message_id() {
 #[tokio::test]
 async fn implicit_tls_with_auth_delivers_the_message() {
     let mut server = SmtpServer::start("tls");
-    server.sender().send(ProviderKind::Smtp, &server.creds("tls"), &message("bob@example.com", TemplateFormat::Text)).await.unwrap();
+    server
+        .sender()
+        .send(ProviderKind::Smtp, &server.creds("tls"), &message("bob@example.com", TemplateFormat::Text))
+        .await
+        .unwrap();
     let got = server.received();
     assert_eq!((got["tls"].clone(), got["authenticated"].clone()), (json!(true), json!(true)));
     assert!(got["data"].as_str().unwrap().contains("Content-Type: text/plain; charset=utf-8"));
@@ -141,23 +150,33 @@ async fn refusals_are_classified_by_reply_code_without_the_recipient() {
     let sender = server.sender();
     let creds = server.creds("starttls");
 
-    let err = sender.send(ProviderKind::Smtp, &creds, &message("rejected@example.com", TemplateFormat::Text)).await.unwrap_err();
+    let err = sender
+        .send(ProviderKind::Smtp, &creds, &message("rejected@example.com", TemplateFormat::Text))
+        .await
+        .unwrap_err();
     assert!(matches!(&err, SendError::Permanent(r) if r.starts_with("smtp send:") && r.contains("550")), "{err:?}");
     assert!(!reason(&err).contains("rejected@example.com"), "{err:?}");
 
-    let err = sender.send(ProviderKind::Smtp, &creds, &message("greylisted@example.com", TemplateFormat::Text)).await.unwrap_err();
+    let err = sender
+        .send(ProviderKind::Smtp, &creds, &message("greylisted@example.com", TemplateFormat::Text))
+        .await
+        .unwrap_err();
     assert!(matches!(&err, SendError::Transient(r) if r.contains("451")), "{err:?}");
     assert!(!reason(&err).contains("greylisted@example.com"), "{err:?}");
 
     let mut wrong = creds.0.clone();
     wrong["password"] = json!("not the password");
-    let err = sender.send(ProviderKind::Smtp, &ProviderCredentials(wrong), &message("ann@example.com", TemplateFormat::Text)).await.unwrap_err();
+    let err = sender
+        .send(ProviderKind::Smtp, &ProviderCredentials(wrong), &message("ann@example.com", TemplateFormat::Text))
+        .await
+        .unwrap_err();
     assert!(matches!(&err, SendError::Permanent(r) if r.starts_with("smtp auth:") && r.contains("535")), "{err:?}");
     assert!(!reason(&err).contains("not the password"));
 
     // A server that stalls after DATA: transient, within the command timeout.
     let started = std::time::Instant::now();
-    let err = sender.send(ProviderKind::Smtp, &creds, &message("slow@example.com", TemplateFormat::Text)).await.unwrap_err();
+    let err =
+        sender.send(ProviderKind::Smtp, &creds, &message("slow@example.com", TemplateFormat::Text)).await.unwrap_err();
     assert_eq!(err.to_string(), SendError::Transient("smtp send: timed out".into()).to_string());
     assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
 }
@@ -172,13 +191,23 @@ async fn an_untrusted_certificate_or_a_missing_starttls_is_permanent() {
         ..Default::default()
     })
     .unwrap();
-    let err = untrusting.send(ProviderKind::Smtp, &server.creds("starttls"), &message("ann@example.com", TemplateFormat::Text)).await.unwrap_err();
+    let err = untrusting
+        .send(ProviderKind::Smtp, &server.creds("starttls"), &message("ann@example.com", TemplateFormat::Text))
+        .await
+        .unwrap_err();
     assert!(matches!(&err, SendError::Permanent(r) if r.contains("TLS negotiation failed")), "{err:?}");
 
     // A channel that asks for STARTTLS is never sent in clear to a server without it.
     let plain = SmtpServer::start("plain");
-    let err = plain.sender().send(ProviderKind::Smtp, &plain.creds("starttls"), &message("ann@example.com", TemplateFormat::Text)).await.unwrap_err();
-    assert_eq!(err.to_string(), SendError::Permanent("smtp starttls: the server does not offer STARTTLS".into()).to_string());
+    let err = plain
+        .sender()
+        .send(ProviderKind::Smtp, &plain.creds("starttls"), &message("ann@example.com", TemplateFormat::Text))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        SendError::Permanent("smtp starttls: the server does not offer STARTTLS".into()).to_string()
+    );
 }
 
 #[tokio::test]
@@ -195,7 +224,8 @@ async fn the_deployment_decides_which_hosts_and_plaintext_a_channel_may_use() {
     assert!(matches!(&err, SendError::Permanent(r) if r.contains("does not resolve to an allowed address")), "{err:?}");
 
     // No plaintext unless the deployment allows it.
-    let no_plaintext = SmtpSender::new(SmtpOptions { address_policy: AddressPolicy::AllowPrivate, ..Default::default() }).unwrap();
+    let no_plaintext =
+        SmtpSender::new(SmtpOptions { address_policy: AddressPolicy::AllowPrivate, ..Default::default() }).unwrap();
     let err = no_plaintext.send(ProviderKind::Smtp, &creds, &msg).await.unwrap_err();
     assert!(matches!(&err, SendError::Permanent(r) if r.contains("security none is not allowed")), "{err:?}");
 

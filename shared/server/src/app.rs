@@ -13,6 +13,7 @@ use secure2fa_core::crypto::DataKeyCache;
 use secure2fa_core::manage::Management;
 use secure2fa_core::model::ProviderKind;
 use secure2fa_core::otp::{OtpService, Worker};
+use secure2fa_core::quota::InProcessQuotas;
 use secure2fa_core::secrets::OperatorToken;
 use secure2fa_core::services::{ServiceConfig, Services};
 use secure2fa_http::{ClientIp, IpRateLimit};
@@ -96,8 +97,15 @@ impl LocalApp {
         // read cache never serves a stale project, channel, template or client.
         let service_config =
             ServiceConfig { read_cache_ttl: Some(Duration::from_secs(300)), ..ServiceConfig::default() };
-        let services =
-            Services::new(store.clone(), Arc::new(vault), Arc::new(queue.clone()), clock.clone(), &service_config);
+        let services = Services::new(
+            store.clone(),
+            Arc::new(vault),
+            Arc::new(queue.clone()),
+            clock.clone(),
+            // One process serves every request: its buckets are exact.
+            Arc::new(InProcessQuotas::default()),
+            &service_config,
+        );
         let outbox = Outbox::new(&dir.join("outbox.jsonl"), clock.clone());
         let policy =
             if config.allow_private_webhooks { AddressPolicy::AllowPrivate } else { AddressPolicy::PublicOnly };

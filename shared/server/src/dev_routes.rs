@@ -41,8 +41,7 @@ fn is_loopback_host(host: &str) -> bool {
         Some(rest) => rest.split(']').next().unwrap_or(""),
         None => host.rsplit_once(':').map_or(host, |(name, _)| name),
     };
-    name.eq_ignore_ascii_case("localhost")
-        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -51,10 +50,19 @@ mod tests {
 
     #[test]
     fn only_loopback_names_pass() {
-        for ok in ["localhost", "LOCALHOST:3000", "127.0.0.1", "127.0.0.1:3000", "127.1.2.3:80", "[::1]", "[::1]:3000"] {
+        for ok in ["localhost", "LOCALHOST:3000", "127.0.0.1", "127.0.0.1:3000", "127.1.2.3:80", "[::1]", "[::1]:3000"]
+        {
             assert!(is_loopback_host(ok), "{ok}");
         }
-        for bad in ["", "evil.example", "evil.example:3000", "localhost.evil.example", "10.0.0.1:3000", "[::2]:3000", "127.0.0.1.evil.example"] {
+        for bad in [
+            "",
+            "evil.example",
+            "evil.example:3000",
+            "localhost.evil.example",
+            "10.0.0.1:3000",
+            "[::2]:3000",
+            "127.0.0.1.evil.example",
+        ] {
             assert!(!is_loopback_host(bad), "{bad}");
         }
     }

@@ -167,8 +167,8 @@ async fn post_as(t: &TestApp, pk: &PublicKey, sk: &SecretKey, path: &str, plain:
 async fn a_permanent_provider_failure_is_logged_as_danger_and_not_retried() {
     let t = spawn_app().await;
     let (pk, sk, _) = project_with_unavailable_provider(&t, None).await;
-    let r =
-        post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "u", "to": "ann@example.com", "iat": t.now() })).await;
+    let r = post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "u", "to": "ann@example.com", "iat": t.now() }))
+        .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     assert_eq!(t.app.process_pending_jobs().await.unwrap(), 1);
     let stats = t.app.queue.stats().await.unwrap();
@@ -179,7 +179,8 @@ async fn a_permanent_provider_failure_is_logged_as_danger_and_not_retried() {
         .store
         .list_logs(client.id, &LogFilter { level: Some(LogLevel::Danger), limit: 10, ..Default::default() })
         .await
-        .unwrap();
+        .unwrap()
+        .entries;
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0].event, "delivery.failed");
     assert!(logs[0].message.contains("provider ses is not available"), "{}", logs[0].message);
@@ -287,7 +288,7 @@ async fn failing_webhooks_are_retried_with_backoff_then_dead_lettered_and_redriv
     assert_eq!(event["type"], "delivery.failed");
 
     let client = t.app.store.list_clients().await.unwrap().remove(0);
-    let logs = t.app.store.list_logs(client.id, &LogFilter { limit: 50, ..Default::default() }).await.unwrap();
+    let logs = t.app.store.list_logs(client.id, &LogFilter { limit: 50, ..Default::default() }).await.unwrap().entries;
     assert!(logs.iter().any(|l| l.event == "webhook.failed" && l.level == LogLevel::Danger));
 
     assert_eq!(t.app.queue.redrive("webhook").await.unwrap(), 1);
@@ -313,7 +314,7 @@ async fn webhooks_cannot_reach_loopback_by_default() {
     let webhook = t.app.queue.stats().await.unwrap().into_iter().find(|s| s.queue == "webhook").unwrap();
     assert_eq!(webhook.dead_letters, 1);
     let client = t.app.store.list_clients().await.unwrap().remove(0);
-    let logs = t.app.store.list_logs(client.id, &LogFilter { limit: 50, ..Default::default() }).await.unwrap();
+    let logs = t.app.store.list_logs(client.id, &LogFilter { limit: 50, ..Default::default() }).await.unwrap().entries;
     let failed = logs.iter().find(|l| l.event == "webhook.failed").expect("webhook.failed logged");
     assert!(!failed.message.contains("127.0.0.1"), "{}", failed.message);
 }
@@ -327,7 +328,7 @@ async fn every_call_leaves_a_log_entry_without_personal_data() {
     t.verify("log-user-id", &code).await;
     t.post_encrypted("/otp/generate", &json!({ "user_id": "x", "to": "bad", "iat": t.now() })).await;
     let client = t.app.store.list_clients().await.unwrap().remove(0);
-    let logs = t.app.store.list_logs(client.id, &LogFilter { limit: 50, ..Default::default() }).await.unwrap();
+    let logs = t.app.store.list_logs(client.id, &LogFilter { limit: 50, ..Default::default() }).await.unwrap().entries;
     let trail: Vec<(&str, LogLevel)> = logs.iter().rev().map(|l| (l.event.as_str(), l.level)).collect();
     assert_eq!(
         trail,
@@ -389,7 +390,8 @@ async fn an_sms_channel_delivers_through_its_provider_api() {
         .await
         .unwrap_err();
     assert!(bad.to_string().contains("credentials.account_sid"), "{bad}");
-    let creds = json!({"account_sid": account, "auth_token": "0123456789abcdef0123456789abcdef", "from": "+14155550100"});
+    let creds =
+        json!({"account_sid": account, "auth_token": "0123456789abcdef0123456789abcdef", "from": "+14155550100"});
     let channel = m.create_channel(&client, "Twilio", ChannelMethod::Sms, ProviderKind::Twilio, &creds).await.unwrap();
     let project = NewProject {
         title: "SMS".into(),
@@ -401,7 +403,8 @@ async fn an_sms_channel_delivers_through_its_provider_api() {
     let (project, keys) = m.create_project(client.id, project).await.unwrap();
     let (pk, sk) = (keys.public_key, keys.secret_key.clone());
 
-    let r = post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "u", "to": "+14155552671", "iat": t.now() })).await;
+    let r =
+        post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "u", "to": "+14155552671", "iat": t.now() })).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     assert_eq!(t.app.process_pending_jobs().await.unwrap(), 1);
     let (path_account, headers, body) = seen.lock().unwrap().pop().expect("Twilio was called");
@@ -419,8 +422,9 @@ async fn an_sms_channel_delivers_through_its_provider_api() {
     // A number Twilio refuses: permanent, logged with Twilio's code, number redacted.
     post_as(&t, &pk, &sk, "/otp/generate", json!({ "user_id": "v", "to": "+15005550001", "iat": t.now() })).await;
     assert_eq!(t.app.process_pending_jobs().await.unwrap(), 1);
-    let filter = LogFilter { project_id: Some(project.id), level: Some(LogLevel::Danger), limit: 10, ..Default::default() };
-    let logs = t.app.store.list_logs(client.id, &filter).await.unwrap();
+    let filter =
+        LogFilter { project_id: Some(project.id), level: Some(LogLevel::Danger), limit: 10, ..Default::default() };
+    let logs = t.app.store.list_logs(client.id, &filter).await.unwrap().entries;
     assert_eq!(logs.len(), 1, "{logs:?}");
     assert!(logs[0].message.contains("code 21211"), "{}", logs[0].message);
     assert!(!logs[0].message.contains("5005550001"), "{}", logs[0].message);

@@ -264,19 +264,33 @@ async fn an_sms_project_needs_a_text_template_that_fits_a_few_segments() {
         json!({ "title": "T", "default_lang": "en", "format": format, "versions": {
             "en": { "subject": "", "body": en }, "ja": { "subject": "", "body": ja } } })
     };
-    let project = |template_id: &Value| {
-        json!({ "title": "SMS login", "channel_id": channel["id"], "template_id": template_id, "code_length": 10 })
-    };
+    let project = |template_id: &Value| json!({ "title": "SMS login", "channel_id": channel["id"], "template_id": template_id, "code_length": 10 });
     let cases = [
         // 3 GSM-7 segments hold 459 characters: 441 + a 10-digit code + "Code: " = 457.
         ("text", format!("Code: {{{{ OTP_CODE }}}}{}", "x".repeat(441)), "コード {{ OTP_CODE }}".to_string(), None),
-        ("text", format!("Code: {{{{ OTP_CODE }}}}{}", "x".repeat(450)), "コード {{ OTP_CODE }}".to_string(), Some("version en: the SMS takes 4 segments")),
+        (
+            "text",
+            format!("Code: {{{{ OTP_CODE }}}}{}", "x".repeat(450)),
+            "コード {{ OTP_CODE }}".to_string(),
+            Some("version en: the SMS takes 4 segments"),
+        ),
         // UCS-2: 3 segments hold 201 units.
-        ("text", "Code {{ OTP_CODE }}".to_string(), format!("{{{{ OTP_CODE }}}}{}", "あ".repeat(200)), Some("version ja: the SMS takes 4 segments")),
-        ("html", "<p>{{ OTP_CODE }}</p>".to_string(), "<p>{{ OTP_CODE }}</p>".to_string(), Some("needs a text template")),
+        (
+            "text",
+            "Code {{ OTP_CODE }}".to_string(),
+            format!("{{{{ OTP_CODE }}}}{}", "あ".repeat(200)),
+            Some("version ja: the SMS takes 4 segments"),
+        ),
+        (
+            "html",
+            "<p>{{ OTP_CODE }}</p>".to_string(),
+            "<p>{{ OTP_CODE }}</p>".to_string(),
+            Some("needs a text template"),
+        ),
     ];
     for (format, en, ja, refused) in cases {
-        let (s, tpl) = t.admin(Method::POST, &format!("/v1/clients/{cid}/templates"), Some(template(format, en, ja))).await;
+        let (s, tpl) =
+            t.admin(Method::POST, &format!("/v1/clients/{cid}/templates"), Some(template(format, en, ja))).await;
         assert_eq!(s, StatusCode::CREATED, "{tpl}");
         let (s, body) = t.admin(Method::POST, &format!("/v1/clients/{cid}/projects"), Some(project(&tpl["id"]))).await;
         match refused {
@@ -352,4 +366,71 @@ async fn each_operation_authorizes_its_principal() {
     assert!(matches!(m.create_client(&as_alice, &carol).await, Err(ManageError::Forbidden)));
     assert_eq!(m.list_clients(&as_admin).await.unwrap().len(), 3);
     assert_eq!(m.list_projects(&as_admin, admin.id).await.unwrap().len(), 1, "an admin reaches every client");
+}
+
+/// A project's quota (set at creation) answers 429 with `Retry-After` past
+/// its burst; another project's calls are not counted against it.
+#[tokio::test]
+async fn a_project_over_its_quota_is_refused_and_others_are_not() {
+    use reqwest::Method;
+    let t = spawn_app().await;
+    let (_, client) = t.admin(Method::POST, "/v1/clients", Some(json!({ "email": "dev@quota.example" }))).await;
+    let cid = client["id"].as_str().unwrap();
+    let (_, channel) = t
+        .admin(
+            Method::POST,
+            &format!("/v1/clients/{cid}/channels"),
+            Some(json!({ "title": "Mail", "method": "email", "provider": "outbox" })),
+        )
+        .await;
+    let (_, template) = t
+        .admin(
+            Method::POST,
+            &format!("/v1/clients/{cid}/templates"),
+            Some(json!({ "title": "T", "default_lang": "en", "versions": { "en": { "subject": "Code", "body": "{{ OTP_CODE }}" } } })),
+        )
+        .await;
+    let new_project = |quota: Value| {
+        let mut body = json!({ "title": "Busy", "channel_id": channel["id"], "template_id": template["id"] });
+        body.as_object_mut().unwrap().extend(quota.as_object().unwrap().clone());
+        body
+    };
+    let path = format!("/v1/clients/{cid}/projects");
+    let (s, err) =
+        t.admin(Method::POST, &path, Some(new_project(json!({ "requests_per_second": 10, "burst": 5 })))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(err["error"]["message"].as_str().unwrap().contains("burst"), "{err}");
+    let (s, project) =
+        t.admin(Method::POST, &path, Some(new_project(json!({ "requests_per_second": 1, "burst": 4 })))).await;
+    assert_eq!(s, StatusCode::CREATED, "{project}");
+    assert_eq!(project["settings"]["quota"], json!({ "per_second": 1, "burst": 4 }));
+    let pk = PublicKey::parse(project["public_key"].as_str().unwrap()).unwrap();
+    let sk = SecretKey::from_base64(project["secret_key"].as_str().unwrap()).unwrap();
+    let verify = || {
+        let plain = json!({ "user_id": "nobody", "code": "123456", "iat": t.now() });
+        let data = payload::seal(&sk, &pk, plain.to_string().as_bytes());
+        t.post_raw(
+            "/otp/verify",
+            json!({ "public_key": pk.as_str(), "encrypted_data": data }).to_string(),
+            Some("application/json"),
+        )
+    };
+    for _ in 0..4 {
+        assert_eq!(verify().await.verify_status(), "not_found", "within the burst");
+    }
+    let refused = verify().await;
+    assert_eq!((refused.status, refused.error_code()), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
+    assert!(refused.body["error"]["message"].as_str().unwrap().contains("quota_exceeded"), "{}", refused.body);
+    assert_eq!(refused.headers["retry-after"], "1", "one request per second comes back");
+    // The demo project's own quota is untouched.
+    assert_eq!(t.verify("someone", "123456").await.verify_status(), "not_found");
+    // A refused request with a bad payload is not counted: quota comes after authentication.
+    let forged = t
+        .post_raw(
+            "/otp/verify",
+            json!({ "public_key": pk.as_str(), "encrypted_data": "AAAA" }).to_string(),
+            Some("application/json"),
+        )
+        .await;
+    assert_ne!(forged.status, StatusCode::TOO_MANY_REQUESTS, "an unauthenticated call never reaches the quota");
 }

@@ -439,8 +439,9 @@ async fn a_flood_of_refused_calls_writes_a_bounded_number_of_log_entries() {
     use secure2fa_core::ports::{ClientStore, LogStore};
     let t = spawn_app().await;
     let client = t.app.store.list_clients().await.unwrap().remove(0);
-    let logs =
-        || async { t.app.store.list_logs(client.id, &LogFilter { limit: 500, ..Default::default() }).await.unwrap() };
+    let logs = || async {
+        t.app.store.list_logs(client.id, &LogFilter { limit: 500, ..Default::default() }).await.unwrap().entries
+    };
     let before = logs().await.len();
     for _ in 0..100 {
         let r = t

@@ -182,8 +182,9 @@ async fn expired_log_entries_and_send_counters_are_swept() {
     let t = spawn_app().await;
     t.send_code("u", "sweep@example.com").await;
     let client = t.app.store.list_clients().await.unwrap().remove(0);
-    let logs =
-        || async { t.app.store.list_logs(client.id, &LogFilter { limit: 100, ..Default::default() }).await.unwrap() };
+    let logs = || async {
+        t.app.store.list_logs(client.id, &LogFilter { limit: 100, ..Default::default() }).await.unwrap().entries
+    };
     let written = logs().await.len() as u64;
     assert!(written > 0);
     assert_eq!(t.app.sweep_expired().await.unwrap(), (0, 0), "nothing expired yet");

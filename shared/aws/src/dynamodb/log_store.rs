@@ -16,8 +16,8 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::{StreamExt, TryStreamExt};
-use secure2fa_core::ids::{ClientId, ProjectId};
-use secure2fa_core::model::{LogEntry, LogFilter, LogLevel, UserRef};
+use secure2fa_core::ids::{ClientId, LogId, ProjectId};
+use secure2fa_core::model::{LogEntry, LogFilter, LogLevel, LogPage, UserRef};
 use secure2fa_core::ports::{LogStore, ProjectStore, StoreError};
 
 use super::{DynamoStore, Item, Reader, key, n, names, s, shard_of, unavailable};
@@ -69,15 +69,23 @@ fn log_from(item: &Item) -> Result<LogEntry, StoreError> {
     })
 }
 
+/// What one query of a page found in one partition: the entries that pass
+/// the filter and, when the partition holds more, the id it read down to.
+struct ShardPage {
+    entries: Vec<LogEntry>,
+    read_down_to: Option<LogId>,
+}
+
 impl DynamoStore {
-    /// Newest-first entries of one partition that pass the filter.
+    /// One query (at most `evaluated` items read, newest first) of one
+    /// partition: the work of a page is bounded whatever the filter.
     async fn query_logs(
         &self,
         pk: &str,
         client: ClientId,
         f: &LogFilter,
-        limit: usize,
-    ) -> Result<Vec<LogEntry>, StoreError> {
+        evaluated: usize,
+    ) -> Result<ShardPage, StoreError> {
         let key_cond = if f.before.is_some() { "#pk = :pk AND #sk < :before" } else { "#pk = :pk" };
         let mut filters = vec!["#client_id = :client"];
         if f.level.is_some() {
@@ -87,33 +95,56 @@ impl DynamoStore {
             filters.push("#user_ref = :uref");
         }
         let filter = filters.join(" AND ");
-        let query = || {
-            let mut q = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression(key_cond)
-                .filter_expression(&filter)
-                .set_expression_attribute_names(Some(names(&[key_cond, &filter])))
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":client", s(client.to_string()))
-                .scan_index_forward(false);
-            if let Some(b) = f.before {
-                q = q.expression_attribute_values(":before", s(b.to_string()));
-            }
-            if let Some(l) = f.level {
-                q = q.expression_attribute_values(":level", s(l.as_str()));
-            }
-            if let Some(u) = &f.user_ref {
-                q = q.expression_attribute_values(":uref", s(u.as_str()));
-            }
-            q
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(key_cond)
+            .filter_expression(&filter)
+            .set_expression_attribute_names(Some(names(&[key_cond, &filter])))
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":client", s(client.to_string()))
+            .scan_index_forward(false)
+            .limit(evaluated as i32);
+        if let Some(b) = f.before {
+            q = q.expression_attribute_values(":before", s(b.to_string()));
+        }
+        if let Some(l) = f.level {
+            q = q.expression_attribute_values(":level", s(l.as_str()));
+        }
+        if let Some(u) = &f.user_ref {
+            q = q.expression_attribute_values(":uref", s(u.as_str()));
+        }
+        let out = q.send().await.map_err(unavailable)?;
+        let entries = out.items.unwrap_or_default().iter().map(log_from).collect::<Result<_, _>>()?;
+        let read_down_to = match out.last_evaluated_key {
+            Some(k) => Some(Reader(&k).parse("sk")?),
+            None => None,
         };
-        let items = self.paginate(query, Some(limit)).await?;
-        items.iter().take(limit).map(log_from).collect()
+        Ok(ShardPage { entries, read_down_to })
     }
 }
 
+/// Partitions one page reads at most: a client's page over more projects
+/// than this is refused (filter by project).
+pub(crate) const MAX_PARTITIONS_PER_PAGE: usize = 16 * LOG_SHARDS as usize + 1;
+
+/// Merges the partitions' pages. A partition that holds more than it read
+/// is complete only down to the id it read to; the page keeps what is
+/// complete in every partition (ids at or above the highest such id), so it
+/// never skips an entry, and the next page starts below it.
+fn merge(pages: Vec<ShardPage>, limit: usize) -> LogPage {
+    let cutoff = pages.iter().filter_map(|p| p.read_down_to).max();
+    let mut entries: Vec<LogEntry> =
+        pages.into_iter().flat_map(|p| p.entries).filter(|e| cutoff.is_none_or(|c| e.id >= c)).collect();
+    entries.sort_by_key(|e| std::cmp::Reverse(e.id));
+    if entries.len() >= limit {
+        entries.truncate(limit);
+        let next_before = entries.last().map(|e| e.id);
+        return LogPage { entries, next_before };
+    }
+    LogPage { entries, next_before: cutoff }
+}
 #[async_trait]
 impl LogStore for DynamoStore {
     async fn append_log(&self, e: &LogEntry) -> Result<(), StoreError> {
@@ -139,10 +170,14 @@ impl LogStore for DynamoStore {
         Ok(())
     }
 
-    async fn list_logs(&self, client: ClientId, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
+    async fn list_logs(&self, client: ClientId, filter: &LogFilter) -> Result<LogPage, StoreError> {
         let limit = filter.limit.clamp(1, 500);
         let partitions = match filter.project_id {
-            Some(p) => project_partitions(p, filter),
+            // Another client's project reads nothing (and costs nothing).
+            Some(p) => match self.project(p).await? {
+                Some(project) if project.client_id == client => project_partitions(p, filter),
+                _ => return Ok(LogPage::default()),
+            },
             None => {
                 let mut parts = vec![format!("LOGC#{client}")];
                 for p in self.list_projects(client).await? {
@@ -151,14 +186,67 @@ impl LogStore for DynamoStore {
                 parts
             }
         };
-        let pages: Vec<Vec<LogEntry>> = futures::stream::iter(partitions)
-            .map(|pk| async move { self.query_logs(&pk, client, filter, limit).await })
+        if partitions.len() > MAX_PARTITIONS_PER_PAGE {
+            return Err(StoreError::TooBroad(
+                "this client has too many projects for one page of logs: filter by project",
+            ));
+        }
+        // Each partition reads a share of the page, at least 10 entries:
+        // the page may come back short, with the point to continue from.
+        let evaluated = if partitions.len() <= LOG_SHARDS as usize + 1 {
+            limit
+        } else {
+            (4 * limit / partitions.len()).clamp(10, limit)
+        };
+        let pages: Vec<ShardPage> = futures::stream::iter(partitions)
+            .map(|pk| async move { self.query_logs(&pk, client, filter, evaluated).await })
             .buffer_unordered(CONCURRENT_QUERIES)
             .try_collect()
             .await?;
-        let mut all: Vec<LogEntry> = pages.into_iter().flatten().collect();
-        all.sort_by_key(|e| std::cmp::Reverse(e.id));
-        all.truncate(limit);
-        Ok(all)
+        Ok(merge(pages, limit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secure2fa_core::model::LogLevel;
+
+    use super::*;
+
+    fn entry(id: LogId) -> LogEntry {
+        LogEntry {
+            id,
+            client_id: ClientId::generate(),
+            project_id: None,
+            user_ref: None,
+            verification_id: None,
+            level: LogLevel::Info,
+            event: "e".into(),
+            message: String::new(),
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_merged_page_keeps_only_what_every_partition_has_read_and_continues_below_it() {
+        let mut ids: Vec<LogId> = (0..6).map(|_| LogId::generate()).collect();
+        ids.sort();
+        // Partition A read down to ids[3] (more below); B is exhausted and
+        // holds ids[1] and ids[4]; A holds ids[5] and ids[3].
+        let a = ShardPage { entries: vec![entry(ids[5]), entry(ids[3])], read_down_to: Some(ids[3]) };
+        let b = ShardPage { entries: vec![entry(ids[4]), entry(ids[1])], read_down_to: None };
+        let page = merge(vec![a, b], 10);
+        let got: Vec<LogId> = page.entries.iter().map(|e| e.id).collect();
+        assert_eq!(got, vec![ids[5], ids[4], ids[3]], "ids[1] waits: A may hold entries between it and ids[3]");
+        assert_eq!(page.next_before, Some(ids[3]));
+        // A full page continues below its last entry.
+        let a = ShardPage { entries: vec![entry(ids[5]), entry(ids[3])], read_down_to: None };
+        let b = ShardPage { entries: vec![entry(ids[4])], read_down_to: None };
+        let page = merge(vec![a, b], 2);
+        assert_eq!(page.entries.len(), 2);
+        assert_eq!(page.next_before, Some(ids[4]));
+        // Everything read, nothing more.
+        let page = merge(vec![ShardPage { entries: vec![entry(ids[0])], read_down_to: None }], 5);
+        assert_eq!(page.next_before, None);
     }
 }

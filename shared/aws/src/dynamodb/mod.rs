@@ -7,6 +7,7 @@ mod account_store;
 mod item;
 mod log_store;
 mod project_store;
+mod quota_store;
 pub mod table;
 mod verification_store;
 
@@ -18,6 +19,7 @@ use aws_sdk_dynamodb::types::{CancellationReason, Put, TransactWriteItem};
 use secure2fa_core::ports::StoreError;
 
 pub(crate) use item::{Item, Reader, b, boolean, n, names, s};
+pub use quota_store::DynamoQuotas;
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -51,7 +53,8 @@ where
 /// versions and processes (the shard is part of stored partition keys).
 /// Keys here are HMACs or random ids, so shards fill evenly.
 pub(crate) fn shard_of(key: &str, shards: u32) -> u32 {
-    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+    let hash =
+        key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
     (hash % u64::from(shards)) as u32
 }
 

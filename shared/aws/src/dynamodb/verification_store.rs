@@ -264,7 +264,11 @@ impl DynamoStore {
 
     /// The table keys of a project's end-user items (gsi3, shard by shard),
     /// up to `limit`.
-    pub(crate) async fn end_user_keys(&self, project: ProjectId, limit: Option<usize>) -> Result<Vec<Item>, StoreError> {
+    pub(crate) async fn end_user_keys(
+        &self,
+        project: ProjectId,
+        limit: Option<usize>,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut keys = Vec::new();
         for shard in 0..USER_INDEX_SHARDS {
             let left = limit.map(|l| l.saturating_sub(keys.len()));
@@ -317,11 +321,7 @@ impl VerificationStore for DynamoStore {
     }
 
     async fn verification(&self, project: ProjectId, user_ref: &UserRef) -> Result<Option<Verification>, StoreError> {
-        self.get(&user_pk(project, user_ref), USER_SK)
-            .await?
-            .as_ref()
-            .map(verification_from)
-            .transpose()
+        self.get(&user_pk(project, user_ref), USER_SK).await?.as_ref().map(verification_from).transpose()
     }
 
     async fn check_code(
@@ -416,7 +416,8 @@ impl VerificationStore for DynamoStore {
             None => "SET #delivery = :state REMOVE #delivery_lease_until",
         };
         let cond = "#verification_id = :vid AND #delivery = :claimed AND #delivery_lease_until = :until";
-        let mut request = self.user_update(project, user_ref, update, cond).expression_attribute_values(":until", n(claimed_until));
+        let mut request =
+            self.user_update(project, user_ref, update, cond).expression_attribute_values(":until", n(claimed_until));
         if let Some(id) = provider_message_id {
             request = request.expression_attribute_values(":pmid", s(id));
         }

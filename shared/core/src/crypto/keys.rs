@@ -236,7 +236,11 @@ mod tests {
         let (_, wb) = CountingVault(AtomicUsize::new(0)).generate_data_key(&b).await.unwrap();
         let started = Instant::now();
         let gets = (0..20).map(|i| {
-            let (cache, ctx, w) = if i % 2 == 0 { (cache.clone(), a.clone(), wa.clone()) } else { (cache.clone(), b.clone(), wb.clone()) };
+            let (cache, ctx, w) = if i % 2 == 0 {
+                (cache.clone(), a.clone(), wa.clone())
+            } else {
+                (cache.clone(), b.clone(), wb.clone())
+            };
             tokio::spawn(async move { cache.get(&ctx, &w).await.unwrap() })
         });
         let keys: Vec<Arc<DataKey>> = futures::future::join_all(gets).await.into_iter().map(|r| r.unwrap()).collect();

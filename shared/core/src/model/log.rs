@@ -52,6 +52,23 @@ impl LogEntry {
     }
 }
 
+/// A page of a client's logs, newest first, and where the next page starts:
+/// `None` when there is nothing older. A store that bounds the work of one
+/// page may return fewer entries than asked and still a `next_before`.
+#[derive(Debug, Clone, Default)]
+pub struct LogPage {
+    pub entries: Vec<LogEntry>,
+    pub next_before: Option<LogId>,
+}
+
+impl LogPage {
+    /// A page cut at `limit` entries: more may follow when it is full.
+    pub fn of(entries: Vec<LogEntry>, limit: usize) -> Self {
+        let next_before = if entries.len() >= limit { entries.last().map(|e| e.id) } else { None };
+        Self { entries, next_before }
+    }
+}
+
 /// A page of a client's logs, newest first, optionally narrowed.
 #[derive(Debug, Clone, Default)]
 pub struct LogFilter {

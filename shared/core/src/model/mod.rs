@@ -13,8 +13,8 @@ mod verification;
 pub use channel::{Channel, ChannelMethod, ProviderKind};
 pub use client::Client;
 pub use job::{DeliveryJob, Job, JobAttempt, WebhookJob};
-pub use log::{LOG_RETENTION_SECONDS, LogEntry, LogFilter, LogLevel};
-pub use project::{Project, ProjectSettings, Webhook};
+pub use log::{LOG_RETENTION_SECONDS, LogEntry, LogFilter, LogLevel, LogPage};
+pub use project::{Project, ProjectSettings, Quota, Webhook};
 pub use template::{Template, TemplateFormat, TemplateVersion};
 pub use verification::{
     CheckOutcome, CheckVerdict, ClaimOutcome, DeliveryState, DestinationLimit, NewVerification, Verification,

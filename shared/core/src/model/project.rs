@@ -18,6 +18,39 @@ pub struct ProjectSettings {
     /// Sends allowed to one destination per window.
     pub sends_per_destination: u32,
     pub send_window_seconds: u32,
+    /// How fast the project's backend may call the OTP API. Absent from
+    /// records written before quotas existed: those get the default.
+    #[serde(default)]
+    pub quota: Quota,
+}
+
+/// A project's request quota on the OTP API (generate and verify together,
+/// counted once a request is authenticated): `per_second` sustained, up to
+/// `burst` at once. Exceeding it answers 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Self { per_second: 100, burst: 200 }
+    }
+}
+
+impl Quota {
+    pub const MAX_PER_SECOND: u32 = 100_000;
+
+    pub fn new(per_second: u32, burst: u32) -> Result<Self, ParseError> {
+        if !(1..=Self::MAX_PER_SECOND).contains(&per_second) {
+            return Err(ParseError::new("requests_per_second", "must be between 1 and 100000"));
+        }
+        if burst < per_second || burst > per_second.saturating_mul(10) {
+            return Err(ParseError::new("burst", "must be between requests_per_second and 10 times it"));
+        }
+        Ok(Self { per_second, burst })
+    }
 }
 
 impl Default for ProjectSettings {
@@ -29,6 +62,7 @@ impl Default for ProjectSettings {
             resend_cooldown_seconds: 30,
             sends_per_destination: 10,
             send_window_seconds: 3600,
+            quota: Quota::default(),
         }
     }
 }
@@ -41,6 +75,7 @@ impl ProjectSettings {
         resend_cooldown_seconds: u32,
         sends_per_destination: u32,
         send_window_seconds: u32,
+        quota: Quota,
     ) -> Result<Self, ParseError> {
         if !(30..=86_400).contains(&expiration_seconds) {
             return Err(ParseError::new("expiration_seconds", "must be between 30 and 86400"));
@@ -64,6 +99,7 @@ impl ProjectSettings {
             resend_cooldown_seconds,
             sends_per_destination,
             send_window_seconds,
+            quota,
         })
     }
 }

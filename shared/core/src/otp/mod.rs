@@ -20,6 +20,7 @@ use crate::ids::{LogId, VerificationId};
 use crate::model::{Job, JobAttempt, LogEntry, LogLevel, Project, UserRef};
 use crate::ports::StoreError;
 use crate::ports::{JobQueue, LogStore, MessageSender, Store, WebhookPoster};
+use crate::quota::QuotaGate;
 use crate::types::{PublicKey, SecretKey};
 
 pub use aad::Aad;
@@ -36,6 +37,7 @@ pub struct OtpService {
     pub keys: Arc<DataKeyCache>,
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
+    pub quotas: Arc<dyn QuotaGate>,
     rejections: Arc<RejectionSampler>,
 }
 
@@ -122,8 +124,9 @@ impl OtpService {
         keys: Arc<DataKeyCache>,
         queue: Arc<dyn JobQueue>,
         clock: Arc<dyn Clock>,
+        quotas: Arc<dyn QuotaGate>,
     ) -> Self {
-        Self { store, keys, queue, clock, rejections: Arc::default() }
+        Self { store, keys, queue, clock, quotas, rejections: Arc::default() }
     }
 
     /// Looks the project up by public key and opens its keys. Unknown and

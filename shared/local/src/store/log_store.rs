@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Row, params};
 use secure2fa_core::ids::ClientId;
-use secure2fa_core::model::{LogEntry, LogFilter, LogLevel};
+use secure2fa_core::model::{LogEntry, LogFilter, LogLevel, LogPage};
 use secure2fa_core::ports::{LogStore, StoreError};
 
 use super::{SqliteStore, enum_col, get, id_col, mac_opt, parsed_opt};
@@ -52,8 +52,9 @@ impl LogStore for SqliteStore {
             .await
     }
 
-    async fn list_logs(&self, client: ClientId, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
+    async fn list_logs(&self, client: ClientId, filter: &LogFilter) -> Result<LogPage, StoreError> {
         let filter = filter.clone();
+        let limit = filter.limit.clamp(1, 500);
         self.db
             .run(move |conn| {
                 let mut sql_text = String::from("SELECT * FROM logs WHERE client_id = ?");
@@ -79,10 +80,11 @@ impl LogStore for SqliteStore {
                     args.push(b.to_string().into());
                 }
                 sql_text.push_str(" ORDER BY id DESC LIMIT ?");
-                args.push((filter.limit.clamp(1, 500) as i64).into());
+                args.push((limit as i64).into());
                 let mut s = conn.prepare_cached(&sql_text).map_err(sql)?;
                 let rows = s.query_map(rusqlite::params_from_iter(args), log_row).map_err(sql)?;
-                rows.collect::<Result<_, _>>().map_err(sql)
+                let entries = rows.collect::<Result<_, _>>().map_err(sql)?;
+                Ok(LogPage::of(entries, limit))
             })
             .await
     }
