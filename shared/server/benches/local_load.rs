@@ -18,7 +18,9 @@ use async_trait::async_trait;
 use secure2fa::{LocalApp, LocalConfig};
 use secure2fa_core::clock::SystemClock;
 use secure2fa_core::crypto::payload;
-use secure2fa_core::model::ProviderKind;
+use secure2fa_core::manage::NewProject;
+use secure2fa_core::model::{ProjectSettings, ProviderKind, Quota};
+use secure2fa_core::ports::ProjectStore;
 use secure2fa_core::ports::{MessageSender, OutgoingMessage, ProviderCredentials, SendError, SentMessage};
 use secure2fa_core::types::{PublicKey, SecretKey};
 use serde_json::{Value, json};
@@ -102,6 +104,25 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let creds = app.ensure_demo_project(&base).await.unwrap();
+    // The demo project has the default quota (100 requests/s), a production
+    // setting; the benchmark measures the server, so it runs on a project of
+    // the same client with the largest quota.
+    let demo = app.store.project(creds.project_id.parse().unwrap()).await.unwrap().unwrap();
+    let quota = Quota::new(Quota::MAX_PER_SECOND, Quota::MAX_PER_SECOND * 10).unwrap();
+    let (_, keys) = app
+        .manage
+        .create_project(
+            demo.client_id,
+            NewProject {
+                title: "Bench".into(),
+                channel_id: demo.channel_id,
+                template_id: demo.template_id,
+                settings: ProjectSettings { quota, ..ProjectSettings::default() },
+                webhook_url: None,
+            },
+        )
+        .await
+        .unwrap();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.serve(listener, async move {
         let _ = stop_rx.await;
@@ -110,8 +131,8 @@ async fn main() {
     let client = Arc::new(Client {
         http: reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap(),
         base,
-        pk: PublicKey::parse(&creds.public_key).unwrap(),
-        sk: SecretKey::from_base64(&creds.secret_key).unwrap(),
+        pk: keys.public_key,
+        sk: keys.secret_key,
     });
 
     let run = |duration: Duration, tag: &'static str| {
