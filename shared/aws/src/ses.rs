@@ -65,20 +65,54 @@ impl MessageSender for SesSender {
             .await;
         match result {
             Ok(out) => Ok(SentMessage { provider_message_id: out.message_id }),
-            Err(SdkError::ServiceError(e)) => {
-                // Only the error code: SES messages can quote the address.
-                let code = e.err().meta().code().unwrap_or("Unknown").to_owned();
-                match e.err() {
-                    SendEmailError::TooManyRequestsException(_) | SendEmailError::LimitExceededException(_) => {
-                        Err(SendError::Transient(format!("SES {code}")))
-                    }
-                    _ => Err(SendError::Permanent(format!("SES {code}"))),
-                }
-            }
+            Err(SdkError::ServiceError(e)) => Err(classify(e.err())),
             Err(SdkError::TimeoutError(_)) | Err(SdkError::DispatchFailure(_)) | Err(SdkError::ResponseError(_)) => {
                 Err(SendError::Transient("SES unreachable".into()))
             }
             Err(_) => Err(SendError::Transient("SES request failed".into())),
+        }
+    }
+}
+
+/// Seconds before a send SES refused for its sending rate is tried again:
+/// the rate is per second, so the next seconds have room.
+const SES_RATE_BACKOFF_SECONDS: u32 = 2;
+/// ... and for a limit that takes longer to free (SES gives no `Retry-After`).
+const SES_LIMIT_BACKOFF_SECONDS: u32 = 30;
+
+/// What a refusal by SES means for the delivery. Only the error code is
+/// kept: SES messages can quote the address.
+fn classify(err: &SendEmailError) -> SendError {
+    let code = err.meta().code().unwrap_or("Unknown");
+    match err {
+        // The account's sending rate: SES throttling, retried on its own
+        // (longer) backoff, not as a failure.
+        SendEmailError::TooManyRequestsException(_) => {
+            SendError::Throttled { reason: format!("SES {code}"), retry_after_seconds: SES_RATE_BACKOFF_SECONDS }
+        }
+        SendEmailError::LimitExceededException(_) => {
+            SendError::Throttled { reason: format!("SES {code}"), retry_after_seconds: SES_LIMIT_BACKOFF_SECONDS }
+        }
+        _ => SendError::Permanent(format!("SES {code}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_sesv2::types::error::{LimitExceededException, MessageRejected, TooManyRequestsException};
+
+    use super::*;
+
+    #[test]
+    fn ses_throttling_is_retried_after_a_pause_and_a_rejection_is_final() {
+        let rate = SendEmailError::TooManyRequestsException(TooManyRequestsException::builder().build());
+        assert!(matches!(classify(&rate), SendError::Throttled { retry_after_seconds: 2, .. }));
+        let limit = SendEmailError::LimitExceededException(LimitExceededException::builder().build());
+        assert!(matches!(classify(&limit), SendError::Throttled { retry_after_seconds: 30, .. }));
+        let rejected = SendEmailError::MessageRejected(MessageRejected::builder().message("to a@b.c").build());
+        match classify(&rejected) {
+            SendError::Permanent(reason) => assert!(!reason.contains("a@b.c"), "{reason}"),
+            other => panic!("{other:?}"),
         }
     }
 }
