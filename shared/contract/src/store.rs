@@ -495,4 +495,25 @@ pub async fn paging_through_logs_returns_each_entry_once_in_order(store: Arc<dyn
     let stranger = ClientId::generate();
     let filter = LogFilter { project_id: Some(p.id), limit: 100, ..Default::default() };
     assert!(store.list_logs(stranger, &filter).await.unwrap().entries.is_empty());
+
+    // Client-wide, over two projects (DynamoDB: 65 partitions, each reading
+    // a small share of the page), with pages smaller than that share.
+    let second = crate::fixtures::project(p.client_id, p.channel_id, p.template_id);
+    store.insert_project(&second).await.unwrap();
+    for limit in [1, 3, 7] {
+        let want: Vec<LogId> = expected.iter().map(|e| e.id).collect();
+        let mut got = Vec::new();
+        let mut before = None;
+        for _ in 0..200 {
+            let filter = LogFilter { before, limit, ..Default::default() };
+            let page = store.list_logs(p.client_id, &filter).await.unwrap();
+            assert!(page.entries.len() <= limit);
+            got.extend(page.entries.iter().map(|e| e.id));
+            match page.next_before {
+                Some(b) => before = Some(b),
+                None => break,
+            }
+        }
+        assert_eq!(got, want, "client-wide pages of {limit}: every entry once, newest first");
+    }
 }

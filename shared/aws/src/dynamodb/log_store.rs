@@ -196,7 +196,7 @@ impl LogStore for DynamoStore {
         let evaluated = if partitions.len() <= LOG_SHARDS as usize + 1 {
             limit
         } else {
-            (4 * limit / partitions.len()).clamp(10, limit)
+            (4 * limit / partitions.len()).clamp(limit.min(10), limit)
         };
         let pages: Vec<ShardPage> = futures::stream::iter(partitions)
             .map(|pk| async move { self.query_logs(&pk, client, filter, evaluated).await })

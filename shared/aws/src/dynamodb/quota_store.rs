@@ -9,13 +9,18 @@
 //! cut into windows of `burst / per_second` seconds (at least one), each
 //! admitting `per_second` × its length requests (at most `burst`): on
 //! average no more than `per_second`, and never more than the window's
-//! allowance, whichever instance serves them. An instance takes tokens from
-//! the window's counter a few at a time (one conditional `ADD`, refused
-//! once the window is used up) and spends them locally, so the counter sees
-//! about one write per [`chunk`] requests plus one per instance and window:
-//! well under a partition's 1,000 writes per second at the largest quota.
-//! Tokens an instance took but did not spend before the window ended are
-//! lost: the quota can refuse a little early, never admit too much.
+//! allowance in one window, whichever instance serves them (two windows
+//! back to back can admit two allowances within moments: the local server's
+//! exact token bucket does not). An instance takes tokens from the window's
+//! counter with one conditional `ADD`, refused once the window is used up,
+//! and spends them locally. It takes one token at first and twice as many
+//! each time it runs out within a window (up to [`MAX_CHUNK`]), so an
+//! instance that serves few calls strands at most about as many tokens as
+//! it spent, and a busy one writes about log2 of its calls per window. Once
+//! the window is used up the instance remembers it and refuses locally,
+//! without a write, until the window ends. Tokens an instance took but did
+//! not spend before the window ended are lost: the quota can refuse early,
+//! never admit more than a window's allowance in that window.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -30,14 +35,13 @@ use super::{DynamoStore, key, n, names, unavailable};
 
 /// The window of a quota: its length in seconds and the requests it admits.
 pub(crate) fn window(quota: Quota) -> (i64, u64) {
-    let seconds = (quota.burst / quota.per_second.max(1)).max(1) as i64;
-    (seconds, quota.per_second as u64 * seconds as u64)
+    let per_second = quota.per_second.max(1);
+    let seconds = (quota.burst / per_second).max(1) as i64;
+    (seconds, per_second as u64 * seconds as u64)
 }
 
-/// Tokens an instance takes at once: a twentieth of the window, 1 to 100.
-pub(crate) fn chunk(allowance: u64) -> u64 {
-    (allowance / 20).clamp(1, 100)
-}
+/// Most tokens an instance takes at once.
+pub(crate) const MAX_CHUNK: u64 = 256;
 
 /// Leases kept at most; past it they are all dropped (each costs a write
 /// to take again, nothing else).
@@ -48,6 +52,18 @@ struct Lease {
     quota: Quota,
     window: i64,
     left: u64,
+    /// Tokens the last take asked for.
+    chunk: u64,
+    /// The window is used up: refuse without a write until it ends.
+    exhausted: bool,
+}
+
+/// What the local lease says about one more request.
+enum Local {
+    Admit,
+    Refuse,
+    /// Take this many tokens from the window's counter.
+    Take(u64),
 }
 
 pub struct DynamoQuotas {
@@ -60,14 +76,24 @@ impl DynamoQuotas {
         Self { store, leases: Mutex::default() }
     }
 
-    fn spend_local(&self, project: ProjectId, quota: Quota, window: i64) -> bool {
+    fn local(&self, project: ProjectId, quota: Quota, window: i64, allowance: u64) -> Local {
         let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
         match leases.get_mut(&project) {
-            Some(l) if l.quota == quota && l.window == window && l.left > 0 => {
-                l.left -= 1;
-                true
+            Some(l) if l.quota == quota && l.window == window => {
+                if l.exhausted {
+                    Local::Refuse
+                } else if l.left > 0 {
+                    l.left -= 1;
+                    Local::Admit
+                } else {
+                    // Ran out within the window: a busy instance, twice as much.
+                    Local::Take((l.chunk * 2).min(MAX_CHUNK).min(allowance).max(1))
+                }
             }
-            _ => false,
+            // A new window starts from half the last chunk: an instance busy
+            // before is likely busy still.
+            Some(l) if l.quota == quota => Local::Take((l.chunk / 2).clamp(1, MAX_CHUNK.min(allowance).max(1))),
+            _ => Local::Take(1),
         }
     }
 
@@ -80,7 +106,8 @@ impl DynamoQuotas {
     }
 
     /// Takes `tokens` from the window's counter unless that would pass its
-    /// allowance. `Ok(false)`: the window has fewer left.
+    /// allowance. `Ok(false)`: the window has fewer left, or the counter is
+    /// throttled (so many takes that the project is over its quota anyway).
     async fn take(
         &self,
         project: ProjectId,
@@ -101,13 +128,22 @@ impl DynamoQuotas {
             .condition_expression(cond)
             .set_expression_attribute_names(Some(names(&[update, cond])))
             .expression_attribute_values(":n", n(tokens))
-            .expression_attribute_values(":cap", n(allowance - tokens))
+            .expression_attribute_values(":cap", n(allowance.saturating_sub(tokens)))
             .expression_attribute_values(":ttl", n((window + 1) * seconds + 60))
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_conditional_check_failed_exception()
+                        || s.is_provisioned_throughput_exceeded_exception()
+                        || s.is_request_limit_exceeded()
+                        || s.meta().code() == Some("ThrottlingException")
+                }) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(unavailable(e).to_string()),
         }
     }
@@ -118,14 +154,16 @@ impl QuotaGate for DynamoQuotas {
     async fn admit(&self, project: ProjectId, quota: Quota, now: UnixTime) -> Result<(), QuotaExceeded> {
         let (seconds, allowance) = window(quota);
         let window = now.div_euclid(seconds);
-        if self.spend_local(project, quota, window) {
-            return Ok(());
-        }
-        let first = chunk(allowance);
+        let refused = QuotaExceeded { retry_after_seconds: ((window + 1) * seconds - now).max(1) as u32 };
+        let first = match self.local(project, quota, window, allowance) {
+            Local::Admit => return Ok(()),
+            Local::Refuse => return Err(refused),
+            Local::Take(tokens) => tokens,
+        };
         for tokens in if first > 1 { vec![first, 1] } else { vec![1] } {
             match self.take(project, window, seconds, allowance, tokens).await {
                 Ok(true) => {
-                    self.keep(project, Lease { quota, window, left: tokens - 1 });
+                    self.keep(project, Lease { quota, window, left: tokens - 1, chunk: tokens, exhausted: false });
                     return Ok(());
                 }
                 Ok(false) => continue,
@@ -136,7 +174,7 @@ impl QuotaGate for DynamoQuotas {
                 }
             }
         }
-        let retry_after_seconds = ((window + 1) * seconds - now).max(1) as u32;
-        Err(QuotaExceeded { retry_after_seconds })
+        self.keep(project, Lease { quota, window, left: 0, chunk: 1, exhausted: true });
+        Err(refused)
     }
 }
