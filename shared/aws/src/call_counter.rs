@@ -23,8 +23,8 @@ use aws_smithy_types::config_bag::ConfigBag;
 const TABLE_PARTITION_KEY: &str = "pk";
 
 /// One call, or one item of a `TransactWriteItems`, with what an IAM policy
-/// is evaluated against. Ids and secrets are left out: partition keys are
-/// kept only up to their first `#`.
+/// is evaluated against. Ids and secrets are left out: partition keys keep
+/// only their shape (`PROJECT#*#USER#*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiCall {
     /// The SDK's service name, lower case: `dynamodb`, `sqs`, `kms`, `sesv2`, `secretsmanager`.
@@ -39,7 +39,8 @@ pub struct ApiCall {
     /// A `Query` or `Scan` of a secondary index.
     pub index: Option<String>,
     /// DynamoDB: the partition key values touched (what `dynamodb:LeadingKeys`
-    /// sees), each cut after its first `#`: `PROJECT#`, `LOG#`, `ADMIN`.
+    /// sees), each with its ids replaced by `*`: `PROJECT#*#USER#*`,
+    /// `LOG#*#*`, `ADMIN`.
     /// `?` marks a key that could not be read from the request.
     pub partition_keys: Vec<String>,
     /// KMS: the `entity` of the encryption context.
@@ -139,14 +140,20 @@ impl Intercept for CallCounter {
     }
 }
 
-/// A partition key value as `dynamodb:LeadingKeys` would see it, cut after
-/// its first `#` (the entity kind, never the id).
+/// A partition key value as `dynamodb:LeadingKeys` would see it, with its
+/// shape kept and every id replaced by `*`: `PROJECT#prj_1#USER#3fa2` →
+/// `PROJECT#*#USER#*`. Segments in capitals are entity kinds and kept; ids,
+/// blind indexes (lower-case hex) and shard numbers are not.
 fn key_kind(value: Option<&AttributeValue>) -> String {
     match value {
-        Some(AttributeValue::S(v)) => match v.find('#') {
-            Some(i) => v[..=i].to_owned(),
-            None => v.clone(),
-        },
+        Some(AttributeValue::S(v)) => v
+            .split('#')
+            .map(|segment| {
+                let kind = !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_uppercase());
+                if kind { segment } else { "*" }
+            })
+            .collect::<Vec<_>>()
+            .join("#"),
         _ => "?".to_owned(),
     }
 }
@@ -314,9 +321,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_partition_key_is_kept_only_up_to_its_first_hash() {
-        assert_eq!(key_kind(Some(&AttributeValue::S("PROJECT#prj_1".into()))), "PROJECT#");
-        assert_eq!(key_kind(Some(&AttributeValue::S("CLIENT#c#PROJECTS".into()))), "CLIENT#");
+    fn a_partition_key_keeps_its_shape_and_loses_its_ids() {
+        assert_eq!(key_kind(Some(&AttributeValue::S("PROJECT#prj_1".into()))), "PROJECT#*");
+        assert_eq!(key_kind(Some(&AttributeValue::S("PROJECT#prj_1#USER#3fa2c0".into()))), "PROJECT#*#USER#*");
+        assert_eq!(key_kind(Some(&AttributeValue::S("LOG#prj_1#07".into()))), "LOG#*#*");
+        assert_eq!(key_kind(Some(&AttributeValue::S("CLIENT#c#PROJECTS".into()))), "CLIENT#*#PROJECTS");
         assert_eq!(key_kind(Some(&AttributeValue::S("ADMIN".into()))), "ADMIN");
         assert_eq!(key_kind(Some(&AttributeValue::N("1".into()))), "?");
         assert_eq!(key_kind(None), "?");
@@ -330,9 +339,9 @@ mod tests {
             (":before".to_owned(), AttributeValue::S("SORT#x".into())),
         ]);
         let table = queried_partition(None, Some("#sk < :before AND #pk = :pk"), Some(&names), Some(&values));
-        assert_eq!(table, "LOG#");
+        assert_eq!(table, "LOG#*");
         let index = queried_partition(Some("gsi1"), Some("#gsi1pk = :pk"), Some(&names), Some(&values));
-        assert_eq!(index, "LOG#");
+        assert_eq!(index, "LOG#*");
         assert_eq!(queried_partition(Some("gsi2"), Some("#gsi1pk = :pk"), Some(&names), Some(&values)), "?");
     }
 }

@@ -621,3 +621,19 @@ print(json.dumps(graph))
         }
     }
 }
+
+/// The patterns of `dynamodb:LeadingKeys` against key shapes (ids as `*`):
+/// a pattern's `*` spans `#`, and the end-user pattern does not reach the
+/// project item or the send counters.
+#[test]
+fn leading_key_patterns_match_key_shapes_as_iam_would_the_keys() {
+    use authorization::wildcard;
+    assert!(wildcard("LOG#*", "LOG#*#*"));
+    assert!(wildcard("PROJECT#*", "PROJECT#*#USER#*"));
+    assert!(wildcard("PROJECT#*#USER#*", "PROJECT#*#USER#*"));
+    assert!(wildcard("PROJECT#*#USER#*", "PROJECT#prj_1#USER#3fa2"));
+    assert!(!wildcard("PROJECT#*#USER#*", "PROJECT#*"), "not the project item");
+    assert!(!wildcard("PROJECT#*#USER#*", "PROJECT#prj_1"));
+    assert!(!wildcard("PROJECT#*#USER#*", "PROJECT#*#SENDS#*"));
+    assert!(!wildcard("QUOTA#*", "PROJECT#*#USER#*"));
+}

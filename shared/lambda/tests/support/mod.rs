@@ -274,7 +274,7 @@ impl AwsEnv {
             .counter
             .recorded()
             .iter()
-            .filter(|call| call.service == "dynamodb" && call.partition_keys == ["QUOTA#"])
+            .filter(|call| call.service == "dynamodb" && call.partition_keys == ["QUOTA#*"])
             .count() as u64;
         Budget {
             writes: get("dynamodb.PutItem")
