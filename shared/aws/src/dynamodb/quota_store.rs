@@ -14,9 +14,9 @@
 //! exact token bucket does not). An instance takes tokens from the window's
 //! counter with one conditional `ADD`, refused once the window is used up,
 //! and spends them locally. It takes one token at first and twice as many
-//! each time it runs out within a window (up to [`MAX_CHUNK`]), so an
-//! instance that serves few calls strands at most about as many tokens as
-//! it spent, and a busy one writes about log2 of its calls per window. Once
+//! each time it runs out within a window (up to [`MAX_CHUNK`]; a new window
+//! starts from half its last chunk), so an instance strands at most its
+//! last chunk, and a busy one writes about log2 of its calls per window. Once
 //! the window is used up the instance remembers it and refuses locally,
 //! without a write, until the window ends. Tokens an instance took but did
 //! not spend before the window ended are lost: the quota can refuse early,
