@@ -11,16 +11,12 @@ use secure2fa_core::model::{ProjectSettings, Quota};
 use secure2fa_http::{OtpRoutes, base_router, otp_router};
 use secure2fa_lambda::wiring::{otp_service, services};
 use serde_json::json;
-use support::{AwsEnv, call_router};
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-}
+use support::{AwsEnv, call_router, now};
 
 /// Waits until at least `needed` seconds of the current `window`-second
 /// quota window are left, so that a test's calls fall in one window.
 async fn room_in_window(window: i64, needed: i64) {
-    while window - unix_now().rem_euclid(window) < needed {
+    while window - now().rem_euclid(window) < needed {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
