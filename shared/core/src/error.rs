@@ -5,6 +5,7 @@
 
 use crate::crypto::KeyError;
 use crate::ports::{QueueError, StoreError};
+use crate::quota::QuotaExceeded;
 use crate::types::ParseError;
 
 /// Why an OTP API payload was refused before anything was done.
@@ -129,6 +130,18 @@ macro_rules! dependency_failures {
 }
 
 dependency_failures!(GenerateError, VerifyError);
+
+impl From<QuotaExceeded> for GenerateError {
+    fn from(q: QuotaExceeded) -> Self {
+        Self::QuotaExceeded { retry_after_seconds: q.retry_after_seconds }
+    }
+}
+
+impl From<QuotaExceeded> for VerifyError {
+    fn from(q: QuotaExceeded) -> Self {
+        Self::QuotaExceeded { retry_after_seconds: q.retry_after_seconds }
+    }
+}
 
 impl From<StoreError> for ManageError {
     fn from(e: StoreError) -> Self {

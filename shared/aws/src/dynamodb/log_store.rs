@@ -138,12 +138,10 @@ fn merge(pages: Vec<ShardPage>, limit: usize) -> LogPage {
     let mut entries: Vec<LogEntry> =
         pages.into_iter().flat_map(|p| p.entries).filter(|e| cutoff.is_none_or(|c| e.id >= c)).collect();
     entries.sort_by_key(|e| std::cmp::Reverse(e.id));
-    if entries.len() >= limit {
-        entries.truncate(limit);
-        let next_before = entries.last().map(|e| e.id);
-        return LogPage { entries, next_before };
-    }
-    LogPage { entries, next_before: cutoff }
+    entries.truncate(limit);
+    // A full page continues below its last entry, a short one below the cutoff.
+    let page = LogPage::of(entries, limit);
+    LogPage { next_before: page.next_before.or(cutoff), ..page }
 }
 #[async_trait]
 impl LogStore for DynamoStore {

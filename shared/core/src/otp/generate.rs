@@ -83,10 +83,7 @@ impl OtpService {
         check_iat(r.iat, now)?;
         let project = &open.project;
         // Counted once the request is known to come from the project's backend.
-        self.quotas
-            .admit(project.id, project.settings.quota, now)
-            .await
-            .map_err(|q| GenerateError::QuotaExceeded { retry_after_seconds: q.retry_after_seconds })?;
+        self.quotas.admit(project.id, project.settings.quota, now).await?;
         let recipient = match project.channel_method {
             ChannelMethod::Email => Recipient::Email(Email::parse(&r.to).map_err(RequestError::from)?),
             ChannelMethod::Sms => Recipient::Phone(PhoneNumber::parse(&r.to).map_err(RequestError::from)?),

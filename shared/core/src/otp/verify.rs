@@ -80,10 +80,7 @@ impl OtpService {
         check_iat(r.iat, now)?;
         let (project, key) = (&open.project, &open.key);
         // Counted once the request is known to come from the project's backend.
-        self.quotas
-            .admit(project.id, project.settings.quota, now)
-            .await
-            .map_err(|q| VerifyError::QuotaExceeded { retry_after_seconds: q.retry_after_seconds })?;
+        self.quotas.admit(project.id, project.settings.quota, now).await?;
         let user_ref = key.blind_index("end_user", r.user_id.as_str());
         let code_mac = key.mac("otp_code", &[user_ref.as_str(), r.code.expose()]);
         let device_mac = r.device.as_ref().map(|d| key.mac("device", &[user_ref.as_str(), d.as_str()]));
