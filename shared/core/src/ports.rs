@@ -199,6 +199,30 @@ pub struct OutgoingMessage {
     pub subject: String,
     pub body: String,
     pub format: TemplateFormat,
+    /// How the provider's receipts find their way back: `None` for a message
+    /// that belongs to no verification (a channel's test message).
+    pub tracking: Option<Tracking>,
+}
+
+/// What a sender attaches to a message so that the provider's delivery
+/// receipts can be matched to the verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracking {
+    /// [`crate::model::DeliveryRef::encode`]: sent as the provider's metadata
+    /// (Postmark `Metadata`, SendGrid `custom_args`, Mailjet `EventPayload`,
+    /// ClickSend `custom_string`, SES message tag), each under the name
+    /// [`Tracking::FIELD`].
+    pub reference: String,
+    /// For providers that take a status callback URL per message (Twilio
+    /// `StatusCallback`, Plivo `url`): the receipts endpoint of this
+    /// deployment for the channel, with the reference in its query. `None`
+    /// when the deployment has no public URL configured.
+    pub status_callback: Option<String>,
+}
+
+impl Tracking {
+    /// The metadata key (or tag name) that carries the reference.
+    pub const FIELD: &'static str = "s2fa_ref";
 }
 
 impl fmt::Debug for OutgoingMessage {

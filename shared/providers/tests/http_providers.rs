@@ -120,6 +120,7 @@ fn email(format: TemplateFormat) -> OutgoingMessage {
         subject: "Your code".into(),
         body: format!("Your code is {CODE}"),
         format,
+        tracking: None,
     }
 }
 
@@ -129,6 +130,7 @@ fn sms() -> OutgoingMessage {
         subject: String::new(),
         body: format!("Your code is {CODE}"),
         format: TemplateFormat::Text,
+        tracking: None,
     }
 }
 

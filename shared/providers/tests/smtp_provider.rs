@@ -98,6 +98,7 @@ fn message(to: &str, format: TemplateFormat) -> OutgoingMessage {
         subject: "Your code".into(),
         body: "Your code is 493817".into(),
         format,
+        tracking: None,
     }
 }
 

@@ -7,6 +7,7 @@ mod client;
 mod job;
 mod log;
 mod project;
+mod receipt;
 mod template;
 mod verification;
 
@@ -15,6 +16,7 @@ pub use client::Client;
 pub use job::{DeliveryJob, Job, JobAttempt, WebhookJob};
 pub use log::{LOG_RETENTION_SECONDS, LogEntry, LogFilter, LogLevel, LogPage};
 pub use project::{Project, ProjectSettings, Quota, Webhook};
+pub use receipt::{DeliveryReceipt, DeliveryRef, ReceiptStatus};
 pub use template::{Template, TemplateFormat, TemplateVersion};
 pub use verification::{
     CheckOutcome, CheckVerdict, ClaimOutcome, DeliveryState, DestinationLimit, NewVerification, Verification,

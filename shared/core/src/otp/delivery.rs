@@ -140,7 +140,7 @@ impl Worker {
         let result = match rendered {
             Ok(r) => {
                 let message =
-                    OutgoingMessage { to: recipient, subject: r.subject, body: r.body, format: template.format };
+                    OutgoingMessage { to: recipient, subject: r.subject, body: r.body, format: template.format, tracking: None };
                 let credentials = ProviderCredentials(credentials);
                 let sending = self.sender.send(channel.provider, &credentials, &message);
                 match tokio::time::timeout(self.send_deadline, sending).await {
