@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use secure2fa_core::model::Job;
-use secure2fa_core::ports::{JobQueue, QueueError};
+use secure2fa_core::ports::{JobQueue, MAX_JOB_DELAY_SECONDS, QueueError};
 
 #[derive(Clone)]
 pub struct SqsJobQueue {
@@ -29,6 +29,10 @@ impl SqsJobQueue {
 #[async_trait]
 impl JobQueue for SqsJobQueue {
     async fn enqueue(&self, job: &Job) -> Result<(), QueueError> {
+        self.enqueue_after(job, 0).await
+    }
+
+    async fn enqueue_after(&self, job: &Job, delay_seconds: u32) -> Result<(), QueueError> {
         let url = match job {
             Job::Delivery(_) => &self.delivery_queue_url,
             Job::Webhook(_) => &self.webhook_queue_url,
@@ -44,6 +48,7 @@ impl JobQueue for SqsJobQueue {
             .queue_url(url)
             .message_body(body)
             .message_attributes("job_type", kind)
+            .set_delay_seconds((delay_seconds > 0).then_some(delay_seconds.min(MAX_JOB_DELAY_SECONDS) as i32))
             .send()
             .await
             .map_err(|e| QueueError(crate::describe(&e)))?;

@@ -11,7 +11,8 @@ use secure2fa_core::clock::UnixTime;
 use secure2fa_core::crypto::Mac;
 use secure2fa_core::ids::{ChannelId, ClientId, ProjectId, TemplateId, VerificationId};
 use secure2fa_core::model::{
-    Channel, CheckOutcome, ClaimOutcome, Client, DeliveryState, LogEntry, LogFilter, LogPage, NewVerification, Project,
+    Channel, CheckOutcome, ClaimOutcome, Client, DeliveryReceipt, DeliveryState, DestinationLimit, LogEntry, LogFilter,
+    LogPage, NewVerification, Project,
     Template, UserRef, Verification,
 };
 use secure2fa_core::ports::{
@@ -175,6 +176,29 @@ impl VerificationStore for DelayedWrites {
             return Err(StoreError::Unavailable("injected: the sent write fails".into()));
         }
         self.inner.finish_delivery(project, user_ref, id, claimed_until, state, provider_message_id).await
+    }
+    async fn record_receipt(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        fallback: bool,
+        provider_message_id: &str,
+        receipt: &DeliveryReceipt,
+    ) -> Result<Option<Verification>, StoreError> {
+        self.pause().await;
+        self.inner.record_receipt(project, user_ref, id, fallback, provider_message_id, receipt).await
+    }
+    async fn start_fallback(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        now: UnixTime,
+        destination_limit: Option<&DestinationLimit>,
+    ) -> Result<bool, StartError> {
+        self.pause().await;
+        self.inner.start_fallback(project, user_ref, id, now, destination_limit).await
     }
     async fn list_verifications(&self, project: ProjectId, limit: usize) -> Result<Vec<Verification>, StoreError> {
         self.inner.list_verifications(project, limit).await

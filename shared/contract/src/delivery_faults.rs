@@ -29,6 +29,9 @@ impl JobQueue for CapturingQueue {
         self.0.lock().unwrap().push(job.clone());
         Ok(())
     }
+    async fn enqueue_after(&self, job: &Job, _delay_seconds: u32) -> Result<(), QueueError> {
+        self.enqueue(job).await
+    }
 }
 
 /// Counts sends; hangs forever while `hang` is set.
@@ -91,6 +94,7 @@ async fn setup(store: Arc<dyn Store>) -> Setup {
         webhooks: Arc::new(NoWebhooks),
         clock: f.clock.clone(),
         send_deadline: Duration::from_millis(300),
+        public_url: None,
     };
     Setup { worker, provider, store, job: job.expect("generate queued a delivery") }
 }

@@ -41,6 +41,7 @@ pub fn channel(client: ClientId) -> Channel {
         method: ChannelMethod::Email,
         provider: ProviderKind::Outbox,
         credentials: sealed("credentials"),
+        receipt_secret: None,
         created_at: 1_000,
     }
 }
@@ -70,6 +71,7 @@ pub fn project(client: ClientId, channel: ChannelId, template: TemplateId) -> Pr
         template_id: template,
         settings: ProjectSettings::default(),
         webhook: None,
+        fallback: None,
         data_key: WrappedKey::from_bytes(vec![4, 5, 6]),
         created_at: 1_000,
     }
@@ -106,6 +108,8 @@ pub fn verification(project: ProjectId, user: &str, code_mac: &str, now: UnixTim
         delivery_lease_until: None,
         provider_message_id: None,
         first_seen: now,
+        receipt: None,
+        fallback: false,
     }
 }
 

@@ -44,6 +44,8 @@ macro_rules! store_contract_tests {
             delivery_claim_refused_for_superseded_or_expired_code,
             logs_filter_and_page_newest_first,
             paging_through_logs_returns_each_entry_once_in_order,
+            receipts_only_move_a_delivery_forward,
+            a_delivery_fails_over_once_and_counts_a_send,
         );
         $crate::store_contract_tests!(@each_in verify_race; $make;
             a_right_guess_behind_concurrent_wrong_ones_is_refused,

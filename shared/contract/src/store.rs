@@ -343,11 +343,11 @@ pub async fn delivery_is_claimed_once_and_lease_expiry_allows_a_retry(store: Arc
         tokio::spawn(async move { store.claim_delivery(p.id, &v.user_ref, id, NOW, 60).await.unwrap() })
     });
     let outcomes: Vec<ClaimOutcome> = join_all(claims).await.into_iter().map(|r| r.unwrap()).collect();
-    assert_eq!(outcomes.iter().filter(|o| **o == ClaimOutcome::Claimed).count(), 1);
-    assert!(outcomes.iter().all(|o| *o == ClaimOutcome::Claimed || *o == ClaimOutcome::Held { until: NOW + 60 }));
+    assert_eq!(outcomes.iter().filter(|o| **o == ClaimOutcome::Claimed { fallback: false }).count(), 1);
+    assert!(outcomes.iter().all(|o| *o == ClaimOutcome::Claimed { fallback: false } || *o == ClaimOutcome::Held { until: NOW + 60 }));
     let claim = |at| store.claim_delivery(p.id, &v.user_ref, id, at, 60);
     assert_eq!(claim(NOW + 59).await.unwrap(), ClaimOutcome::Held { until: NOW + 60 }, "lease holds: retry later");
-    assert_eq!(claim(NOW + 60).await.unwrap(), ClaimOutcome::Claimed, "elapsed lease can be taken over");
+    assert_eq!(claim(NOW + 60).await.unwrap(), ClaimOutcome::Claimed { fallback: false }, "elapsed lease can be taken over");
 
     // The first claim's worker, late: its lease (NOW + 60) ran out and the
     // delivery was claimed again (until NOW + 120). It cannot release or
@@ -363,7 +363,7 @@ pub async fn delivery_is_claimed_once_and_lease_expiry_allows_a_retry(store: Arc
     );
 
     store.finish_delivery(p.id, &v.user_ref, id, NOW + 120, DeliveryState::Queued, None).await.unwrap();
-    assert_eq!(claim(NOW + 61).await.unwrap(), ClaimOutcome::Claimed, "released claim can be retaken");
+    assert_eq!(claim(NOW + 61).await.unwrap(), ClaimOutcome::Claimed { fallback: false }, "released claim can be retaken");
     store.finish_delivery(p.id, &v.user_ref, id, NOW + 121, DeliveryState::Sent, Some("SM0123")).await.unwrap();
     let stored = store.verification(p.id, &v.user_ref).await.unwrap().unwrap();
     assert_eq!(stored.delivery, DeliveryState::Sent);
@@ -385,7 +385,7 @@ pub async fn delivery_claim_refused_for_superseded_or_expired_code(store: Arc<dy
     assert_eq!(claim(old.verification_id, NOW).await.unwrap(), ClaimOutcome::Gone, "superseded");
     assert_eq!(claim(new.verification_id, new.expires_at).await.unwrap(), ClaimOutcome::Gone, "expired");
     assert_eq!(claim(VerificationId::generate(), NOW).await.unwrap(), ClaimOutcome::Gone, "unknown");
-    assert_eq!(claim(new.verification_id, NOW).await.unwrap(), ClaimOutcome::Claimed);
+    assert_eq!(claim(new.verification_id, NOW).await.unwrap(), ClaimOutcome::Claimed { fallback: false });
     // A claim on a superseded code is gone even while the new one is held.
     assert_eq!(claim(old.verification_id, NOW + 1).await.unwrap(), ClaimOutcome::Gone);
     // A used code is never delivered.
@@ -516,4 +516,120 @@ pub async fn paging_through_logs_returns_each_entry_once_in_order(store: Arc<dyn
         }
         assert_eq!(got, want, "client-wide pages of {limit}: every entry once, newest first");
     }
+}
+
+/// Sends `v`'s delivery (claim, then `sent` with `message_id`).
+async fn sent(store: &dyn Store, v: &secure2fa_core::model::Verification, message_id: &str, now: i64) {
+    assert!(matches!(
+        store.claim_delivery(v.project_id, &v.user_ref, v.verification_id, now, 60).await.unwrap(),
+        ClaimOutcome::Claimed { .. }
+    ));
+    store
+        .finish_delivery(v.project_id, &v.user_ref, v.verification_id, now + 60, DeliveryState::Sent, Some(message_id))
+        .await
+        .unwrap();
+}
+
+pub async fn receipts_only_move_a_delivery_forward(store: Arc<dyn Store>) {
+    use secure2fa_core::model::{DeliveryReceipt, ReceiptStatus::*};
+    let p = seeded_project(store.as_ref()).await;
+    let v = verification(p.id, "u1", "c1", NOW);
+    store.start_verification(&new_verification(v.clone(), 0), NOW).await.unwrap();
+    sent(store.as_ref(), &v, "SM1", NOW).await;
+    let record = |status, reason: Option<&str>, mid: &str| {
+        let receipt = DeliveryReceipt::new(status, reason, NOW + 5);
+        let (store, v, mid) = (store.clone(), v.clone(), mid.to_owned());
+        async move { store.record_receipt(p.id, &v.user_ref, v.verification_id, false, &mid, &receipt).await.unwrap() }
+    };
+    let stored_status = || async { store.verification(p.id, &v.user_ref).await.unwrap().unwrap().receipt };
+
+    let after = record(Delivered, None, "SM1").await.expect("delivered moves sent forward");
+    assert_eq!(after.receipt.as_ref().map(|r| r.status), Some(Delivered));
+    assert!(record(Delivered, None, "SM1").await.is_none(), "the same receipt twice is a no-op");
+    assert!(record(Sent, None, "SM1").await.is_none(), "a late `sent` never overwrites `delivered`");
+    assert!(record(Failed, Some("30005 unknown"), "SM-other").await.is_none(), "another message's receipt");
+    assert_eq!(stored_status().await.map(|r| r.status), Some(Delivered));
+    let failed = record(Failed, Some("30005 unknown destination"), "SM1").await.expect("a carrier's late failure");
+    let receipt = failed.receipt.unwrap();
+    assert_eq!((receipt.status, receipt.reason.as_deref()), (Failed, Some("30005 unknown destination")));
+    assert!(record(Bounced, None, "SM1").await.is_none(), "bounced ranks with failed");
+    assert_eq!(record(Complained, None, "SM1").await.unwrap().receipt.unwrap().reason, None);
+
+    // The receipt of the fallback's message does not land on the primary
+    // route, nor one about a superseded code.
+    let r = DeliveryReceipt::new(Sent, None, NOW);
+    let w = verification(p.id, "u2", "c2", NOW);
+    store.start_verification(&new_verification(w.clone(), 0), NOW).await.unwrap();
+    sent(store.as_ref(), &w, "SM2", NOW).await;
+    assert!(store.record_receipt(p.id, &w.user_ref, w.verification_id, true, "SM2", &r).await.unwrap().is_none());
+    let newer = verification(p.id, "u2", "c3", NOW);
+    store.start_verification(&new_verification(newer.clone(), 0), NOW).await.unwrap();
+    assert!(store.record_receipt(p.id, &w.user_ref, w.verification_id, false, "SM2", &r).await.unwrap().is_none());
+    let current = store.verification(p.id, &w.user_ref).await.unwrap().unwrap();
+    assert_eq!((current.receipt, current.provider_message_id), (None, None), "a new code starts with no receipt");
+
+    // A receipt that beats the worker's `sent` write is kept with its id.
+    let early = store.record_receipt(p.id, &w.user_ref, newer.verification_id, false, "SM3", &r).await.unwrap();
+    assert_eq!(early.unwrap().provider_message_id.as_deref(), Some("SM3"));
+}
+
+pub async fn a_delivery_fails_over_once_and_counts_a_send(store: Arc<dyn Store>) {
+    use secure2fa_core::model::{DeliveryReceipt, ReceiptStatus::*};
+    let p = seeded_project(store.as_ref()).await;
+    let limit = |max| secure2fa_core::model::DestinationLimit {
+        destination: m("dest"),
+        window_start: NOW - NOW % 3600,
+        window_seconds: 3600,
+        max_sends: max,
+    };
+    let v = verification(p.id, "u1", "c1", NOW);
+    store.start_verification(&limited(v.clone(), "dest", NOW, 3), NOW).await.unwrap();
+    let fail_over = |at, max| {
+        let (store, v, limit) = (store.clone(), v.clone(), limit(max));
+        async move { store.start_fallback(p.id, &v.user_ref, v.verification_id, at, Some(&limit)).await }
+    };
+    assert!(!fail_over(NOW, 3).await.unwrap(), "nothing to fail over while queued");
+    // Delivered: no fallback.
+    sent(store.as_ref(), &v, "SM1", NOW).await;
+    let delivered = DeliveryReceipt::new(Delivered, None, NOW);
+    store.record_receipt(p.id, &v.user_ref, v.verification_id, false, "SM1", &delivered).await.unwrap().unwrap();
+    assert!(!fail_over(NOW + 1, 3).await.unwrap(), "delivered");
+
+    // Sent without a delivered receipt: moves once; concurrent tries move once.
+    let w = verification(p.id, "u2", "c2", NOW);
+    store.start_verification(&limited(w.clone(), "dest", NOW, 3), NOW).await.unwrap();
+    sent(store.as_ref(), &w, "SM2", NOW).await;
+    let ten = limit(10);
+    let tries = (0..8).map(|_| store.start_fallback(p.id, &w.user_ref, w.verification_id, NOW + 2, Some(&ten)));
+    let moved = join_all(tries).await.into_iter().filter(|r| matches!(r, Ok(true))).count();
+    assert_eq!(moved, 1, "the fallback is used at most once per code");
+    let after = store.verification(p.id, &w.user_ref).await.unwrap().unwrap();
+    assert!(after.fallback);
+    assert_eq!((after.delivery, after.provider_message_id, after.receipt), (DeliveryState::Queued, None, None));
+    let claim = store.claim_delivery(p.id, &w.user_ref, w.verification_id, NOW + 3, 60).await.unwrap();
+    assert_eq!(claim, ClaimOutcome::Claimed { fallback: true });
+    store
+        .finish_delivery(p.id, &w.user_ref, w.verification_id, NOW + 63, DeliveryState::Failed, None)
+        .await
+        .unwrap();
+    assert!(!store.start_fallback(p.id, &w.user_ref, w.verification_id, NOW + 4, None).await.unwrap(), "once");
+
+    // A failed delivery moves, counted against the destination's window:
+    // three sends used (two starts, one fallback), so a limit of 3 refuses.
+    let x = verification(p.id, "u3", "c3", NOW);
+    store.start_verification(&new_verification(x.clone(), 0), NOW).await.unwrap();
+    store.claim_delivery(p.id, &x.user_ref, x.verification_id, NOW, 60).await.unwrap();
+    store.finish_delivery(p.id, &x.user_ref, x.verification_id, NOW + 60, DeliveryState::Failed, None).await.unwrap();
+    let refused = store.start_fallback(p.id, &x.user_ref, x.verification_id, NOW + 5, Some(&limit(3))).await;
+    assert!(matches!(refused, Err(StartError::DestinationLimit { .. })), "{refused:?}");
+    let unchanged = store.verification(p.id, &x.user_ref).await.unwrap().unwrap();
+    assert!(!unchanged.fallback, "a refused fallback moves nothing");
+    assert!(store.start_fallback(p.id, &x.user_ref, x.verification_id, NOW + 5, Some(&limit(4))).await.unwrap());
+    // A used or expired code does not fail over.
+    let y = verification(p.id, "u4", "c4", NOW);
+    store.start_verification(&new_verification(y.clone(), 0), NOW).await.unwrap();
+    sent(store.as_ref(), &y, "SM4", NOW).await;
+    assert!(!store.start_fallback(p.id, &y.user_ref, y.verification_id, y.expires_at, None).await.unwrap());
+    assert!(approved(&store.check_code(p.id, &y.user_ref, &m("c4"), None, NOW).await.unwrap()));
+    assert!(!store.start_fallback(p.id, &y.user_ref, y.verification_id, NOW + 6, None).await.unwrap());
 }

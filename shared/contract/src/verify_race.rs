@@ -57,6 +57,9 @@ impl JobQueue for NullQueue {
     async fn enqueue(&self, _: &Job) -> Result<(), QueueError> {
         Ok(())
     }
+    async fn enqueue_after(&self, _: &Job, _: u32) -> Result<(), QueueError> {
+        Ok(())
+    }
 }
 
 /// The OTP use cases over `store`, and one project's keys.
@@ -84,6 +87,7 @@ impl RaceFixture {
             index_key: IndexKey::from_bytes([7; 32]),
             clock: clock.clone(),
             allow_insecure_webhooks: false,
+            public_url: None,
         };
         let client = manage.register_client(&Email::parse("race@example.com").unwrap()).await.unwrap();
         let channel = manage
@@ -106,6 +110,7 @@ impl RaceFixture {
             template_id: template.id,
             settings,
             webhook_url: None,
+            fallback: None,
         };
         let (_, project_keys) = manage.create_project(client.id, new).await.unwrap();
         let otp = OtpService::new(store, keys.clone(), queue, clock.clone(), Arc::new(InProcessQuotas::default()));

@@ -22,7 +22,8 @@ use crate::clock::UnixTime;
 use crate::crypto::Mac;
 use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId, VerificationId};
 use crate::model::{
-    Channel, CheckOutcome, ClaimOutcome, Client, DeliveryState, LogEntry, LogFilter, LogPage, NewVerification, Project,
+    Channel, CheckOutcome, ClaimOutcome, Client, DeliveryReceipt, DeliveryState, DestinationLimit, LogEntry, LogFilter,
+    LogPage, NewVerification, Project,
     Template, UserRef, Verification,
 };
 use crate::ports::{
@@ -246,6 +247,27 @@ impl VerificationStore for CachedStore {
         provider_message_id: Option<&str>,
     ) -> Result<(), StoreError> {
         self.inner.finish_delivery(project, user_ref, id, claimed_until, state, provider_message_id).await
+    }
+    async fn record_receipt(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        fallback: bool,
+        provider_message_id: &str,
+        receipt: &DeliveryReceipt,
+    ) -> Result<Option<Verification>, StoreError> {
+        self.inner.record_receipt(project, user_ref, id, fallback, provider_message_id, receipt).await
+    }
+    async fn start_fallback(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        now: UnixTime,
+        destination_limit: Option<&DestinationLimit>,
+    ) -> Result<bool, StartError> {
+        self.inner.start_fallback(project, user_ref, id, now, destination_limit).await
     }
     async fn list_verifications(&self, project: ProjectId, limit: usize) -> Result<Vec<Verification>, StoreError> {
         self.inner.list_verifications(project, limit).await

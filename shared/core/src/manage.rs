@@ -11,8 +11,8 @@ use crate::crypto::{DataKeyCache, IndexKey, KeyContext};
 use crate::error::{Internal, ManageError};
 use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId};
 use crate::model::{
-    Channel, ChannelMethod, Client, Project, ProjectSettings, ProviderKind, Template, TemplateFormat, TemplateVersion,
-    Webhook,
+    Channel, ChannelMethod, Client, Fallback, Project, ProjectSettings, ProviderKind, Template, TemplateFormat,
+    TemplateVersion, Webhook,
 };
 use crate::otp::{Aad, WebhookSecret};
 use crate::ports::Store;
@@ -27,7 +27,13 @@ pub struct Management {
     pub clock: Arc<dyn Clock>,
     /// Allow `http://` webhook URLs (local development only).
     pub allow_insecure_webhooks: bool,
+    /// The deployment's public base URL, if configured (receipts URLs).
+    pub public_url: Option<String>,
 }
+
+/// The user name of the HTTP basic auth a provider presents to the receipts
+/// endpoint; the password is the channel's receipts secret.
+pub const RECEIPTS_USERNAME: &str = "s2fa";
 
 /// What a new project's owner is shown once and never again.
 pub struct ProjectKeys {
@@ -42,6 +48,9 @@ pub struct NewProject {
     pub template_id: TemplateId,
     pub settings: ProjectSettings,
     pub webhook_url: Option<String>,
+    /// A second channel of the same method, used once per code when the
+    /// first fails (see [`Fallback`]).
+    pub fallback: Option<Fallback>,
 }
 
 fn title(field: &'static str, s: &str) -> Result<String, ManageError> {
@@ -100,6 +109,7 @@ impl Management {
         let key = self.keys.get(&KeyContext::client(client.id), &client.data_key).await?;
         let id = ChannelId::generate();
         let raw = serde_json::to_vec(credentials).map_err(|e| Internal(e.to_string()))?;
+        let receipt_secret = ReceiptSecret::generate();
         let channel = Channel {
             id,
             client_id: client.id,
@@ -107,6 +117,7 @@ impl Management {
             method,
             provider,
             credentials: key.seal(Aad::channel_credentials(&id.to_string()), &raw),
+            receipt_secret: Some(key.seal_str(Aad::channel_receipt_secret(&id.to_string()), receipt_secret.expose())),
             created_at: self.clock.now(),
         };
         self.store.insert_channel(&channel).await?;
@@ -175,6 +186,21 @@ impl Management {
         if let Some(url) = &new.webhook_url {
             self.check_webhook_url(url)?;
         }
+        if let Some(fallback) = &new.fallback {
+            let second = self
+                .store
+                .channel(client, fallback.channel_id)
+                .await?
+                .ok_or_else(|| ManageError::Invalid("fallback_channel_id: channel does not exist".into()))?;
+            if second.id == channel.id || second.method != channel.method {
+                return Err(ManageError::Invalid(
+                    "fallback_channel_id: must be another channel with the same method as channel_id".into(),
+                ));
+            }
+            if !Fallback::AFTER_SECONDS.contains(&fallback.after_seconds) {
+                return Err(ParseError::new("fallback_after_seconds", "must be between 30 and 900").into());
+            }
+        }
         let id = ProjectId::generate();
         let pid = id.to_string();
         let (key, wrapped) = self.keys.generate(&KeyContext::project(id)).await?;
@@ -201,11 +227,23 @@ impl Management {
             template_id: new.template_id,
             settings: new.settings,
             webhook,
+            fallback: new.fallback,
             data_key: wrapped,
             created_at: self.clock.now(),
         };
         self.store.insert_project(&project).await?;
         Ok((project, keys))
+    }
+
+    /// The secret a provider presents to the receipts endpoint of
+    /// `channel` (HTTP basic auth, user `s2fa`), opened; `None` for a
+    /// channel made before receipts existed.
+    pub async fn receipt_secret(&self, client: &Client, channel: &Channel) -> Result<Option<String>, ManageError> {
+        let Some(sealed) = &channel.receipt_secret else { return Ok(None) };
+        let key = self.keys.get(&KeyContext::client(client.id), &client.data_key).await?;
+        key.open_string(Aad::channel_receipt_secret(&channel.id.to_string()), sealed)
+            .map(|s| Some(s.to_string()))
+            .map_err(|_| Internal(format!("receipt secret of {} cannot be opened", channel.id)).into())
     }
 
     /// The client's email, opened with the client's data key.
@@ -222,6 +260,23 @@ impl Management {
         let deleted = self.store.delete_project(client, id).await?;
         self.keys.evict(&KeyContext::project(id));
         Ok(deleted)
+    }
+}
+
+/// A channel's receipts secret: 32 random bytes, base64url (43 characters,
+/// usable in a URL's userinfo as is).
+pub struct ReceiptSecret(zeroize::Zeroizing<String>);
+
+impl ReceiptSecret {
+    pub fn generate() -> Self {
+        use base64::Engine as _;
+        use rand::RngCore as _;
+        let mut b = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut b);
+        Self(zeroize::Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)))
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
     }
 }
 

@@ -13,7 +13,7 @@ use crate::clock::UnixTime;
 use crate::crypto::Mac;
 use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId, VerificationId};
 use crate::model::{
-    Channel, CheckOutcome, ClaimOutcome, Client, DeliveryState, Job, LogEntry, LogFilter, LogPage, NewVerification,
+    Channel, CheckOutcome, ClaimOutcome, Client, DeliveryReceipt, DeliveryState, DestinationLimit, Job, LogEntry, LogFilter, LogPage, NewVerification,
     Project, ProviderKind, Template, TemplateFormat, UserRef, Verification,
 };
 use crate::types::Recipient;
@@ -167,6 +167,42 @@ pub trait VerificationStore: Send + Sync {
         provider_message_id: Option<&str>,
     ) -> Result<(), StoreError>;
 
+    /// Stores a provider's delivery receipt on verification `id`. Refused
+    /// (`Ok(None)`, nothing changes) unless `id` is still the end user's
+    /// current code, its delivery went through the channel the receipt came
+    /// from (`fallback`: the project's fallback channel), the stored
+    /// provider message id is `provider_message_id` (or none is stored yet:
+    /// a receipt may beat the worker's `sent` write), and `receipt` ranks
+    /// above the stored one ([`crate::model::ReceiptStatus::rank`]): a
+    /// duplicate or a late, lesser receipt is a no-op. Returns the record
+    /// after the write.
+    async fn record_receipt(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        fallback: bool,
+        provider_message_id: &str,
+        receipt: &DeliveryReceipt,
+    ) -> Result<Option<Verification>, StoreError>;
+
+    /// Moves the delivery of verification `id` to the project's fallback
+    /// channel, at most once per code: only while the code is current,
+    /// pending and unexpired, not yet on the fallback, and its delivery
+    /// either `Failed` or was `Sent` without a `delivered` (or `complained`)
+    /// receipt. The delivery is queued again with no message id and no
+    /// receipt. Counts one send against `destination_limit` in the same way
+    /// as [`Self::start_verification`] (a used-up window refuses with
+    /// `DestinationLimit` and moves nothing). `Ok(false)`: nothing to move.
+    async fn start_fallback(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        now: UnixTime,
+        destination_limit: Option<&DestinationLimit>,
+    ) -> Result<bool, StartError>;
+
     /// End users of a project, at most `limit`, in no guaranteed order.
     async fn list_verifications(&self, project: ProjectId, limit: usize) -> Result<Vec<Verification>, StoreError>;
 }
@@ -191,7 +227,13 @@ pub struct QueueError(pub String);
 #[async_trait]
 pub trait JobQueue: Send + Sync {
     async fn enqueue(&self, job: &Job) -> Result<(), QueueError>;
+    /// Queues `job` to be handed out no sooner than `delay_seconds` from
+    /// now (at most [`MAX_JOB_DELAY_SECONDS`], SQS's `DelaySeconds` cap).
+    async fn enqueue_after(&self, job: &Job, delay_seconds: u32) -> Result<(), QueueError>;
 }
+
+/// The longest delay [`JobQueue::enqueue_after`] takes.
+pub const MAX_JOB_DELAY_SECONDS: u32 = 900;
 
 /// A rendered message ready for a provider.
 pub struct OutgoingMessage {

@@ -8,6 +8,9 @@
 
 use std::net::IpAddr;
 
+use base64::Engine;
+use p256::ecdsa::VerifyingKey;
+use p256::pkcs8::DecodePublicKey;
 use serde_json::{Map, Value};
 
 use crate::model::ProviderKind;
@@ -41,6 +44,9 @@ pub enum FieldKind {
     Sid { prefix: &'static str },
     /// A UUID in its 8-4-4-4-12 hexadecimal form.
     Uuid,
+    /// A P-256 public key: standard base64 of its DER SubjectPublicKeyInfo, as SendGrid shows its
+    /// event webhook verification key (read with [`p256_public_key`]).
+    P256PublicKey,
 }
 
 /// One credential of a provider, as a form shows it and as [`validate_credentials`] checks it.
@@ -208,6 +214,16 @@ const SENDGRID: &[CredentialField] = &[
     ),
     FROM_EMAIL,
     FROM_NAME,
+    field(
+        "event_webhook_public_key",
+        "Event webhook verification key",
+        "Optional: the verification key of your Signed Event Webhook (Mail Settings, Event Webhook, \
+         Signature Verification). Delivery receipts are accepted only when it is given and they \
+         carry its signature.",
+        false,
+        false,
+        FieldKind::P256PublicKey,
+    ),
 ];
 
 const MAILJET: &[CredentialField] = &[
@@ -243,7 +259,9 @@ const TWILIO: &[CredentialField] = &[
     field(
         "auth_token",
         "Auth token",
-        "The account's auth token. Give either this or an API key SID and secret.",
+        "The account's auth token. It authenticates sends unless an API key is given, and is the \
+         only key that checks the signature Twilio puts on delivery receipts: give it with an API \
+         key to receive them.",
         true,
         false,
         FieldKind::Token { min_len: 16, max_len: 128 },
@@ -365,7 +383,7 @@ pub fn credential_fields(kind: ProviderKind) -> &'static [CredentialField] {
 /// Checks a channel's credentials for `kind`: a JSON object of at most
 /// [`MAX_CREDENTIALS_BYTES`], only the provider's fields, every required one present, each
 /// value valid for its [`FieldKind`], and the rules that tie fields together (Twilio: an auth
-/// token or an API key; a sender or a messaging service). `null` and `""` count as absent.
+/// token, an API key or both; a sender or a messaging service). `null` and `""` count as absent.
 pub fn validate_credentials(kind: ProviderKind, credentials: &Value) -> Result<(), CredentialError> {
     let Value::Object(map) = credentials else {
         return Err(CredentialError::NotAnObject);
@@ -496,6 +514,11 @@ fn check_value(f: &CredentialField, value: &Value) -> Result<(), CredentialError
                 return Err(invalid(name, "must be a UUID"));
             }
         }
+        FieldKind::P256PublicKey => {
+            if p256_public_key(s).is_none() {
+                return Err(invalid(name, "must be a P-256 public key: the base64 text SendGrid shows"));
+            }
+        }
         FieldKind::Port | FieldKind::Bool => unreachable!("handled above"),
     }
     Ok(())
@@ -548,6 +571,27 @@ fn is_uuid(s: &str) -> bool {
         && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// The longest key text read: a P-256 SubjectPublicKeyInfo is 91 bytes (124 base64 characters),
+/// PEM armour and line breaks add less than a hundred.
+const MAX_PUBLIC_KEY_TEXT: usize = 512;
+
+/// A P-256 public key from the standard base64 of its DER SubjectPublicKeyInfo; PEM armour and
+/// whitespace around or inside the base64 are tolerated (a key pasted from a PEM file). `None`
+/// for anything else, including a point that is not on the curve.
+pub fn p256_public_key(text: &str) -> Option<VerifyingKey> {
+    if text.len() > MAX_PUBLIC_KEY_TEXT {
+        return None;
+    }
+    let body = text.trim();
+    let body = match body.strip_prefix("-----BEGIN PUBLIC KEY-----") {
+        Some(rest) => rest.trim_end().strip_suffix("-----END PUBLIC KEY-----")?,
+        None => body,
+    };
+    let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    VerifyingKey::from_public_key_der(&der).ok()
+}
+
 /// Whether `host` names the loopback interface itself (`localhost`, 127.0.0.0/8, `::1`).
 pub fn is_loopback_host(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
@@ -571,14 +615,14 @@ fn check_combination(kind: ProviderKind, map: &Map<String, Value>) -> Result<(),
             }
         }
         ProviderKind::Twilio => {
+            // The auth token may come with an API key: the key sends, the token checks receipts.
             match (has("auth_token"), has("api_key_sid"), has("api_key_secret")) {
-                (true, false, false) | (false, true, true) => {}
-                (true, _, _) => return Err(invalid("auth_token", "give either an auth token or an API key, not both")),
+                (_, true, true) | (true, false, false) => {}
                 (false, false, false) => {
                     return Err(invalid("auth_token", "required, unless an API key SID and secret are given"));
                 }
-                (false, true, false) => return Err(invalid("api_key_secret", "is required with an API key SID")),
-                (false, false, true) => return Err(invalid("api_key_sid", "is required with an API key secret")),
+                (_, true, false) => return Err(invalid("api_key_secret", "is required with an API key SID")),
+                (_, false, true) => return Err(invalid("api_key_sid", "is required with an API key secret")),
             }
             match (has("from"), has("messaging_service_sid")) {
                 (true, false) | (false, true) => {}
@@ -715,7 +759,10 @@ mod tests {
                 "server_token": "7d2c4d3e-1111-2222-3333-444455556666", "from": "codes@example.com",
                 "message_stream": "outbound"
             }),
-            ProviderKind::Sendgrid => json!({"api_key": "SG.abcdefghijklmnop.qrstuvwxyz", "from": "codes@example.com"}),
+            ProviderKind::Sendgrid => json!({
+                "api_key": "SG.abcdefghijklmnop.qrstuvwxyz", "from": "codes@example.com",
+                "event_webhook_public_key": SENDGRID_KEY
+            }),
             ProviderKind::Mailjet => {
                 json!({"api_key": "0123456789abcdef", "api_secret": "fedcba9876543210", "from": "codes@example.com"})
             }
@@ -914,15 +961,24 @@ mod tests {
             ok(json!({"account_sid": AC, "from": "+14155550100"})),
             Err(invalid("auth_token", "required, unless an API key SID and secret are given"))
         );
+        // The auth token beside an API key only checks the signatures of delivery receipts.
         assert_eq!(
             ok(
                 json!({"account_sid": AC, "auth_token": token, "api_key_sid": SK, "api_key_secret": token, "from": "Acme"})
             ),
-            Err(invalid("auth_token", "give either an auth token or an API key, not both"))
+            Ok(())
         );
         assert_eq!(
             ok(json!({"account_sid": AC, "api_key_sid": SK, "from": "Acme"})),
             Err(invalid("api_key_secret", "is required with an API key SID"))
+        );
+        assert_eq!(
+            ok(json!({"account_sid": AC, "auth_token": token, "api_key_sid": SK, "from": "Acme"})),
+            Err(invalid("api_key_secret", "is required with an API key SID"))
+        );
+        assert_eq!(
+            ok(json!({"account_sid": AC, "auth_token": token, "api_key_secret": token, "from": "Acme"})),
+            Err(invalid("api_key_sid", "is required with an API key secret"))
         );
         assert_eq!(
             ok(json!({"account_sid": AC, "auth_token": token})),
@@ -932,6 +988,34 @@ mod tests {
             ok(json!({"account_sid": AC, "auth_token": token, "from": "Acme", "messaging_service_sid": MG})),
             Err(invalid("from", "give either a sender or a messaging service, not both"))
         );
+    }
+
+    /// SendGrid's published example verification key (sendgrid-python's event webhook tests).
+    const SENDGRID_KEY: &str = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==";
+
+    #[test]
+    fn sendgrid_verification_key_must_be_a_p256_public_key() {
+        let with = |key: Value| {
+            let mut creds = valid_example(ProviderKind::Sendgrid);
+            creds["event_webhook_public_key"] = key;
+            validate_credentials(ProviderKind::Sendgrid, &creds)
+        };
+        assert_eq!(with(json!(SENDGRID_KEY)), Ok(()));
+        let pem = format!("-----BEGIN PUBLIC KEY-----\n{}\n{}\n-----END PUBLIC KEY-----\n", &SENDGRID_KEY[..64], &SENDGRID_KEY[64..]);
+        assert_eq!(with(json!(pem)), Ok(()));
+        assert_eq!(with(json!(null)), Ok(()));
+        // One byte of the point changed: the point is no longer on the curve.
+        let off_curve = SENDGRID_KEY.replacen("83T4", "83T5", 1);
+        // A P-384 key, an RSA-looking blob, text, and a key cut short.
+        let p384 = "MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAE";
+        for bad in [off_curve.as_str(), p384, "not a key", &SENDGRID_KEY[..60], &"A".repeat(600)] {
+            assert_eq!(
+                with(json!(bad)),
+                Err(invalid("event_webhook_public_key", "must be a P-256 public key: the base64 text SendGrid shows")),
+                "{bad}"
+            );
+        }
+        assert!(p256_public_key(SENDGRID_KEY).is_some());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::cached_store::CachedStore;
 use crate::clock::Clock;
 use crate::crypto::{DataKeyCache, IndexKey, KeyVault};
 use crate::manage::Management;
-use crate::otp::{OtpService, Worker};
+use crate::otp::{OtpService, ReceiptReader, Receipts, Worker};
 use crate::ports::{JobQueue, MessageSender, Store, WebhookPoster};
 use crate::quota::QuotaGate;
 
@@ -24,11 +24,20 @@ pub struct ServiceConfig {
     /// long ([`CachedStore`]). Exact only when every write goes through this
     /// process (the local server); `None` reads the store every time.
     pub read_cache_ttl: Option<Duration>,
+    /// The deployment's public base URL (`https://otp.example.com`), where
+    /// providers post delivery receipts; `None`: providers that need a
+    /// callback URL per message (Twilio, Plivo) are given none.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServiceConfig {
     fn default() -> Self {
-        Self { key_cache_ttl: Duration::from_secs(15 * 60), key_cache_capacity: 10_000, read_cache_ttl: None }
+        Self {
+            key_cache_ttl: Duration::from_secs(15 * 60),
+            key_cache_capacity: 10_000,
+            read_cache_ttl: None,
+            public_url: None,
+        }
     }
 }
 
@@ -41,6 +50,7 @@ pub struct Services {
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
     otp: OtpService,
+    public_url: Option<String>,
 }
 
 impl Services {
@@ -58,7 +68,8 @@ impl Services {
         };
         let keys = Arc::new(DataKeyCache::new(vault, config.key_cache_capacity, config.key_cache_ttl));
         let otp = OtpService::new(store.clone(), keys.clone(), queue.clone(), clock.clone(), quotas);
-        Self { store, keys, queue, clock, otp }
+        let public_url = config.public_url.as_ref().map(|u| u.trim_end_matches('/').to_owned());
+        Self { store, keys, queue, clock, otp, public_url }
     }
 
     /// The public OTP API (one rejection sampler per process).
@@ -76,6 +87,18 @@ impl Services {
             webhooks,
             clock: self.clock.clone(),
             send_deadline: crate::otp::SEND_DEADLINE,
+            public_url: self.public_url.clone(),
+        }
+    }
+
+    /// The delivery receipts use case, reading callbacks with `reader`.
+    pub fn receipts(&self, reader: Arc<dyn ReceiptReader>) -> Receipts {
+        Receipts {
+            store: self.store.clone(),
+            keys: self.keys.clone(),
+            queue: self.queue.clone(),
+            clock: self.clock.clone(),
+            reader,
         }
     }
 
@@ -88,6 +111,7 @@ impl Services {
             index_key,
             clock: self.clock.clone(),
             allow_insecure_webhooks,
+            public_url: self.public_url.clone(),
         }
     }
 }

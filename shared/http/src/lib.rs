@@ -9,6 +9,7 @@ mod error;
 mod management;
 mod otp;
 mod rate_limit;
+mod receipts;
 
 use axum::Router;
 use axum::routing::get;
@@ -18,6 +19,7 @@ pub use error::{ApiError, RateLimitReason};
 pub use management::{OPENAPI_JSON, management_router, operator_only};
 pub use otp::{EncryptedRequest, MAX_BODY_BYTES, OtpRoutes, otp_router};
 pub use rate_limit::IpRateLimit;
+pub use receipts::receipts_router;
 
 /// `GET /health` and JSON answers for unknown routes and methods; merge the
 /// feature routers into this.

@@ -15,9 +15,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use secure2fa_core::ids::{ChannelId, ClientId, LogId, ProjectId, TemplateId};
-use secure2fa_core::manage::{Management, NewProject, Principal};
+use secure2fa_core::manage::{Management, NewProject, Principal, RECEIPTS_USERNAME};
+use secure2fa_core::otp::receipts_path;
 use secure2fa_core::model::{
-    Channel, ChannelMethod, Client, LogEntry, LogFilter, LogLevel, Project, ProjectSettings, ProviderKind, Quota,
+    Channel, ChannelMethod, Client, Fallback, LogEntry, LogFilter, LogLevel, Project, ProjectSettings, ProviderKind, Quota,
     Template, TemplateFormat, TemplateVersion,
 };
 use secure2fa_core::secrets::OperatorToken;
@@ -123,6 +124,7 @@ fn project_json(p: &Project) -> Value {
         "id": p.id, "title": p.title, "public_key": p.public_key.as_str(), "channel_id": p.channel_id,
         "channel_method": p.channel_method, "template_id": p.template_id, "settings": p.settings,
         "has_webhook": p.webhook.is_some(), "created_at": p.created_at,
+        "fallback": p.fallback.map(|f| json!({ "channel_id": f.channel_id, "after_seconds": f.after_seconds })),
     })
 }
 
@@ -181,7 +183,18 @@ async fn create_channel(State(ctx): State<Ctx>, Path(client_id): Path<String>, b
     let provider =
         ProviderKind::parse(&b.provider).ok_or_else(|| ApiError::InvalidRequest("unknown provider".into()))?;
     let channel = ctx.manage.create_channel(&client, &b.title, method, provider, &b.credentials).await?;
-    Ok(created(channel_json(&channel)))
+    let mut v = channel_json(&channel);
+    // Shown once: where the provider posts receipts, and the secret that
+    // providers which sign nothing present as HTTP basic auth.
+    let path = receipts_path(channel.provider, client.id, channel.id);
+    let secret = ctx.manage.receipt_secret(&client, &channel).await?;
+    v["receipts"] = json!({
+        "path": path,
+        "url": ctx.manage.public_url.as_ref().map(|base| format!("{base}{path}")),
+        "username": RECEIPTS_USERNAME,
+        "password": secret,
+    });
+    Ok(created(v))
 }
 
 async fn list_channels(State(ctx): State<Ctx>, Path(client_id): Path<String>) -> Result<Json<Value>> {
@@ -255,6 +268,8 @@ struct NewProjectBody {
     requests_per_second: Option<u32>,
     burst: Option<u32>,
     webhook_url: Option<String>,
+    fallback_channel_id: Option<String>,
+    fallback_after_seconds: Option<u32>,
 }
 
 async fn create_project(State(ctx): State<Ctx>, Path(client_id): Path<String>, bytes: Bytes) -> Result<Response> {
@@ -282,6 +297,18 @@ async fn create_project(State(ctx): State<Ctx>, Path(client_id): Path<String>, b
         template_id: b.template_id.parse().map_err(|_| ApiError::InvalidRequest("template does not exist".into()))?,
         settings,
         webhook_url: b.webhook_url,
+        fallback: match (b.fallback_channel_id, b.fallback_after_seconds) {
+            (Some(channel), after) => Some(Fallback {
+                channel_id: channel
+                    .parse()
+                    .map_err(|_| ApiError::InvalidRequest("fallback_channel_id: channel does not exist".into()))?,
+                after_seconds: after.unwrap_or(Fallback::DEFAULT_AFTER_SECONDS),
+            }),
+            (None, Some(_)) => {
+                return Err(ApiError::InvalidRequest("fallback_after_seconds needs a fallback_channel_id".into()));
+            }
+            (None, None) => None,
+        },
     };
     let (project, keys) = ctx.manage.create_project(client.id, new).await?;
     let mut v = project_json(&project);

@@ -41,7 +41,17 @@ const SCHEMA: &str = include_str!("schema.sql");
 /// Columns added after a table was first released: a data directory made by
 /// an earlier version gains them at open (`CREATE TABLE IF NOT EXISTS` leaves
 /// an existing table as it was).
-const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("end_users", "provider_message_id", "TEXT")];
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("end_users", "provider_message_id", "TEXT"),
+    ("channels", "receipt_secret", "BLOB"),
+    ("projects", "fallback_channel_id", "TEXT REFERENCES channels(id) ON DELETE RESTRICT"),
+    ("projects", "fallback_after", "INTEGER"),
+    ("end_users", "receipt_status", "TEXT"),
+    ("end_users", "receipt_rank", "INTEGER"),
+    ("end_users", "receipt_reason", "TEXT"),
+    ("end_users", "receipt_at", "INTEGER"),
+    ("end_users", "fallback", "INTEGER NOT NULL DEFAULT 0"),
+];
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     for (table, column, decl) in ADDED_COLUMNS {

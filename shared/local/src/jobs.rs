@@ -11,7 +11,7 @@ use rusqlite::{OptionalExtension, params};
 use secure2fa_core::clock::Clock;
 use secure2fa_core::model::{Job, JobAttempt};
 use secure2fa_core::otp::{RetryJob, Worker};
-use secure2fa_core::ports::{JobQueue, QueueError, StoreError};
+use secure2fa_core::ports::{JobQueue, MAX_JOB_DELAY_SECONDS, QueueError, StoreError};
 use serde::Serialize;
 use tokio::sync::{Notify, mpsc};
 
@@ -93,6 +93,28 @@ impl JobQueue for LocalJobQueue {
             }),
             None => self.notify.notify_one(),
         }
+        Ok(())
+    }
+
+    /// Stores the job for a poller to take once `delay_seconds` have passed.
+    async fn enqueue_after(&self, job: &Job, delay_seconds: u32) -> Result<(), QueueError> {
+        if delay_seconds == 0 {
+            return self.enqueue(job).await;
+        }
+        let payload = serde_json::to_string(job).map_err(|e| QueueError(e.to_string()))?;
+        let queue = job.queue_name();
+        let (now, at) = (self.clock.now(), self.clock.now() + delay_seconds.min(MAX_JOB_DELAY_SECONDS) as i64);
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO jobs (queue, payload, attempts, available_at, lease_until, created_at)
+                     VALUES (?1, ?2, 0, ?3, NULL, ?4)",
+                )
+                .and_then(|mut s| s.execute(params![queue, payload, at, now]))
+                .map_err(sql)
+            })
+            .await
+            .map_err(|e| QueueError(e.to_string()))?;
         Ok(())
     }
 }

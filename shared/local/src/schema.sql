@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS channels (
     method      TEXT NOT NULL,
     provider    TEXT NOT NULL,
     credentials BLOB NOT NULL,
-    created_at  INTEGER NOT NULL
+    created_at  INTEGER NOT NULL,
+    receipt_secret BLOB
 );
 CREATE INDEX IF NOT EXISTS channels_client ON channels(client_id, id);
 
@@ -54,7 +55,9 @@ CREATE TABLE IF NOT EXISTS projects (
     webhook_url    BLOB,
     webhook_secret BLOB,
     data_key       BLOB NOT NULL,
-    created_at     INTEGER NOT NULL
+    created_at     INTEGER NOT NULL,
+    fallback_channel_id TEXT REFERENCES channels(id) ON DELETE RESTRICT,
+    fallback_after      INTEGER
 );
 CREATE INDEX IF NOT EXISTS projects_client ON projects(client_id, id);
 
@@ -77,6 +80,11 @@ CREATE TABLE IF NOT EXISTS end_users (
     delivery_lease_until INTEGER,
     first_seen           INTEGER NOT NULL,
     provider_message_id  TEXT,
+    receipt_status       TEXT,
+    receipt_rank         INTEGER,
+    receipt_reason       TEXT,
+    receipt_at           INTEGER,
+    fallback             INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (project_id, user_ref)
 );
 CREATE INDEX IF NOT EXISTS end_users_recent ON end_users(project_id, sent_at DESC);

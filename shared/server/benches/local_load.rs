@@ -119,6 +119,7 @@ async fn main() {
                 template_id: demo.template_id,
                 settings: ProjectSettings { quota, ..ProjectSettings::default() },
                 webhook_url: None,
+                fallback: None,
             },
         )
         .await

@@ -94,6 +94,7 @@ impl LocalApp {
                     template_id: template.id,
                     settings: ProjectSettings::default(),
                     webhook_url: None,
+                    fallback: None,
                 },
             )
             .await

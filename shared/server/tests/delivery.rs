@@ -67,7 +67,7 @@ async fn claim_then_die(t: &TestApp) -> (secure2fa_local::ClaimedJob, DeliveryJo
         .claim_delivery(job.project_id, &job.user_ref, job.verification_id, t.now(), DELIVERY_LEASE_SECONDS)
         .await
         .unwrap();
-    assert_eq!(claim, ClaimOutcome::Claimed);
+    assert_eq!(claim, ClaimOutcome::Claimed { fallback: false });
     (received, job)
 }
 
@@ -150,6 +150,7 @@ async fn project_with_unavailable_provider(
                 template_id: demo.template_id,
                 settings: ProjectSettings::default(),
                 webhook_url,
+                fallback: None,
             },
         )
         .await
@@ -232,6 +233,7 @@ async fn webhooks_are_signed_and_describe_the_outcome() {
                 template_id: demo.template_id,
                 settings: ProjectSettings::default(),
                 webhook_url: Some(url),
+                fallback: None,
             },
         )
         .await
@@ -399,6 +401,7 @@ async fn an_sms_channel_delivers_through_its_provider_api() {
         template_id: demo.template_id,
         settings: ProjectSettings::default(),
         webhook_url: None,
+        fallback: None,
     };
     let (project, keys) = m.create_project(client.id, project).await.unwrap();
     let (pk, sk) = (keys.public_key, keys.secret_key.clone());

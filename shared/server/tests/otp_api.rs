@@ -370,6 +370,7 @@ async fn sms_project_requires_e164_numbers() {
                 template_id: demo.template_id,
                 settings: ProjectSettings::default(),
                 webhook_url: None,
+                fallback: None,
             },
         )
         .await
@@ -400,6 +401,13 @@ impl secure2fa_core::ports::JobQueue for FlakyQueue {
             return Err(secure2fa_core::ports::QueueError("queue unreachable".into()));
         }
         self.inner.enqueue(job).await
+    }
+    async fn enqueue_after(
+        &self,
+        job: &secure2fa_core::model::Job,
+        _delay_seconds: u32,
+    ) -> Result<(), secure2fa_core::ports::QueueError> {
+        self.enqueue(job).await
     }
 }
 

@@ -61,6 +61,7 @@ async fn the_database_holds_no_code_address_user_id_or_secret_in_clear() {
                 template_id: demo.template_id,
                 settings,
                 webhook_url: Some("https://hooks.example.com/secret-path-token".into()),
+                fallback: None,
             },
         )
         .await

@@ -88,6 +88,9 @@ fn channel_item(c: &Channel) -> Item {
         ("created_at".into(), n(c.created_at)),
         ("refs".into(), n(0)),
     ]);
+    if let Some(secret) = &c.receipt_secret {
+        item.insert("receipt_secret".into(), b(secret.as_bytes()));
+    }
     item
 }
 
@@ -100,6 +103,7 @@ fn channel_from(item: &Item) -> Result<Channel, StoreError> {
         method: r.parse_with("method", ChannelMethod::parse)?,
         provider: r.parse_with("provider", ProviderKind::parse)?,
         credentials: r.sealed("credentials")?,
+        receipt_secret: r.opt_sealed("receipt_secret")?,
         created_at: r.n("created_at")?,
     })
 }

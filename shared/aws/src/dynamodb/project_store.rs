@@ -16,7 +16,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Delete, DeleteRequest, TransactWriteItem, Update, WriteRequest};
 use secure2fa_core::ids::{ClientId, ProjectId};
-use secure2fa_core::model::{ChannelMethod, Project, Webhook};
+use secure2fa_core::model::{ChannelMethod, Fallback, Project, Webhook};
 use secure2fa_core::ports::{ProjectStore, StoreError};
 use secure2fa_core::types::PublicKey;
 
@@ -48,6 +48,10 @@ fn project_item(p: &Project) -> Item {
         item.insert("webhook_url".into(), b(w.url.as_bytes()));
         item.insert("webhook_secret".into(), b(w.signing_secret.as_bytes()));
     }
+    if let Some(f) = &p.fallback {
+        item.insert("fallback_channel_id".into(), s(f.channel_id.to_string()));
+        item.insert("fallback_after".into(), n(f.after_seconds));
+    }
     item
 }
 
@@ -68,6 +72,13 @@ fn project_from(item: &Item) -> Result<Project, StoreError> {
         template_id: r.parse("template_id")?,
         settings: r.json("settings")?,
         webhook,
+        fallback: match (r.opt_s("fallback_channel_id")?, r.opt_n("fallback_after")?) {
+            (Some(id), Some(after_seconds)) => Some(Fallback {
+                channel_id: id.parse().map_err(|_| StoreError::Corrupt("fallback_channel_id".into()))?,
+                after_seconds,
+            }),
+            _ => None,
+        },
         data_key: r.wrapped("data_key")?,
         created_at: r.n("created_at")?,
     })
@@ -136,13 +147,19 @@ impl ProjectStore for DynamoStore {
     async fn insert_project(&self, p: &Project) -> Result<(), StoreError> {
         let mut lock = key(format!("PUBKEY#{}", p.public_key.as_str()), "LOCK");
         lock.insert("project_id".into(), s(p.id.to_string()));
-        let items = vec![
+        let mut items = vec![
             self.put(project_item(p), "attribute_not_exists(#pk)"),
             self.put(lock, "attribute_not_exists(#pk)"),
             self.move_refs(p.client_id, format!("CHANNEL#{}", p.channel_id), 1),
             self.move_refs(p.client_id, format!("TEMPLATE#{}", p.template_id), 1),
         ];
+        if let Some(f) = &p.fallback {
+            items.push(self.move_refs(p.client_id, format!("CHANNEL#{}", f.channel_id), 1));
+        }
         match self.transact(items).await? {
+            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 4) => {
+                Err(StoreError::Missing("fallback channel"))
+            }
             TransactOutcome::Committed => Ok(()),
             TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 2) => Err(StoreError::Missing("channel")),
             TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 3) => Err(StoreError::Missing("template")),
@@ -177,7 +194,7 @@ impl ProjectStore for DynamoStore {
         }
         // The condition re-checks ownership atomically; the read above only
         // tells which counters and lock to move with it.
-        let items = vec![
+        let mut items = vec![
             self.delete_item(
                 project_pk(id),
                 "PROJECT",
@@ -187,6 +204,9 @@ impl ProjectStore for DynamoStore {
             self.move_refs(client, format!("CHANNEL#{}", p.channel_id), -1),
             self.move_refs(client, format!("TEMPLATE#{}", p.template_id), -1),
         ];
+        if let Some(f) = &p.fallback {
+            items.push(self.move_refs(client, format!("CHANNEL#{}", f.channel_id), -1));
+        }
         match self.transact(items).await? {
             TransactOutcome::Committed => {}
             TransactOutcome::Cancelled(_) => return Ok(false),

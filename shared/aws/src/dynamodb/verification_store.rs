@@ -33,8 +33,8 @@ use secure2fa_core::clock::UnixTime;
 use secure2fa_core::crypto::Mac;
 use secure2fa_core::ids::{ProjectId, VerificationId};
 use secure2fa_core::model::{
-    CheckOutcome, ClaimOutcome, DeliveryState, DestinationLimit, NewVerification, UserRef, Verification,
-    VerificationStatus,
+    CheckOutcome, ClaimOutcome, DeliveryReceipt, DeliveryState, DestinationLimit, NewVerification, ReceiptStatus,
+    UserRef, Verification, VerificationStatus,
 };
 use secure2fa_core::ports::{StartError, StoreError, VerificationStore};
 use secure2fa_core::types::Lang;
@@ -98,8 +98,20 @@ fn verification_from(item: &Item) -> Result<Verification, StoreError> {
         delivery_lease_until: r.opt_n("delivery_lease_until")?,
         provider_message_id: r.opt_s("provider_message_id")?.map(str::to_owned),
         first_seen: r.n("first_seen")?,
+        receipt: match r.opt_s("receipt_status")? {
+            Some(status) => Some(DeliveryReceipt {
+                status: ReceiptStatus::parse(status).ok_or_else(|| StoreError::Corrupt("receipt_status".into()))?,
+                reason: r.opt_s("receipt_reason")?.map(str::to_owned),
+                at: r.n("receipt_at")?,
+            }),
+            None => None,
+        },
+        fallback: r.opt_n::<u8>("fallback")?.is_some_and(|f| f == 1),
     })
 }
+
+/// The receipt attributes, cleared whenever the message they describe is replaced.
+const RECEIPT_ATTRIBUTES: &str = "#receipt_status, #receipt_rank, #receipt_reason, #receipt_at";
 
 /// An `UpdateItem` refused by its condition, with the old item if any.
 fn refused(e: &SdkError<UpdateItemError, aws_smithy_runtime_api::http::Response>) -> Option<Option<&Item>> {
@@ -165,7 +177,8 @@ impl DynamoStore {
             "#gsi3sk = if_not_exists(#gsi3sk, :uref)",
             "#ttl = :ttl",
         ];
-        let mut remove = vec!["#delivery_lease_until", "#guess", "#guess_device", "#provider_message_id"];
+        let mut remove =
+            vec!["#delivery_lease_until", "#guess", "#guess_device", "#provider_message_id", "#fallback", RECEIPT_ATTRIBUTES];
         if v.device_mac.is_some() {
             set.push("#device_mac = :dmac")
         } else {
@@ -393,11 +406,15 @@ impl VerificationStore for DynamoStore {
             .expression_attribute_values(":until", n(now + lease_seconds as i64))
             .expression_attribute_values(":vid", s(id.to_string()))
             .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(ClaimOutcome::Claimed),
+            Ok(out) => {
+                let fallback = out.attributes.as_ref().and_then(|a| Reader(a).opt_n::<u8>("fallback").ok().flatten());
+                Ok(ClaimOutcome::Claimed { fallback: fallback == Some(1) })
+            }
             Err(e) => Ok(ClaimOutcome::refused(refused_record(e)?.as_ref(), id, now)),
         }
     }
@@ -429,6 +446,91 @@ impl VerificationStore for DynamoStore {
             .await;
         // Refused: no longer current, nothing to do.
         applied(result).map(|_| ())
+    }
+
+    async fn record_receipt(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        fallback: bool,
+        provider_message_id: &str,
+        receipt: &DeliveryReceipt,
+    ) -> Result<Option<Verification>, StoreError> {
+        let set = "SET #receipt_status = :status, #receipt_rank = :rank, #receipt_at = :at, \
+                   #provider_message_id = if_not_exists(#provider_message_id, :mid)";
+        let update = match receipt.reason {
+            Some(_) => format!("{set}, #receipt_reason = :reason"),
+            None => format!("{set} REMOVE #receipt_reason"),
+        };
+        let route = if fallback { "#fallback = :one" } else { "attribute_not_exists(#fallback)" };
+        let cond = format!(
+            "#verification_id = :vid AND {route} \
+             AND (attribute_not_exists(#provider_message_id) OR #provider_message_id = :mid) \
+             AND (attribute_not_exists(#receipt_rank) OR #receipt_rank < :rank)"
+        );
+        let mut request = self
+            .user_update(project, user_ref, &update, &cond)
+            .expression_attribute_values(":status", s(receipt.status.as_str()))
+            .expression_attribute_values(":rank", n(receipt.status.rank()))
+            .expression_attribute_values(":at", n(receipt.at))
+            .expression_attribute_values(":mid", s(provider_message_id))
+            .expression_attribute_values(":vid", s(id.to_string()))
+            .return_values(ReturnValue::AllNew);
+        if fallback {
+            request = request.expression_attribute_values(":one", n(1));
+        }
+        if let Some(reason) = &receipt.reason {
+            request = request.expression_attribute_values(":reason", s(reason));
+        }
+        match request.send().await {
+            Ok(out) => Ok(Some(verification_from(&out.attributes.unwrap_or_default())?)),
+            Err(e) if refused(&e).is_some() => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn start_fallback(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        now: UnixTime,
+        destination_limit: Option<&DestinationLimit>,
+    ) -> Result<bool, StartError> {
+        // As in `start_verification`: reserve the send, then move; give the
+        // reservation back if the move is refused.
+        if let Some(limit) = destination_limit {
+            self.reserve_send(project, limit, now).await?;
+        }
+        let update = format!(
+            "SET #fallback = :one, #delivery = :queued REMOVE #delivery_lease_until, #provider_message_id, \
+             {RECEIPT_ATTRIBUTES}"
+        );
+        let cond = format!(
+            "#verification_id = :vid AND {NOT_APPROVED} AND #expires_at > :now AND attribute_not_exists(#fallback) \
+             AND (#delivery = :failed OR (#delivery = :sent AND (attribute_not_exists(#receipt_status) \
+                  OR NOT (#receipt_status IN (:delivered, :complained)))))"
+        );
+        let result = self
+            .user_update(project, user_ref, &update, &cond)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":queued", s(DeliveryState::Queued.as_str()))
+            .expression_attribute_values(":failed", s(DeliveryState::Failed.as_str()))
+            .expression_attribute_values(":sent", s(DeliveryState::Sent.as_str()))
+            .expression_attribute_values(":delivered", s(ReceiptStatus::Delivered.as_str()))
+            .expression_attribute_values(":complained", s(ReceiptStatus::Complained.as_str()))
+            .expression_attribute_values(":vid", s(id.to_string()))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        let moved = applied(result);
+        if !matches!(moved, Ok(true))
+            && let Some(limit) = destination_limit
+        {
+            self.release_send(project, limit).await;
+        }
+        Ok(moved?)
     }
 
     async fn list_verifications(&self, project: ProjectId, limit: usize) -> Result<Vec<Verification>, StoreError> {

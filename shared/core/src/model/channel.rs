@@ -94,6 +94,11 @@ pub struct Channel {
     pub method: ChannelMethod,
     pub provider: ProviderKind,
     pub credentials: Sealed,
+    /// The secret a provider that does not sign its callbacks presents to
+    /// our receipts endpoint (HTTP basic auth), sealed under the client's
+    /// data key. `None` on channels made before receipts existed.
+    #[serde(default)]
+    pub receipt_secret: Option<Sealed>,
     pub created_at: UnixTime,
 }
 

@@ -34,6 +34,22 @@ pub struct DeliveryJob {
     pub recipient: Sealed,
     /// Requested language; `None`: the template's default.
     pub lang: Option<Lang>,
+    /// What the job does with the code.
+    #[serde(default)]
+    pub step: DeliveryStep,
+}
+
+/// The two kinds of delivery job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStep {
+    /// Send the code (through the fallback channel if its delivery moved there).
+    #[default]
+    Send,
+    /// Queued with a delay after an SMS was sent on a project with a
+    /// fallback: if no `delivered` receipt has come by then, the code goes
+    /// out through the fallback channel.
+    AwaitReceipt,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,9 +13,9 @@ mod verification;
 
 pub use channel::{Channel, ChannelMethod, ProviderKind};
 pub use client::Client;
-pub use job::{DeliveryJob, Job, JobAttempt, WebhookJob};
+pub use job::{DeliveryJob, DeliveryStep, Job, JobAttempt, WebhookJob};
 pub use log::{LOG_RETENTION_SECONDS, LogEntry, LogFilter, LogLevel, LogPage};
-pub use project::{Project, ProjectSettings, Quota, Webhook};
+pub use project::{Fallback, Project, ProjectSettings, Quota, Webhook};
 pub use receipt::{DeliveryReceipt, DeliveryRef, ReceiptStatus};
 pub use template::{Template, TemplateFormat, TemplateVersion};
 pub use verification::{

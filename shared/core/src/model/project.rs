@@ -112,6 +112,22 @@ pub struct Webhook {
     pub signing_secret: Sealed,
 }
 
+/// A second channel of the same method that a code goes out through, once,
+/// when its delivery through the project's channel fails for good, or (SMS)
+/// when no `delivered` receipt came within `after_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fallback {
+    pub channel_id: ChannelId,
+    pub after_seconds: u32,
+}
+
+impl Fallback {
+    /// Bounds of `after_seconds`: long enough for a carrier's receipt, and
+    /// within the queue's longest delay (SQS `DelaySeconds`).
+    pub const AFTER_SECONDS: std::ops::RangeInclusive<u32> = 30..=crate::ports::MAX_JOB_DELAY_SECONDS;
+    pub const DEFAULT_AFTER_SECONDS: u32 = 120;
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Project {
     pub id: ProjectId,
@@ -127,6 +143,8 @@ pub struct Project {
     pub template_id: TemplateId,
     pub settings: ProjectSettings,
     pub webhook: Option<Webhook>,
+    #[serde(default)]
+    pub fallback: Option<Fallback>,
     pub data_key: WrappedKey,
     pub created_at: UnixTime,
 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::UnixTime;
 use crate::crypto::{Mac, Sealed};
 use crate::ids::{ProjectId, VerificationId};
-use crate::model::UserRef;
+use crate::model::{DeliveryReceipt, UserRef};
 use crate::types::Lang;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +57,9 @@ pub enum DeliveryState {
     Sent,
     /// Nothing to deliver: a `template_request` (the client sends it itself).
     NotRequired,
+    /// The provider refused it for good, or every retry failed: the code
+    /// goes out through the project's fallback channel, if it has one.
+    Failed,
 }
 
 impl DeliveryState {
@@ -66,10 +69,11 @@ impl DeliveryState {
             Self::Claimed => "claimed",
             Self::Sent => "sent",
             Self::NotRequired => "not_required",
+            Self::Failed => "failed",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Queued, Self::Claimed, Self::Sent, Self::NotRequired].into_iter().find(|d| d.as_str() == s)
+        [Self::Queued, Self::Claimed, Self::Sent, Self::NotRequired, Self::Failed].into_iter().find(|d| d.as_str() == s)
     }
 }
 
@@ -99,6 +103,11 @@ pub struct Verification {
     pub provider_message_id: Option<String>,
     /// When this end user was first seen in the project.
     pub first_seen: UnixTime,
+    /// The furthest delivery receipt of the message that carried this code.
+    pub receipt: Option<DeliveryReceipt>,
+    /// The code's delivery moved to the project's fallback channel (at most
+    /// once per code: see [`crate::ports::VerificationStore::start_fallback`]).
+    pub fallback: bool,
 }
 
 /// Rate limit on sends to one destination (keyed by its blind index) in a
@@ -130,8 +139,9 @@ pub struct NewVerification {
 /// What a delivery claim found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimOutcome {
-    /// The caller now holds the delivery until its lease ends.
-    Claimed,
+    /// The caller now holds the delivery until its lease ends; `fallback`:
+    /// send it through the project's fallback channel.
+    Claimed { fallback: bool },
     /// Another worker holds it until `until` (or held it and died): retry
     /// after that, never drop, or a code whose first worker crashed would
     /// never be sent.
@@ -258,6 +268,8 @@ mod tests {
             delivery_lease_until: None,
             provider_message_id: None,
             first_seen: 100,
+            receipt: None,
+            fallback: false,
         }
     }
 

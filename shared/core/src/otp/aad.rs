@@ -40,4 +40,7 @@ impl Aad {
     pub fn channel_credentials(channel_id: &str) -> FieldAad<'_> {
         FieldAad { entity: "channel", id: channel_id, field: "credentials" }
     }
+    pub fn channel_receipt_secret(channel_id: &str) -> FieldAad<'_> {
+        FieldAad { entity: "channel", id: channel_id, field: "receipt_secret" }
+    }
 }

@@ -14,6 +14,20 @@
 //! Writes (DESIGN §8, at most 2): the claim, then either `sent`, or the
 //! claim's release for a retry, or, when retries are exhausted or the
 //! failure is permanent, a danger log entry.
+//!
+//! **Failover.** A project may name a fallback channel (same method). When
+//! the delivery through its channel fails for good (a permanent refusal, or
+//! the last retry), the worker marks it `failed` and moves it to the
+//! fallback with [`VerificationStore::start_fallback`], a conditional write
+//! that succeeds once per code and counts a send against the destination's
+//! limit; it then claims the delivery again and sends the same code through
+//! the fallback. An SMS sent on a project with a fallback also queues a
+//! [`DeliveryStep::AwaitReceipt`] job, delayed by the fallback's
+//! `after_seconds`: if no `delivered` receipt has come by then, the same
+//! move happens. A duplicate of either job finds the move made and the
+//! delivery claimed or sent, and sends nothing.
+//!
+//! [`VerificationStore::start_fallback`]: crate::ports::VerificationStore::start_fallback
 
 use std::time::Duration;
 
@@ -23,9 +37,14 @@ use tracing::Instrument;
 use super::aad::Aad;
 use super::webhook::{EventType, emit};
 use super::{JobOutcome, RetryJob, Subject, Worker, write_log};
-use crate::crypto::KeyContext;
-use crate::model::{ChannelMethod, ClaimOutcome, DeliveryJob, DeliveryState, JobAttempt, LogLevel};
-use crate::ports::{OutgoingMessage, ProviderCredentials, SendError};
+use super::generate::destination_limit;
+use crate::clock::UnixTime;
+use crate::crypto::{DataKey, KeyContext};
+use crate::model::{
+    Channel, ChannelMethod, ClaimOutcome, DeliveryJob, DeliveryRef, DeliveryState, DeliveryStep, Job,
+    JobAttempt, LogLevel, Project, Template,
+};
+use crate::ports::{OutgoingMessage, ProviderCredentials, SendError, StartError, Tracking};
 use crate::render::{RenderLimits, RenderVars, render_with_limits};
 use crate::types::{Email, PhoneNumber, Recipient};
 
@@ -62,150 +81,311 @@ impl Worker {
             project_id = %job.project_id,
             verification_id = %job.verification_id,
             attempt = attempt.number,
+            step = ?job.step,
         );
         self.deliver(job, attempt).instrument(span).await
     }
 
     async fn deliver(&self, job: &DeliveryJob, attempt: JobAttempt) -> Result<JobOutcome, RetryJob> {
+        let parts = match self.load(job).await? {
+            Ok(parts) => parts,
+            Err(dropped) => return Ok(dropped),
+        };
+        let mut now = self.clock.now();
+        if job.step == DeliveryStep::AwaitReceipt {
+            // No `delivered` receipt by now: move to the fallback, unless the
+            // receipt came, the code is used or superseded, or it moved already.
+            let why = format!("no delivered receipt within {} s", parts.fallback_after());
+            if !self.fail_over(&parts, job, now, &why).await? {
+                return Ok(JobOutcome::Dropped("delivered, superseded or already on the fallback"));
+            }
+        }
+        let mut fallback = match self.claim(job, now).await? {
+            Ok(fallback) => fallback,
+            Err(outcome) => return outcome,
+        };
+        loop {
+            let channel = match (fallback, &parts.fallback_channel) {
+                (false, _) => &parts.channel,
+                (true, Some(channel)) => channel,
+                (true, None) => return Ok(JobOutcome::Dropped("fallback channel removed")),
+            };
+            let claimed_until = now + DELIVERY_LEASE_SECONDS as i64;
+            let finish = |state, message_id: Option<String>| async move {
+                let (user_ref, id) = (&job.user_ref, job.verification_id);
+                self.store
+                    .finish_delivery(job.project_id, user_ref, id, claimed_until, state, message_id.as_deref())
+                    .await
+            };
+            let (reason, permanent, not_before) = match self.send(&parts, job, channel).await {
+                Ok(message_id) => {
+                    // The provider has the message: from here on, a retry of
+                    // the job would send the code a second time. So the write
+                    // is retried here, and if it still fails the job ends
+                    // anyway (the claim then just runs out; only a duplicate
+                    // of this job could still send again).
+                    let mut written = finish(DeliveryState::Sent, message_id.clone()).await;
+                    for pause in SENT_WRITE_RETRIES {
+                        if written.is_ok() {
+                            break;
+                        }
+                        tokio::time::sleep(pause).await;
+                        written = finish(DeliveryState::Sent, message_id.clone()).await;
+                    }
+                    if let Err(e) = written {
+                        tracing::error!(error = %e, "delivered, but the sent state could not be stored; not retrying the send");
+                    }
+                    if !fallback && channel.method == ChannelMethod::Sms {
+                        self.await_receipt(&parts, job).await;
+                    }
+                    return Ok(JobOutcome::Done);
+                }
+                Err(SendError::Transient(reason)) => (reason, false, 0),
+                Err(SendError::Throttled { reason, retry_after_seconds }) => (reason, false, retry_after_seconds),
+                Err(SendError::Permanent(reason)) => (reason, true, 0),
+            };
+            tracing::warn!(provider = channel.provider.as_str(), %reason, permanent, fallback, "delivery failed");
+            if !permanent && !attempt.is_final() {
+                finish(DeliveryState::Queued, None).await.map_err(|e| RetryJob::new(e.to_string()))?;
+                return Err(RetryJob { reason, not_before_seconds: not_before });
+            }
+            let failed_via = format!("{} after {} attempt(s): {reason}", channel.provider.as_str(), attempt.number);
+            if !fallback && parts.project.fallback.is_some() {
+                // Given up on the project's channel: the fallback's turn.
+                finish(DeliveryState::Failed, None).await.map_err(|e| RetryJob::new(e.to_string()))?;
+                if self.fail_over(&parts, job, now, &failed_via).await? {
+                    now = self.clock.now();
+                    fallback = match self.claim(job, now).await? {
+                        Ok(fallback) => fallback,
+                        Err(outcome) => return outcome,
+                    };
+                    continue;
+                }
+            }
+            crate::metrics::count(crate::metrics::DELIVERIES_FAILED, channel.provider.as_str());
+            let about = parts.subject(job, now);
+            write_log(
+                self.store.as_ref(),
+                about,
+                LogLevel::Danger,
+                "delivery.failed",
+                format!("Delivery via {failed_via}"),
+            )
+            .await;
+            let data = json!({
+                "provider": channel.provider.as_str(),
+                "reason": reason,
+                "attempts": attempt.number,
+                "fallback": fallback,
+            });
+            emit(self.queue.as_ref(), about, &parts.key, EventType::DeliveryFailed, None, data).await;
+            return if permanent { Ok(JobOutcome::Done) } else { Err(RetryJob::new(reason)) };
+        }
+    }
+
+    /// Reads what a delivery needs and opens its sealed values. Reads only,
+    /// so a failure here needs no write to undo. `Ok(Err(_))`: nothing to do.
+    async fn load(&self, job: &DeliveryJob) -> Result<Result<Parts, JobOutcome>, RetryJob> {
         let retry = |e: &dyn std::fmt::Display| RetryJob::new(e.to_string());
         let store = self.store.as_ref();
-
-        // Reads first, so a failure here needs no write to undo.
+        let dropped = |why| Ok(Err(JobOutcome::Dropped(why)));
         let Some(project) = store.project(job.project_id).await.map_err(|e| retry(&e))? else {
-            return Ok(JobOutcome::Dropped("project deleted"));
+            return dropped("project deleted");
         };
         let Some(channel) = store.channel(project.client_id, project.channel_id).await.map_err(|e| retry(&e))? else {
-            return Ok(JobOutcome::Dropped("channel deleted"));
+            return dropped("channel deleted");
+        };
+        let fallback_channel = match project.fallback {
+            Some(f) => store.channel(project.client_id, f.channel_id).await.map_err(|e| retry(&e))?,
+            None => None,
         };
         let Some(template) = store.template(project.client_id, project.template_id).await.map_err(|e| retry(&e))?
         else {
-            return Ok(JobOutcome::Dropped("template deleted"));
+            return dropped("template deleted");
         };
         let Some(client) = store.client(project.client_id).await.map_err(|e| retry(&e))? else {
-            return Ok(JobOutcome::Dropped("client deleted"));
+            return dropped("client deleted");
         };
         let key = self.keys.get(&KeyContext::project(project.id), &project.data_key).await.map_err(|e| retry(&e))?;
         let client_key =
             self.keys.get(&KeyContext::client(client.id), &client.data_key).await.map_err(|e| retry(&e))?;
-
         let vid = job.verification_id.to_string();
-        let opened = (
-            key.open_string(Aad::job_code(&vid), &job.code),
-            key.open_string(Aad::job_recipient(&vid), &job.recipient),
-            client_key.open(Aad::channel_credentials(&channel.id.to_string()), &channel.credentials),
-        );
-        let (Ok(code), Ok(to), Ok(credentials)) = opened else {
-            tracing::error!("delivery job or channel credentials could not be opened; dropping");
-            return Ok(JobOutcome::Dropped("sealed values do not open"));
+        let (Ok(code), Ok(to)) =
+            (key.open_string(Aad::job_code(&vid), &job.code), key.open_string(Aad::job_recipient(&vid), &job.recipient))
+        else {
+            tracing::error!("delivery job could not be opened; dropping");
+            return dropped("sealed values do not open");
         };
-        let recipient = match channel.method {
+        let recipient = match project.channel_method {
             ChannelMethod::Email => Email::parse(&to).map(Recipient::Email),
             ChannelMethod::Sms => PhoneNumber::parse(&to).map(Recipient::Phone),
         };
-        let (Ok(recipient), Ok(credentials)) = (recipient, serde_json::from_slice(&credentials)) else {
-            return Ok(JobOutcome::Dropped("recipient does not fit the channel"));
+        let Ok(recipient) = recipient else {
+            return dropped("recipient does not fit the channel");
         };
+        Ok(Ok(Parts {
+            project,
+            channel,
+            fallback_channel,
+            template,
+            key,
+            client_key,
+            code: code.to_string(),
+            recipient,
+        }))
+    }
 
-        let now = self.clock.now();
-        let claimed_until = now + DELIVERY_LEASE_SECONDS as i64;
-        let claim = store
-            .claim_delivery(project.id, &job.user_ref, job.verification_id, now, DELIVERY_LEASE_SECONDS)
+    /// Claims the delivery: `Ok(Ok(fallback))` when this worker holds it,
+    /// `Ok(Err(outcome))` when the job should end with `outcome`.
+    async fn claim(
+        &self,
+        job: &DeliveryJob,
+        now: UnixTime,
+    ) -> Result<Result<bool, Result<JobOutcome, RetryJob>>, RetryJob> {
+        let claim = self
+            .store
+            .claim_delivery(job.project_id, &job.user_ref, job.verification_id, now, DELIVERY_LEASE_SECONDS)
             .await
-            .map_err(|e| retry(&e))?;
-        match claim {
-            ClaimOutcome::Claimed => {}
-            ClaimOutcome::Gone => return Ok(JobOutcome::Dropped("superseded, expired or already delivered")),
+            .map_err(|e| RetryJob::new(e.to_string()))?;
+        Ok(match claim {
+            ClaimOutcome::Claimed { fallback } => Ok(fallback),
+            ClaimOutcome::Gone => Err(Ok(JobOutcome::Dropped("superseded, expired or already delivered"))),
             // Another worker's claim (or the claim of one that died, or whose
             // release failed): try again once it has ended.
-            ClaimOutcome::Held { until } => {
-                return Err(RetryJob {
-                    reason: "another delivery attempt holds the lease".into(),
-                    not_before_seconds: (until - now).clamp(1, DELIVERY_LEASE_SECONDS as i64) as u32 + 1,
-                });
-            }
-        }
-
-        let lang = job.lang.clone().unwrap_or_else(|| template.default_lang.clone());
-        let rendered = template.version_for(&lang).ok_or_else(|| "template has no versions".to_string()).and_then(
-            |(_, version)| {
-                let vars = RenderVars {
-                    code: &code,
-                    expires_in_seconds: project.settings.expiration_seconds,
-                    project_name: &project.title,
-                };
-                render_with_limits(template.format, version, &vars, RenderLimits::for_method(channel.method))
-                    .map_err(|e| e.to_string())
-            },
-        );
-        let result = match rendered {
-            Ok(r) => {
-                let message =
-                    OutgoingMessage { to: recipient, subject: r.subject, body: r.body, format: template.format, tracking: None };
-                let credentials = ProviderCredentials(credentials);
-                let sending = self.sender.send(channel.provider, &credentials, &message);
-                match tokio::time::timeout(self.send_deadline, sending).await {
-                    Ok(result) => result,
-                    Err(_) => Err(SendError::Transient(format!(
-                        "{}: no answer within {} ms",
-                        channel.provider.as_str(),
-                        self.send_deadline.as_millis()
-                    ))),
-                }
-            }
-            Err(reason) => Err(SendError::Permanent(reason)),
-        };
-
-        let finish = |state, message_id: Option<String>| async move {
-            let (user_ref, id) = (&job.user_ref, job.verification_id);
-            store.finish_delivery(project.id, user_ref, id, claimed_until, state, message_id.as_deref()).await
-        };
-        let (reason, permanent, not_before) = match result {
-            Ok(sent) => {
-                tracing::info!(provider = channel.provider.as_str(), provider_message_id = ?sent.provider_message_id, "delivered");
-                // If this write fails the lease still stops duplicates for a
-                // while; a retry after it would resend the same code.
-                let message_id = sent.provider_message_id.filter(|id| plausible_message_id(id));
-                // The provider has the message: from here on, a retry of the
-                // job would send the code a second time. So the write is
-                // retried here, and if it still fails the job ends anyway
-                // (the claim then just runs out; only a duplicate of this
-                // job could still send again).
-                let mut written = finish(DeliveryState::Sent, message_id.clone()).await;
-                for pause in SENT_WRITE_RETRIES {
-                    if written.is_ok() {
-                        break;
-                    }
-                    tokio::time::sleep(pause).await;
-                    written = finish(DeliveryState::Sent, message_id.clone()).await;
-                }
-                if let Err(e) = written {
-                    tracing::error!(error = %e, "delivered, but the sent state could not be stored; not retrying the send");
-                }
-                return Ok(JobOutcome::Done);
-            }
-            Err(SendError::Transient(reason)) => (reason, false, 0),
-            Err(SendError::Throttled { reason, retry_after_seconds }) => (reason, false, retry_after_seconds),
-            Err(SendError::Permanent(reason)) => (reason, true, 0),
-        };
-        tracing::warn!(provider = channel.provider.as_str(), %reason, permanent, "delivery failed");
-        if !permanent && !attempt.is_final() {
-            finish(DeliveryState::Queued, None).await.map_err(|e| retry(&e))?;
-            return Err(RetryJob { reason, not_before_seconds: not_before });
-        }
-        crate::metrics::count(crate::metrics::DELIVERIES_FAILED, channel.provider.as_str());
-        let about = Subject::project(&project, now).user(&job.user_ref).verification(job.verification_id);
-        write_log(
-            store,
-            about,
-            LogLevel::Danger,
-            "delivery.failed",
-            format!("Delivery via {} failed after {} attempt(s): {reason}", channel.provider.as_str(), attempt.number),
-        )
-        .await;
-        let data = json!({ "provider": channel.provider.as_str(), "reason": reason, "attempts": attempt.number });
-        emit(self.queue.as_ref(), about, &key, EventType::DeliveryFailed, None, data).await;
-        if permanent { Ok(JobOutcome::Done) } else { Err(RetryJob::new(reason)) }
+            ClaimOutcome::Held { until } => Err(Err(RetryJob {
+                reason: "another delivery attempt holds the lease".into(),
+                not_before_seconds: (until - now).clamp(1, DELIVERY_LEASE_SECONDS as i64) as u32 + 1,
+            })),
+        })
     }
+
+    /// Renders the code's message and hands it to `channel`'s provider,
+    /// within [`SEND_DEADLINE`]. The provider's message id, if plausible.
+    async fn send(&self, parts: &Parts, job: &DeliveryJob, channel: &Channel) -> Result<Option<String>, SendError> {
+        let Parts { project, template, .. } = parts;
+        let credentials = parts
+            .client_key
+            .open(Aad::channel_credentials(&channel.id.to_string()), &channel.credentials)
+            .ok()
+            .and_then(|raw| serde_json::from_slice(&raw).ok())
+            .ok_or_else(|| SendError::Permanent("channel credentials could not be opened".into()))?;
+        let lang = job.lang.clone().unwrap_or_else(|| template.default_lang.clone());
+        let (_, version) = template.version_for(&lang).ok_or_else(|| SendError::Permanent("template has no versions".into()))?;
+        let vars = RenderVars {
+            code: &parts.code,
+            expires_in_seconds: project.settings.expiration_seconds,
+            project_name: &project.title,
+        };
+        let rendered = render_with_limits(template.format, version, &vars, RenderLimits::for_method(channel.method))
+            .map_err(|e| SendError::Permanent(e.to_string()))?;
+        let reference =
+            DeliveryRef { project_id: project.id, verification_id: job.verification_id, user_ref: job.user_ref.clone() }
+                .encode();
+        let status_callback = self.public_url.as_deref().map(|base| {
+            format!("{base}{}?ref={reference}", receipts_path(channel.provider, channel.client_id, channel.id))
+        });
+        let message = OutgoingMessage {
+            to: parts.recipient.clone(),
+            subject: rendered.subject,
+            body: rendered.body,
+            format: template.format,
+            tracking: Some(Tracking { reference, status_callback }),
+        };
+        let credentials = ProviderCredentials(credentials);
+        let sending = self.sender.send(channel.provider, &credentials, &message);
+        let sent = match tokio::time::timeout(self.send_deadline, sending).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(SendError::Transient(format!(
+                    "{}: no answer within {} ms",
+                    channel.provider.as_str(),
+                    self.send_deadline.as_millis()
+                )));
+            }
+        };
+        tracing::info!(provider = channel.provider.as_str(), provider_message_id = ?sent.provider_message_id, "delivered");
+        Ok(sent.provider_message_id.filter(|id| plausible_message_id(id)))
+    }
+
+    /// Moves the delivery to the project's fallback channel (once per code,
+    /// counted against the destination's limit) and logs why. `Ok(false)`:
+    /// nothing to move (no fallback, delivered, superseded, moved already).
+    async fn fail_over(&self, parts: &Parts, job: &DeliveryJob, now: UnixTime, why: &str) -> Result<bool, RetryJob> {
+        let (Some(fallback), Some(channel)) = (parts.project.fallback, &parts.fallback_channel) else {
+            return Ok(false);
+        };
+        let limit = destination_limit(&parts.key, &parts.project.settings, &parts.recipient, now);
+        let moved = self
+            .store
+            .start_fallback(job.project_id, &job.user_ref, job.verification_id, now, Some(&limit))
+            .await;
+        let about = parts.subject(job, now);
+        match moved {
+            Ok(true) => {
+                write_log(
+                    self.store.as_ref(),
+                    about,
+                    LogLevel::Warning,
+                    "delivery.fallback",
+                    format!("Delivery via {why}; sending the same code through fallback channel {}", fallback.channel_id),
+                )
+                .await;
+                tracing::info!(fallback_provider = channel.provider.as_str(), "failing over");
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
+            Err(StartError::DestinationLimit { .. } | StartError::Cooldown { .. }) => {
+                write_log(
+                    self.store.as_ref(),
+                    about,
+                    LogLevel::Danger,
+                    "delivery.fallback_refused",
+                    format!("Delivery via {why}; the fallback was not used: the destination's send limit is reached"),
+                )
+                .await;
+                Ok(false)
+            }
+            Err(StartError::Store(e)) => Err(RetryJob::new(e.to_string())),
+        }
+    }
+
+    /// After an SMS went out on a project with a fallback: queues the check
+    /// for its `delivered` receipt. Best effort: without it, the fallback
+    /// is used on a failure only.
+    async fn await_receipt(&self, parts: &Parts, job: &DeliveryJob) {
+        let Some(fallback) = parts.project.fallback else { return };
+        let check = Job::Delivery(DeliveryJob { step: DeliveryStep::AwaitReceipt, ..job.clone() });
+        if let Err(e) = self.queue.enqueue_after(&check, fallback.after_seconds).await {
+            tracing::error!(error = %e, "the receipt check could not be queued; the fallback will not wait for it");
+        }
+    }
+}
+
+/// Everything a delivery job needs, read and opened once.
+struct Parts {
+    project: Project,
+    channel: Channel,
+    fallback_channel: Option<Channel>,
+    template: Template,
+    key: std::sync::Arc<DataKey>,
+    client_key: std::sync::Arc<DataKey>,
+    code: String,
+    recipient: Recipient,
+}
+
+impl Parts {
+    fn subject<'a>(&'a self, job: &'a DeliveryJob, now: UnixTime) -> super::Subject<'a> {
+        Subject::project(&self.project, now).user(&job.user_ref).verification(job.verification_id)
+    }
+    fn fallback_after(&self) -> u32 {
+        self.project.fallback.map_or(0, |f| f.after_seconds)
+    }
+}
+
+/// Where a provider posts the receipts of a channel's messages, below the
+/// deployment's public URL. The receipts endpoint serves exactly this path.
+pub fn receipts_path(provider: crate::model::ProviderKind, client: crate::ids::ClientId, channel: crate::ids::ChannelId) -> String {
+    format!("/receipts/{}/{client}/{channel}", provider.as_str())
 }
 
 /// A provider's message id worth storing: what a provider answers is not

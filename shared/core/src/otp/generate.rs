@@ -12,12 +12,12 @@ use super::aad::Aad;
 use super::request::{GenerateRequest, parse_generate};
 use super::{Admission, OpenProject, OtpService, Subject, check_iat, write_log};
 use crate::clock::UnixTime;
-use crate::crypto::payload;
+use crate::crypto::{DataKey, payload};
 use crate::error::{GenerateError, Internal, RequestError};
 use crate::ids::VerificationId;
 use crate::model::{
-    ChannelMethod, DeliveryJob, DeliveryState, DestinationLimit, Job, LogLevel, NewVerification, Verification,
-    VerificationStatus,
+    ChannelMethod, DeliveryJob, DeliveryState, DeliveryStep, DestinationLimit, Job, LogLevel, NewVerification,
+    ProjectSettings, Verification, VerificationStatus,
 };
 use crate::ports::StartError;
 use crate::render::{RenderLimits, RenderVars, render_with_limits};
@@ -116,22 +116,18 @@ impl OtpService {
             delivery_lease_until: None,
             provider_message_id: None,
             first_seen: now,
+            receipt: None,
+            fallback: false,
         };
 
         if r.template_request {
             return self.generate_template(open, record, &code, r.lang.as_ref(), now).await;
         }
 
-        let window = settings.send_window_seconds as i64;
         let new = NewVerification {
             record,
             cooldown_seconds: settings.resend_cooldown_seconds,
-            destination_limit: Some(DestinationLimit {
-                destination: key.blind_index("destination", &recipient.canonical()),
-                window_start: now - now.rem_euclid(window),
-                window_seconds: settings.send_window_seconds,
-                max_sends: settings.sends_per_destination,
-            }),
+            destination_limit: Some(destination_limit(key, &settings, &recipient, now)),
         };
         self.start(&new, now).await?;
 
@@ -142,6 +138,7 @@ impl OtpService {
             code: key.seal_str(Aad::job_code(&vid), code.expose()),
             recipient: key.seal_str(Aad::job_recipient(&vid), recipient.as_str()),
             lang: new.record.lang.clone(),
+            step: DeliveryStep::Send,
         });
         // The queue send and the log write are independent: made at once,
         // the call waits for one round trip instead of two. Should the
@@ -262,5 +259,22 @@ impl OtpService {
             n => format!("{message} ({n} more refused calls in an earlier minute were counted, not logged)"),
         };
         write_log(self.store.as_ref(), Subject::project(&open.project, now), level, event, message).await;
+    }
+}
+
+/// The send limit of `recipient` in the project's current window: keyed by
+/// the destination's blind index, so the counter holds no address.
+pub(super) fn destination_limit(
+    key: &DataKey,
+    settings: &ProjectSettings,
+    recipient: &Recipient,
+    now: UnixTime,
+) -> DestinationLimit {
+    let window = settings.send_window_seconds as i64;
+    DestinationLimit {
+        destination: key.blind_index("destination", &recipient.canonical()),
+        window_start: now - now.rem_euclid(window),
+        window_seconds: settings.send_window_seconds,
+        max_sends: settings.sends_per_destination,
     }
 }

@@ -5,6 +5,7 @@
 mod aad;
 mod delivery;
 mod generate;
+mod receipts;
 mod rejections;
 mod request;
 mod verify;
@@ -24,8 +25,12 @@ use crate::quota::QuotaGate;
 use crate::types::{PublicKey, SecretKey};
 
 pub use aad::Aad;
-pub use delivery::{DELIVERY_LEASE_SECONDS, SEND_DEADLINE};
+pub use delivery::{DELIVERY_LEASE_SECONDS, SEND_DEADLINE, receipts_path};
 pub use generate::Generated;
+pub use receipts::{
+    MAX_RECEIPT_BODY, MAX_RECEIPTS_PER_CALLBACK, ProviderReceipt, ReceiptCallback, ReceiptError, ReceiptReader, Receipts,
+    ReceiptsError, ReceiptsOutcome,
+};
 pub use rejections::{Admission, LOGGED_PER_MINUTE, RejectionSampler};
 pub use verify::{VerifyOutcome, VerifyStatus};
 pub use webhook::{EventType, SIGNATURE_HEADER, WebhookSecret, sign_webhook};
@@ -53,6 +58,10 @@ pub struct Worker {
     /// Longest a provider call may take ([`SEND_DEADLINE`] unless a test
     /// shortens it).
     pub send_deadline: std::time::Duration,
+    /// The deployment's public base URL (no trailing `/`), for the status
+    /// callback URLs of providers that take one per message; `None`: none
+    /// is set, those providers send no receipts.
+    pub public_url: Option<String>,
 }
 
 /// How a job ended when it needs no retry.

@@ -176,6 +176,7 @@ impl AwsEnv {
             index_key: DeploymentSecrets::from_master(&master).unwrap().index_key,
             clock: Arc::new(SystemClock),
             allow_insecure_webhooks: true,
+            public_url: None,
         };
         Self { endpoint, counter, clients, cfg, api, worker, manage }
     }
@@ -211,6 +212,7 @@ impl AwsEnv {
                     template_id: template.id,
                     settings,
                     webhook_url,
+                    fallback: None,
                 },
             )
             .await

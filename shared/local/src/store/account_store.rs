@@ -34,6 +34,7 @@ fn channel_row(row: &Row<'_>) -> rusqlite::Result<Channel> {
         method: enum_col(row, "method", ChannelMethod::parse)?,
         provider: enum_col(row, "provider", ProviderKind::parse)?,
         credentials: sealed(row, "credentials")?,
+        receipt_secret: sealed_opt(row, "receipt_secret")?,
         created_at: get(row, "created_at")?,
     })
 }
@@ -132,8 +133,9 @@ impl ChannelStore for SqliteStore {
         self.db
             .run(move |conn| {
                 conn.prepare_cached(
-                    "INSERT INTO channels (id, client_id, title, method, provider, credentials, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO channels (id, client_id, title, method, provider, credentials, created_at,
+                                           receipt_secret)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
@@ -143,7 +145,8 @@ impl ChannelStore for SqliteStore {
                         c.method.as_str(),
                         c.provider.as_str(),
                         c.credentials.as_bytes(),
-                        c.created_at
+                        c.created_at,
+                        c.receipt_secret.as_ref().map(|s| s.as_bytes().to_vec()),
                     ])
                 })
                 .map_err(|e| match sql(e) {

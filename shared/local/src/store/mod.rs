@@ -115,6 +115,14 @@ fn enum_col<T>(row: &Row<'_>, col: &'static str, parse: impl FnOnce(&str) -> Opt
     parsed(row, col, |s| parse(s).ok_or(UnknownValue(col)))
 }
 
+fn enum_col_opt<T>(
+    row: &Row<'_>,
+    col: &'static str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> rusqlite::Result<Option<T>> {
+    parsed_opt(row, col, |s| parse(s).ok_or(UnknownValue(col)))
+}
+
 fn id_col<T: FromStr>(row: &Row<'_>, col: &'static str) -> rusqlite::Result<T> {
     parsed(row, col, |s| s.parse::<T>().map_err(|_| UnknownValue(col)))
 }

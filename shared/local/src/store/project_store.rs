@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
 use secure2fa_core::ids::{ClientId, ProjectId};
-use secure2fa_core::model::{ChannelMethod, Project, Webhook};
+use secure2fa_core::model::{ChannelMethod, Fallback, Project, Webhook};
 use secure2fa_core::ports::{ProjectStore, StoreError};
 use secure2fa_core::types::PublicKey;
 
@@ -24,6 +24,12 @@ fn project_row(row: &Row<'_>) -> rusqlite::Result<Project> {
         template_id: id_col(row, "template_id")?,
         settings: json_col(row, "settings")?,
         webhook,
+        fallback: match (get::<Option<String>>(row, "fallback_channel_id")?, get::<Option<u32>>(row, "fallback_after")?) {
+            (Some(_), Some(after_seconds)) => {
+                Some(Fallback { channel_id: id_col(row, "fallback_channel_id")?, after_seconds })
+            }
+            _ => None,
+        },
         data_key: wrapped(row, "data_key")?,
         created_at: get(row, "created_at")?,
     })
@@ -41,10 +47,12 @@ impl ProjectStore for SqliteStore {
                 let n = tx
                     .execute(
                         "INSERT INTO projects (id, client_id, title, public_key, secret_key, channel_id, channel_method,
-                                               template_id, settings, webhook_url, webhook_secret, data_key, created_at)
-                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13
+                                               template_id, settings, webhook_url, webhook_secret, data_key, created_at,
+                                               fallback_channel_id, fallback_after)
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15
                          WHERE EXISTS (SELECT 1 FROM channels WHERE id = ?6 AND client_id = ?2)
-                           AND EXISTS (SELECT 1 FROM templates WHERE id = ?8 AND client_id = ?2)",
+                           AND EXISTS (SELECT 1 FROM templates WHERE id = ?8 AND client_id = ?2)
+                           AND (?14 IS NULL OR EXISTS (SELECT 1 FROM channels WHERE id = ?14 AND client_id = ?2))",
                         params![
                             p.id.to_string(),
                             p.client_id.to_string(),
@@ -59,6 +67,8 @@ impl ProjectStore for SqliteStore {
                             p.webhook.as_ref().map(|w| w.signing_secret.as_bytes().to_vec()),
                             p.data_key.as_bytes(),
                             p.created_at,
+                            p.fallback.map(|f| f.channel_id.to_string()),
+                            p.fallback.map(|f| f.after_seconds),
                         ],
                     )
                     .map_err(|e| match sql(e) {
@@ -66,14 +76,22 @@ impl ProjectStore for SqliteStore {
                         other => other,
                     })?;
                 if n == 0 {
-                    let channel_ok: bool = tx
-                        .query_row(
-                            "SELECT EXISTS (SELECT 1 FROM channels WHERE id = ?1 AND client_id = ?2)",
-                            [p.channel_id.to_string(), p.client_id.to_string()],
+                    let exists = |table: &str, id: String| -> Result<bool, StoreError> {
+                        tx.query_row(
+                            &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE id = ?1 AND client_id = ?2)"),
+                            [id, p.client_id.to_string()],
                             |r| r.get(0),
                         )
-                        .map_err(sql)?;
-                    return Err(StoreError::Missing(if channel_ok { "template" } else { "channel" }));
+                        .map_err(sql)
+                    };
+                    let missing = if !exists("channels", p.channel_id.to_string())? {
+                        "channel"
+                    } else if !exists("templates", p.template_id.to_string())? {
+                        "template"
+                    } else {
+                        "fallback channel"
+                    };
+                    return Err(StoreError::Missing(missing));
                 }
                 tx.commit().map_err(sql)
             })

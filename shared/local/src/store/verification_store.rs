@@ -4,12 +4,13 @@ use secure2fa_core::clock::UnixTime;
 use secure2fa_core::crypto::Mac;
 use secure2fa_core::ids::{ProjectId, VerificationId};
 use secure2fa_core::model::{
-    CheckOutcome, ClaimOutcome, DeliveryState, NewVerification, UserRef, Verification, VerificationStatus,
+    CheckOutcome, ClaimOutcome, DeliveryReceipt, DeliveryState, DestinationLimit, NewVerification, ReceiptStatus,
+    UserRef, Verification, VerificationStatus,
 };
 use secure2fa_core::ports::{StartError, StoreError, VerificationStore};
 use secure2fa_core::types::Lang;
 
-use super::{SqliteStore, enum_col, get, id_col, mac, mac_opt, parsed_opt, sealed};
+use super::{SqliteStore, enum_col, enum_col_opt, get, id_col, mac, mac_opt, parsed_opt, sealed};
 use crate::db::sql;
 
 fn verification_row(row: &Row<'_>) -> rusqlite::Result<Verification> {
@@ -31,6 +32,13 @@ fn verification_row(row: &Row<'_>) -> rusqlite::Result<Verification> {
         delivery_lease_until: get(row, "delivery_lease_until")?,
         first_seen: get(row, "first_seen")?,
         provider_message_id: get(row, "provider_message_id")?,
+        receipt: match enum_col_opt(row, "receipt_status", ReceiptStatus::parse)? {
+            Some(status) => {
+                Some(DeliveryReceipt { status, reason: get(row, "receipt_reason")?, at: get(row, "receipt_at")? })
+            }
+            None => None,
+        },
+        fallback: get(row, "fallback")?,
     })
 }
 
@@ -38,6 +46,30 @@ fn current(conn: &Connection, project: &str, user_ref: &str) -> Result<Option<Ve
     conn.prepare_cached("SELECT * FROM end_users WHERE project_id = ?1 AND user_ref = ?2")
         .and_then(|mut s| s.query_row([project, user_ref], verification_row).optional())
         .map_err(sql)
+}
+
+/// Counts one send to the destination unless its window is used up.
+fn count_send(
+    conn: &Connection,
+    project: &str,
+    limit: &DestinationLimit,
+    now: UnixTime,
+) -> Result<Result<(), StartError>, StoreError> {
+    let counted = conn
+        .prepare_cached(
+            "INSERT INTO send_counters (project_id, destination, window_start, count, expires_at)
+             VALUES (?1, ?2, ?3, 1, ?4)
+             ON CONFLICT (project_id, destination, window_start)
+             DO UPDATE SET count = count + 1 WHERE count < ?5",
+        )
+        .and_then(|mut s| {
+            s.execute(params![project, limit.destination.as_str(), limit.window_start, limit.window_end(), limit.max_sends])
+        })
+        .map_err(sql)?;
+    if counted == 0 {
+        return Ok(Err(StartError::DestinationLimit { retry_after: (limit.window_end() - now).max(1) as u32 }));
+    }
+    Ok(Ok(()))
 }
 
 impl SqliteStore {
@@ -83,7 +115,8 @@ impl VerificationStore for SqliteStore {
                              recipient = excluded.recipient, lang = excluded.lang, status = excluded.status,
                              attempts = 0, max_attempts = excluded.max_attempts, sent_at = excluded.sent_at,
                              expires_at = excluded.expires_at, delivery = excluded.delivery,
-                             delivery_lease_until = NULL, provider_message_id = NULL
+                             delivery_lease_until = NULL, provider_message_id = NULL, receipt_status = NULL,
+                             receipt_rank = NULL, receipt_reason = NULL, receipt_at = NULL, fallback = 0
                          WHERE end_users.status <> 'pending' OR end_users.sent_at <= :cooldown_edge
                             OR end_users.expires_at <= :now",
                     )
@@ -112,30 +145,11 @@ impl VerificationStore for SqliteStore {
                     let retry = (last + new.cooldown_seconds as i64 - now).max(1) as u32;
                     return Ok(Err(StartError::Cooldown { retry_after: retry }));
                 }
-                if let Some(limit) = &new.destination_limit {
-                    // Counts the send unless the window is used up.
-                    let counted = tx
-                        .prepare_cached(
-                            "INSERT INTO send_counters (project_id, destination, window_start, count, expires_at)
-                             VALUES (?1, ?2, ?3, 1, ?4)
-                             ON CONFLICT (project_id, destination, window_start)
-                             DO UPDATE SET count = count + 1 WHERE count < ?5",
-                        )
-                        .and_then(|mut s| {
-                            s.execute(params![
-                                pid,
-                                limit.destination.as_str(),
-                                limit.window_start,
-                                limit.window_end(),
-                                limit.max_sends
-                            ])
-                        })
-                        .map_err(sql)?;
-                    if counted == 0 {
-                        // Dropping the transaction rolls back the verification too.
-                        let retry = (limit.window_end() - now).max(1) as u32;
-                        return Ok(Err(StartError::DestinationLimit { retry_after: retry }));
-                    }
+                if let Some(limit) = &new.destination_limit
+                    && let Err(refused) = count_send(&tx, &pid, limit, now)?
+                {
+                    // Dropping the transaction rolls back the verification too.
+                    return Ok(Err(refused));
                 }
                 tx.commit().map_err(sql)?;
                 Ok(Ok(()))
@@ -232,7 +246,8 @@ impl VerificationStore for SqliteStore {
                     .and_then(|mut s| s.execute(params![pid, uref, id.to_string(), now, now + lease_seconds as i64]))
                     .map_err(sql)?;
                 let outcome = if n == 1 {
-                    ClaimOutcome::Claimed
+                    let fallback = current(&tx, &pid, &uref)?.is_some_and(|v| v.fallback);
+                    ClaimOutcome::Claimed { fallback }
                 } else {
                     ClaimOutcome::refused(current(&tx, &pid, &uref)?.as_ref(), id, now)
                 };
@@ -269,6 +284,89 @@ impl VerificationStore for SqliteStore {
                 Ok(())
             })
             .await
+    }
+
+    async fn record_receipt(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        fallback: bool,
+        provider_message_id: &str,
+        receipt: &DeliveryReceipt,
+    ) -> Result<Option<Verification>, StoreError> {
+        let (uref, message_id, receipt) = (user_ref.as_str().to_owned(), provider_message_id.to_owned(), receipt.clone());
+        self.db
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE end_users SET receipt_status = :status, receipt_rank = :rank, receipt_reason = :reason,
+                         receipt_at = :at, provider_message_id = COALESCE(provider_message_id, :mid)
+                     WHERE project_id = :pid AND user_ref = :uref AND verification_id = :vid
+                       AND fallback = :fallback
+                       AND (provider_message_id IS NULL OR provider_message_id = :mid)
+                       AND (receipt_rank IS NULL OR receipt_rank < :rank)
+                     RETURNING *",
+                )
+                .and_then(|mut s| {
+                    s.query_row(
+                        named_params! {
+                            ":pid": project.to_string(),
+                            ":uref": uref,
+                            ":vid": id.to_string(),
+                            ":fallback": fallback,
+                            ":mid": message_id,
+                            ":status": receipt.status.as_str(),
+                            ":rank": receipt.status.rank(),
+                            ":reason": receipt.reason,
+                            ":at": receipt.at,
+                        },
+                        verification_row,
+                    )
+                    .optional()
+                })
+                .map_err(sql)
+            })
+            .await
+    }
+
+    async fn start_fallback(
+        &self,
+        project: ProjectId,
+        user_ref: &UserRef,
+        id: VerificationId,
+        now: UnixTime,
+        destination_limit: Option<&DestinationLimit>,
+    ) -> Result<bool, StartError> {
+        let (uref, limit) = (user_ref.as_str().to_owned(), destination_limit.cloned());
+        self.db
+            .run(move |conn| {
+                let pid = project.to_string();
+                let tx = conn.savepoint().map_err(sql)?;
+                let moved = tx
+                    .prepare_cached(
+                        "UPDATE end_users SET fallback = 1, delivery = 'queued', delivery_lease_until = NULL,
+                             provider_message_id = NULL, receipt_status = NULL, receipt_rank = NULL,
+                             receipt_reason = NULL, receipt_at = NULL
+                         WHERE project_id = ?1 AND user_ref = ?2 AND verification_id = ?3 AND status = 'pending'
+                           AND expires_at > ?4 AND fallback = 0
+                           AND (delivery = 'failed'
+                                OR (delivery = 'sent' AND (receipt_status IS NULL
+                                                           OR receipt_status NOT IN ('delivered', 'complained'))))",
+                    )
+                    .and_then(|mut s| s.execute(params![pid, uref, id.to_string(), now]))
+                    .map_err(sql)?;
+                if moved == 0 {
+                    return Ok(Ok(false));
+                }
+                if let Some(limit) = &limit
+                    && let Err(refused) = count_send(&tx, &pid, limit, now)?
+                {
+                    return Ok(Err(refused));
+                }
+                tx.commit().map_err(sql)?;
+                Ok(Ok(true))
+            })
+            .await?
     }
 
     async fn list_verifications(&self, project: ProjectId, limit: usize) -> Result<Vec<Verification>, StoreError> {
