@@ -56,6 +56,15 @@ impl ClientStore for DelayedWrites {
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
         self.inner.list_clients().await
     }
+    async fn count_test_send(
+        &self,
+        client: ClientId,
+        window_start: UnixTime,
+        window_seconds: u32,
+        max: u32,
+    ) -> Result<bool, StoreError> {
+        self.inner.count_test_send(client, window_start, window_seconds, max).await
+    }
 }
 
 #[async_trait]

@@ -82,6 +82,7 @@ impl RaceFixture {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let keys = Arc::new(DataKeyCache::new(Arc::new(XorVault), 100, Duration::from_secs(600)));
         let manage = Management {
+            sender: None,
             store: store.clone(),
             keys: keys.clone(),
             index_key: IndexKey::from_bytes([7; 32]),

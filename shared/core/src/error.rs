@@ -88,6 +88,9 @@ pub enum ManageError {
     /// The caller may not do this (e.g. an admin-only action).
     #[error("not allowed")]
     Forbidden,
+    /// A limit on how often this may be done is reached.
+    #[error("{what}; retry after {retry_after_seconds} s")]
+    RateLimited { what: &'static str, retry_after_seconds: u32 },
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
     #[error(transparent)]

@@ -9,18 +9,20 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::crypto::{DataKeyCache, IndexKey, KeyContext};
 use crate::error::{Internal, ManageError};
-use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId};
+use crate::ids::{ChannelId, ClientId, LogId, ProjectId, TemplateId};
 use crate::model::{
-    Channel, ChannelMethod, Client, Fallback, Project, ProjectSettings, ProviderKind, Template, TemplateFormat,
+    Channel, ChannelMethod, Client, Fallback, LogEntry, LogLevel, Project, ProjectSettings, ProviderKind, Template, TemplateFormat,
     TemplateVersion, Webhook,
 };
 use crate::otp::{Aad, WebhookSecret};
-use crate::ports::Store;
+use crate::ports::{MessageSender, OutgoingMessage, ProviderCredentials, SendError, Store};
 use crate::render::{self, RenderLimits, RenderVars, render_with_limits};
-use crate::types::{Email, Lang, ParseError, PublicKey, SecretKey};
+use crate::types::{Email, Lang, ParseError, PhoneNumber, PublicKey, Recipient, SecretKey};
 
 #[derive(Clone)]
 pub struct Management {
+    /// Sends channels' test messages; `None`: this entry point sends none.
+    pub sender: Option<Arc<dyn MessageSender>>,
     pub store: Arc<dyn Store>,
     pub keys: Arc<DataKeyCache>,
     pub index_key: IndexKey,
@@ -62,6 +64,11 @@ fn title(field: &'static str, s: &str) -> Result<String, ManageError> {
 }
 
 impl Management {
+    /// The same use cases, sending test messages through `sender`.
+    pub fn with_sender(self, sender: Arc<dyn MessageSender>) -> Self {
+        Self { sender: Some(sender), ..self }
+    }
+
     pub fn email_index(&self, email: &Email) -> crate::crypto::Mac {
         self.index_key.index("client_email", &email.canonical())
     }
@@ -246,6 +253,82 @@ impl Management {
             .map_err(|_| Internal(format!("receipt secret of {} cannot be opened", channel.id)).into())
     }
 
+    /// Sends a fixed test message through one of the client's channels to
+    /// `to` (an address or a number, as the channel's method needs), at most
+    /// [`TEST_SENDS_PER_HOUR`] per client and hour (counted before sending,
+    /// so a failed send counts too). The provider's verdict is the outcome;
+    /// it is also logged on the client.
+    pub async fn test_send(
+        &self,
+        principal: &Principal,
+        client: ClientId,
+        channel: ChannelId,
+        to: &str,
+    ) -> Result<TestSendOutcome, ManageError> {
+        let client = self.authorize(principal, client).await?;
+        let channel = self.store.channel(client.id, channel).await?.ok_or(ManageError::NotFound("channel"))?;
+        let recipient = match channel.method {
+            ChannelMethod::Email => Email::parse(to).map(Recipient::Email),
+            ChannelMethod::Sms => PhoneNumber::parse(to).map(Recipient::Phone),
+        }
+        .map_err(|e| ManageError::Invalid(format!("to: {}", e.reason)))?;
+        let sender = self.sender.as_ref().ok_or_else(|| Internal("no sender for test messages".into()))?;
+        let now = self.clock.now();
+        let window_start = now - now.rem_euclid(3600);
+        if !self.store.count_test_send(client.id, window_start, 3600, TEST_SENDS_PER_HOUR).await? {
+            return Err(ManageError::RateLimited {
+                what: "this client has sent its test messages for this hour",
+                retry_after_seconds: (window_start + 3600 - now).max(1) as u32,
+            });
+        }
+        let key = self.keys.get(&KeyContext::client(client.id), &client.data_key).await?;
+        let raw = key
+            .open(Aad::channel_credentials(&channel.id.to_string()), &channel.credentials)
+            .map_err(|_| Internal(format!("credentials of {} cannot be opened", channel.id)))?;
+        let credentials = ProviderCredentials(serde_json::from_slice(&raw).map_err(|e| Internal(e.to_string()))?);
+        let message = OutgoingMessage {
+            to: recipient,
+            subject: "Secure-2FA test message".into(),
+            body: format!(
+                "This is a test message from the Secure-2FA channel \"{}\". If you did not expect it, ignore it.",
+                channel.title
+            ),
+            format: TemplateFormat::Text,
+            tracking: None,
+        };
+        let sending = sender.send(channel.provider, &credentials, &message);
+        let outcome = match tokio::time::timeout(crate::otp::SEND_DEADLINE, sending).await {
+            Ok(Ok(sent)) => TestSendOutcome::Sent { provider_message_id: sent.provider_message_id },
+            Ok(Err(SendError::Permanent(reason))) => TestSendOutcome::Failed { reason, retryable: false },
+            Ok(Err(SendError::Transient(reason) | SendError::Throttled { reason, .. })) => {
+                TestSendOutcome::Failed { reason, retryable: true }
+            }
+            Err(_) => TestSendOutcome::Failed {
+                reason: format!("{}: no answer within {} s", channel.provider.as_str(), crate::otp::SEND_DEADLINE.as_secs()),
+                retryable: true,
+            },
+        };
+        let (level, said) = match &outcome {
+            TestSendOutcome::Sent { .. } => (LogLevel::Info, "sent".to_owned()),
+            TestSendOutcome::Failed { reason, .. } => (LogLevel::Danger, format!("failed: {reason}")),
+        };
+        let entry = LogEntry {
+            id: LogId::generate(),
+            client_id: client.id,
+            project_id: None,
+            user_ref: None,
+            verification_id: None,
+            level,
+            event: "channel.test".into(),
+            message: format!("Test message through channel {} ({}) {said}", channel.id, channel.provider.as_str()),
+            created_at: now,
+        };
+        if let Err(e) = self.store.append_log(&entry).await {
+            tracing::error!(error = %e, "failed to log a test message");
+        }
+        Ok(outcome)
+    }
+
     /// The client's email, opened with the client's data key.
     pub async fn client_email(&self, client: &Client) -> Result<String, ManageError> {
         let key = self.keys.get(&KeyContext::client(client.id), &client.data_key).await?;
@@ -261,6 +344,19 @@ impl Management {
         self.keys.evict(&KeyContext::project(id));
         Ok(deleted)
     }
+}
+
+/// Test messages a client may send per hour, all its channels together:
+/// enough to try each channel, too few to spam anyone through us.
+pub const TEST_SENDS_PER_HOUR: u32 = 10;
+
+/// What a channel's provider did with a test message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestSendOutcome {
+    Sent { provider_message_id: Option<String> },
+    /// The provider's refusal (never the recipient), and whether trying
+    /// again later may work.
+    Failed { reason: String, retryable: bool },
 }
 
 /// A channel's receipts secret: 32 random bytes, base64url (43 characters,

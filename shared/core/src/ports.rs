@@ -61,6 +61,16 @@ pub trait ClientStore: Send + Sync {
     async fn client(&self, id: ClientId) -> Result<Option<Client>, StoreError>;
     async fn client_by_email_index(&self, index: &Mac) -> Result<Option<Client>, StoreError>;
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
+    /// Counts one test message of `client` in the window starting at
+    /// `window_start` (`window_seconds` long) unless `max` are counted
+    /// already: one conditional write. `Ok(false)`: the window is used up.
+    async fn count_test_send(
+        &self,
+        client: ClientId,
+        window_start: UnixTime,
+        window_seconds: u32,
+        max: u32,
+    ) -> Result<bool, StoreError>;
 }
 
 #[async_trait]

@@ -1001,7 +1001,11 @@ mod tests {
             validate_credentials(ProviderKind::Sendgrid, &creds)
         };
         assert_eq!(with(json!(SENDGRID_KEY)), Ok(()));
-        let pem = format!("-----BEGIN PUBLIC KEY-----\n{}\n{}\n-----END PUBLIC KEY-----\n", &SENDGRID_KEY[..64], &SENDGRID_KEY[64..]);
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n{}\n-----END PUBLIC KEY-----\n",
+            &SENDGRID_KEY[..64],
+            &SENDGRID_KEY[64..]
+        );
         assert_eq!(with(json!(pem)), Ok(()));
         assert_eq!(with(json!(null)), Ok(()));
         // One byte of the point changed: the point is no longer on the curve.

@@ -106,6 +106,7 @@ impl Services {
     /// secrets.
     pub fn management(&self, index_key: IndexKey, allow_insecure_webhooks: bool) -> Management {
         Management {
+            sender: None,
             store: self.store.clone(),
             keys: self.keys.clone(),
             index_key,

@@ -192,6 +192,9 @@ impl From<ManageError> for ApiError {
             ManageError::Conflict(m) => Self::Conflict(m),
             ManageError::InUse => Self::Conflict("still linked to a project".into()),
             ManageError::Forbidden => Self::Forbidden("not allowed".into()),
+            ManageError::RateLimited { retry_after_seconds, .. } => {
+                Self::RateLimited { reason: RateLimitReason::TooManyRequests, retry_after_seconds }
+            }
             ManageError::Unavailable(u) => u.into(),
             ManageError::Internal(i) => i.into(),
         }

@@ -12,10 +12,10 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use secure2fa_core::ids::{ChannelId, ClientId, LogId, ProjectId, TemplateId};
-use secure2fa_core::manage::{Management, NewProject, Principal, RECEIPTS_USERNAME};
+use secure2fa_core::manage::{Management, NewProject, Principal, RECEIPTS_USERNAME, TestSendOutcome};
 use secure2fa_core::otp::receipts_path;
 use secure2fa_core::model::{
     Channel, ChannelMethod, Client, Fallback, LogEntry, LogFilter, LogLevel, Project, ProjectSettings, ProviderKind, Quota,
@@ -45,6 +45,7 @@ pub fn management_router(manage: Management, token: OperatorToken) -> Router {
         .route("/v1/clients", get(list_clients).post(create_client))
         .route("/v1/clients/{client_id}/channels", get(list_channels).post(create_channel))
         .route("/v1/clients/{client_id}/channels/{channel_id}", delete(delete_channel))
+        .route("/v1/clients/{client_id}/channels/{channel_id}/test", post(test_channel))
         .route("/v1/clients/{client_id}/templates", get(list_templates).post(create_template))
         .route("/v1/clients/{client_id}/templates/{template_id}", delete(delete_template))
         .route("/v1/clients/{client_id}/projects", get(list_projects).post(create_project))
@@ -213,6 +214,32 @@ async fn delete_channel(
     let client: ClientId = id(&client_id, "client")?;
     let channel: ChannelId = id(&channel_id, "channel")?;
     deleted(ctx.manage.delete_channel(&CALLER, client, channel).await?, "channel")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestSendBody {
+    to: String,
+}
+
+/// Sends the channel's test message. The provider's refusal is an answer
+/// (`"status": "failed"` with its reason), not an error of this request.
+async fn test_channel(
+    State(ctx): State<Ctx>,
+    Path((client_id, channel_id)): Path<(String, String)>,
+    bytes: Bytes,
+) -> Result<Json<Value>> {
+    let client: ClientId = id(&client_id, "client")?;
+    let channel: ChannelId = id(&channel_id, "channel")?;
+    let b: TestSendBody = body(&bytes)?;
+    Ok(Json(match ctx.manage.test_send(&CALLER, client, channel, &b.to).await? {
+        TestSendOutcome::Sent { provider_message_id } => {
+            json!({ "status": "sent", "provider_message_id": provider_message_id })
+        }
+        TestSendOutcome::Failed { reason, retryable } => {
+            json!({ "status": "failed", "reason": reason, "retryable": retryable })
+        }
+    }))
 }
 
 #[derive(Deserialize)]

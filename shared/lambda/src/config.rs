@@ -56,6 +56,9 @@ pub struct Config {
     /// the deployment sets `TWILIO_API_URL` and the like (private endpoints,
     /// tests). A client's channel never chooses them.
     pub provider_endpoints: ProviderEndpoints,
+    /// The deployment's public base URL (`PUBLIC_URL`, the HTTP API's URL
+    /// in the template): where providers post delivery receipts.
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -108,6 +111,7 @@ impl Config {
             allow_http_webhooks: get("ALLOW_HTTP_WEBHOOKS").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             allow_private_webhooks: get("ALLOW_PRIVATE_WEBHOOKS").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             provider_endpoints: ProviderEndpoints::from_lookup(&get)?,
+            public_url: get("PUBLIC_URL"),
         })
     }
 }

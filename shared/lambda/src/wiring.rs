@@ -3,16 +3,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use secure2fa_aws::secrets::{SecretsLoadError, load_deployment_secrets, load_operator_token};
+use secure2fa_aws::secrets::{load_deployment_secrets, load_operator_token};
 use secure2fa_aws::{AwsClients, DynamoQuotas, DynamoStore, KmsKeyVault, SesSender, SqsJobQueue};
 use secure2fa_core::clock::SystemClock;
 use secure2fa_core::crypto::DataKeyCache;
 use secure2fa_core::manage::Management;
 use secure2fa_core::model::ProviderKind;
-use secure2fa_core::otp::{OtpService, Worker};
+use secure2fa_core::otp::{OtpService, Receipts, Worker};
+use secure2fa_core::ports::MessageSender;
 use secure2fa_core::secrets::OperatorToken;
 use secure2fa_core::services::{ServiceConfig, Services as CoreServices};
-use secure2fa_providers::{AddressPolicy, HttpWebhookPoster, ProviderRegistry, ProvidersConfig, SmtpOptions};
+use secure2fa_providers::{
+    AddressPolicy, HttpWebhookPoster, ProviderReceiptReader, ProviderRegistry, ProvidersConfig, SmtpOptions,
+};
 
 use crate::Config;
 use crate::sqs::SqsWorker;
@@ -33,6 +36,7 @@ pub fn services(aws: &AwsClients, cfg: &Config) -> Services {
     let config = ServiceConfig {
         key_cache_ttl: Duration::from_secs(cfg.key_cache_ttl_seconds),
         read_cache_ttl: (cfg.read_cache_ttl_seconds > 0).then(|| Duration::from_secs(cfg.read_cache_ttl_seconds)),
+        public_url: cfg.public_url.clone(),
         ..Default::default()
     };
     // A project's calls spread over many instances: its quota is counted in
@@ -46,32 +50,37 @@ pub fn otp_service(s: &Services) -> OtpService {
     s.core.otp()
 }
 
-/// The background worker: SES and every provider of `secure2fa-providers`
-/// for the channels, signed webhooks over HTTPS.
-pub fn worker(
-    aws: &AwsClients,
-    s: &Services,
-    cfg: &Config,
-) -> Result<Worker, Box<dyn std::error::Error + Send + Sync>> {
+type SetupError = Box<dyn std::error::Error + Send + Sync>;
+
+fn address_policy(cfg: &Config) -> AddressPolicy {
+    if cfg.allow_private_webhooks { AddressPolicy::AllowPrivate } else { AddressPolicy::PublicOnly }
+}
+
+/// SES and every provider of `secure2fa-providers`, for the channels.
+fn senders(aws: &AwsClients, cfg: &Config) -> Result<Arc<dyn MessageSender>, SetupError> {
     let ses = SesSender::new(aws.ses(), cfg.ses_from_address.clone(), cfg.ses_configuration_set.clone());
-    let policy = if cfg.allow_private_webhooks { AddressPolicy::AllowPrivate } else { AddressPolicy::PublicOnly };
     let providers = ProvidersConfig {
         endpoints: cfg.provider_endpoints.clone(),
-        smtp: SmtpOptions { address_policy: policy, ..Default::default() },
+        smtp: SmtpOptions { address_policy: address_policy(cfg), ..Default::default() },
         ..Default::default()
     };
-    let senders = ProviderRegistry::with_providers(&providers)?.with(ProviderKind::Ses, Arc::new(ses));
-    let webhooks = HttpWebhookPoster::new(policy, HttpWebhookPoster::DEFAULT_TIMEOUT)?;
-    Ok(s.core.worker(Arc::new(senders), Arc::new(webhooks)))
+    Ok(Arc::new(ProviderRegistry::with_providers(&providers)?.with(ProviderKind::Ses, Arc::new(ses))))
+}
+
+/// The background worker: the channels' providers, signed webhooks over HTTPS.
+pub fn worker(aws: &AwsClients, s: &Services, cfg: &Config) -> Result<Worker, SetupError> {
+    let webhooks = HttpWebhookPoster::new(address_policy(cfg), HttpWebhookPoster::DEFAULT_TIMEOUT)?;
+    Ok(s.core.worker(senders(aws, cfg)?, Arc::new(webhooks)))
+}
+
+/// The delivery receipts use case (the management function serves it).
+pub fn receipts(s: &Services) -> Receipts {
+    s.core.receipts(Arc::new(ProviderReceiptReader))
 }
 
 /// A worker Lambda's SQS consumer for `queue_url`, sharing the job queue's
 /// SQS client (to set retry backoff) rather than building a second one.
-pub fn sqs_worker(
-    aws: &AwsClients,
-    cfg: &Config,
-    queue_url: &str,
-) -> Result<SqsWorker, Box<dyn std::error::Error + Send + Sync>> {
+pub fn sqs_worker(aws: &AwsClients, cfg: &Config, queue_url: &str) -> Result<SqsWorker, SetupError> {
     let s = services(aws, cfg);
     Ok(SqsWorker {
         worker: worker(aws, &s, cfg)?,
@@ -82,17 +91,14 @@ pub fn sqs_worker(
 }
 
 /// The management API's dependencies, with both secrets read from Secrets
-/// Manager now (cold start) and kept for the life of the instance.
-pub async fn management(
-    aws: &AwsClients,
-    s: &Services,
-    cfg: &Config,
-) -> Result<(Management, OperatorToken), SecretsLoadError> {
+/// Manager now (cold start) and kept for the life of the instance; test
+/// messages go through the same providers as the delivery worker's.
+pub async fn management(aws: &AwsClients, s: &Services, cfg: &Config) -> Result<(Management, OperatorToken), SetupError> {
     let sm = aws.secrets();
     let (secrets, token) = tokio::try_join!(
         load_deployment_secrets(&sm, &cfg.deployment_secret_id),
         load_operator_token(&sm, &cfg.operator_token_secret_id)
     )?;
-    let manage = s.core.management(secrets.index_key.clone(), cfg.allow_http_webhooks);
+    let manage = s.core.management(secrets.index_key.clone(), cfg.allow_http_webhooks).with_sender(senders(aws, cfg)?);
     Ok((manage, token))
 }

@@ -34,13 +34,16 @@ use iam::authorization::{self, Arns};
 use iam::sam_template::{Stack, Statement, Template};
 use secure2fa_aws::call_counter::ApiCall;
 use secure2fa_aws::{AwsClients, CallCounter, emulator_config};
-use secure2fa_core::model::ProjectSettings;
-use secure2fa_core::types::{PublicKey, SecretKey};
-use secure2fa_http::{IpRateLimit, OtpRoutes, base_router, management_router, otp_router};
+use secure2fa_core::ids::{ChannelId, ClientId};
+use secure2fa_core::manage::NewProject;
+use secure2fa_core::model::{ChannelMethod, Fallback, ProjectSettings, ProviderKind, TemplateFormat, TemplateVersion};
+use secure2fa_core::types::{Email, Lang, PublicKey, SecretKey};
+use secure2fa_http::{IpRateLimit, OtpRoutes, base_router, management_router, otp_router, receipts_router};
 use secure2fa_lambda::config::{Config, Needs};
 use secure2fa_lambda::http::prepare;
 use secure2fa_lambda::sqs::SqsWorker;
-use secure2fa_lambda::wiring::{management, otp_service, services, sqs_worker};
+use secure2fa_lambda::wiring::{management, otp_service, receipts, services, sqs_worker};
+use secure2fa_providers::receipts::twilio_signature;
 use serde_json::{Value, json};
 use support::{AwsEnv, Keys, call_router, fixture};
 use tower::ServiceExt;
@@ -51,9 +54,11 @@ fn arns() -> Arns {
 }
 
 /// The stack `template.yaml` becomes over the resources `AwsEnv` created.
-fn stack(env: &AwsEnv) -> Stack {
+fn stack(env: &AwsEnv, twilio_url: &str) -> Stack {
     let (a, cfg) = (arns(), &env.cfg);
     let parameters = [
+        // SMS through Twilio go to a mock on loopback.
+        ("TwilioApiUrl", twilio_url),
         ("SesFromAddress", "otp@example.com"),
         // The tests send no client IP; the limiter is tested elsewhere.
         ("IpLimitPerMinute", "0"),
@@ -69,6 +74,7 @@ fn stack(env: &AwsEnv) -> Stack {
         ("DeploymentSecret", cfg.deployment_secret_id.clone()),
         ("OperatorTokenSecret", cfg.operator_token_secret_id.clone()),
         ("SesConfigurationSet", "otp-events".to_owned()),
+        ("HttpApi", "api0123".to_owned()),
     ];
     let attributes = [
         ("Table.Arn", a.table(&cfg.table_name)),
@@ -95,7 +101,7 @@ fn needs(function: &str) -> Needs {
     match function {
         "OtpGenerateFunction" => Needs { delivery_queue: true, ..n },
         "OtpVerifyFunction" | "WebhookWorkerFunction" => Needs { webhook_queue: true, ..n },
-        "ManagementApiFunction" => Needs { secrets: true, ..n },
+        "ManagementApiFunction" => Needs { secrets: true, webhook_queue: true, ..n },
         "DeliveryWorkerFunction" => Needs { delivery_queue: true, webhook_queue: true, ..n },
         other => panic!("no binary known for {other}"),
     }
@@ -227,6 +233,92 @@ async fn poll(worker: &SqsWorker, attempt: Option<u32>) -> (usize, SqsBatchRespo
     (received.len(), response)
 }
 
+/// Twilio's Messages resource: accounts `REFUSING` answer 400 (21211,
+/// invalid `To`), the others 201 with a sid derived from the account; keeps
+/// the `StatusCallback` of each accepted SMS with its account.
+#[derive(Clone)]
+struct TwilioMock {
+    url: String,
+    accepted: Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+impl TwilioMock {
+    const REFUSING: &'static str = "AC00000000000000000000000000000bad";
+    const ACCEPTING: &'static str = "AC0000000000000000000000000000000d";
+
+    async fn start() -> Self {
+        let accepted: Arc<std::sync::Mutex<Vec<(String, String)>>> = Arc::default();
+        let seen = accepted.clone();
+        let app = Router::new().route(
+            "/2010-04-01/Accounts/{account}/Messages.json",
+            axum::routing::post(
+                move |axum::extract::Path(account): axum::extract::Path<String>, body: axum::body::Bytes| {
+                    let seen = seen.clone();
+                    async move {
+                        if account == Self::REFUSING {
+                            let refusal = json!({ "code": 21211, "message": "Invalid 'To' Phone Number", "status": 400 });
+                            return (axum::http::StatusCode::BAD_REQUEST, axum::Json(refusal));
+                        }
+                        let form: BTreeMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+                        let callback = form.get("StatusCallback").cloned().unwrap_or_default();
+                        seen.lock().unwrap().push((callback, account.clone()));
+                        let created = json!({ "sid": Self::sid(&account), "status": "queued" });
+                        (axum::http::StatusCode::CREATED, axum::Json(created))
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url, accepted }
+    }
+
+    fn accepted(&self) -> Vec<(String, String)> {
+        self.accepted.lock().unwrap().clone()
+    }
+
+    fn sid(account: &str) -> String {
+        format!("SM{}", &account[2..])
+    }
+
+    fn token(account: &str) -> String {
+        format!("token{}", &account[2..])
+    }
+}
+
+/// A client with two Twilio SMS channels: on the refusing account and on the accepting one.
+async fn sms_client(env: &AwsEnv) -> (ClientId, ChannelId, ChannelId) {
+    let m = &env.manage;
+    let client = m.register_client(&Email::parse("sms@example.com").unwrap()).await.unwrap();
+    let mut channels = Vec::new();
+    for account in [TwilioMock::REFUSING, TwilioMock::ACCEPTING] {
+        let credentials =
+            json!({ "account_sid": account, "auth_token": TwilioMock::token(account), "from": "+14155550100" });
+        let channel = m.create_channel(&client, "SMS", ChannelMethod::Sms, ProviderKind::Twilio, &credentials).await;
+        channels.push(channel.unwrap().id);
+    }
+    (client.id, channels[0], channels[1])
+}
+
+/// A project of `client` sending SMS through `primary`, with `fallback` as its fallback channel.
+async fn sms_project(env: &AwsEnv, client: ClientId, primary: ChannelId, fallback: ChannelId, webhook_url: &str) -> Keys {
+    let m = &env.manage;
+    let en = Lang::parse("en").unwrap();
+    let versions = [(en.clone(), TemplateVersion { subject: String::new(), body: "Code {{ OTP_CODE }}".into() })].into();
+    let template = m.create_template(client, "SMS", en, TemplateFormat::Text, versions).await.unwrap();
+    let new = NewProject {
+        title: "Texts".into(),
+        channel_id: primary,
+        template_id: template.id,
+        settings: ProjectSettings::default(),
+        webhook_url: Some(webhook_url.to_owned()),
+        fallback: Some(Fallback { channel_id: fallback, after_seconds: Fallback::DEFAULT_AFTER_SECONDS }),
+    };
+    let (_, keys) = m.create_project(client, new).await.unwrap();
+    Keys { public_key: keys.public_key, secret_key: keys.secret_key, webhook_secret: None }
+}
+
 /// An HTTP request through a prepared router, JSON both ways.
 async fn request(router: &Router, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
     let mut req = http::Request::builder().method(method).uri(path).header("content-type", "application/json");
@@ -264,11 +356,17 @@ async fn drive_management(
     base: &Stack,
     sdk: &SdkConfig,
     webhook_url: &str,
+    twilio: &TwilioMock,
 ) -> Function {
     let manage = Function::new(template, base, "ManagementApiFunction");
     let clients = manage.start(sdk);
-    let (m, token) = management(&clients, &services(&clients, &manage.cfg), &manage.cfg).await.unwrap();
-    let api = prepare(base_router().merge(management_router(m, token)));
+    let s = services(&clients, &manage.cfg);
+    let (m, token) = management(&clients, &s, &manage.cfg).await.unwrap();
+    let api = prepare(
+        base_router()
+            .merge(management_router(m, token))
+            .merge(receipts_router(receipts(&s), manage.cfg.public_url.clone())),
+    );
     let token = fixture()["operator_token"].as_str().unwrap().to_owned();
     let call = |method: &'static str, path: String, body: Option<Value>| {
         let (api, token) = (api.clone(), token.clone());
@@ -286,6 +384,34 @@ async fn drive_management(
     let (s, channel) = call("POST", format!("{c}/channels"), Some(channel)).await;
     assert_eq!(s, 201, "{channel}");
     assert_eq!(call("GET", format!("{c}/channels"), None).await.0, 200);
+    let test = Some(json!({ "to": "ops@example.com" }));
+    let (s, sent) = call("POST", format!("{c}/channels/{}/test", channel["id"].as_str().unwrap()), test).await;
+    assert_eq!((s, &sent["status"]), (200, &json!("sent")), "{sent}");
+    // Twilio reports the accepted SMS undelivered: stored, logged, a
+    // delivery.failed event queued (sealed under the project's key).
+    let (callback, account) = twilio.accepted().into_iter().next().expect("an accepted SMS");
+    let token = TwilioMock::token(&account);
+    let fields = vec![
+        ("MessageSid".to_owned(), TwilioMock::sid(&account)),
+        ("MessageStatus".to_owned(), "undelivered".to_owned()),
+        ("ErrorCode".to_owned(), "30003".to_owned()),
+        ("AccountSid".to_owned(), account.clone()),
+    ];
+    let url = url::Url::parse(&callback).unwrap();
+    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&fields).finish();
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(&url[url::Position::BeforePath..])
+        .header("host", url.host_str().unwrap())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", twilio_signature(&token, &callback, &fields))
+        .body(Body::from(body))
+        .unwrap();
+    let resp = api.clone().oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let answer = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    assert_eq!(serde_json::from_slice::<Value>(&answer).unwrap()["recorded"], 1);
     let template_body = json!({ "title": "Default", "default_lang": "en", "versions": { "en": { "subject": "Code", "body": "{{ OTP_CODE }}" } } });
     let (s, tpl) = call("POST", format!("{c}/templates"), Some(template_body)).await;
     assert_eq!(s, 201, "{tpl}");
@@ -324,7 +450,8 @@ async fn every_function_role_allows_exactly_the_calls_it_makes() {
         "WebhookWorkerFunction",
     ];
     assert_eq!(template.functions(), driven, "a new function needs its paths driven here");
-    let base = stack(&env);
+    let twilio = TwilioMock::start().await;
+    let base = stack(&env, &twilio.url);
     let sdk = emulator_config(&env.endpoint).await;
     let hook = Receiver::start().await;
     let shop = env.project(ProjectSettings::default(), Some(hook.url.clone())).await;
@@ -407,13 +534,31 @@ async fn every_function_role_allows_exactly_the_calls_it_makes() {
     let (n, r) = poll(&stranded, None).await;
     assert_eq!((n, r.batch_item_failures.len()), (1, 1), "a transient failure is retried");
 
+    // SMS on projects with a fallback channel: one whose Twilio account
+    // refuses the number (the fallback sends it: a send counted on the
+    // destination), one sent at once (the check for its delivered receipt
+    // is queued, delayed).
+    let (sms, refusing, accepting) = sms_client(&env).await;
+    let fails_over = sms_project(&env, sms, refusing, accepting, &hook.url).await;
+    let awaits_receipt = sms_project(&env, sms, accepting, refusing, &hook.url).await;
+    for keys in [&fails_over, &awaits_receipt] {
+        assert_eq!(otp(&gen_router, GENERATE, keys, json!({ "user_id": "sam", "to": "+14155550123" })).await.0, 202);
+    }
+    let mut handled = 0;
+    while handled < 2 {
+        let (n, r) = poll(&deliver, None).await;
+        assert!(n > 0 && r.batch_item_failures.is_empty(), "{n} jobs, {r:?}");
+        handled += n;
+    }
+    assert_eq!(twilio.accepted().len(), 2, "the fallback's SMS and the other project's");
+
     // Webhook worker: the delivery.failed event meets a failing receiver on
     // its last attempt, which is logged.
     hook.status.store(500, Ordering::SeqCst);
     let (n, r) = poll(&post, Some(webhook.cfg.max_receive_count)).await;
     assert_eq!((n, r.batch_item_failures.len()), (1, 1));
 
-    let manage = drive_management(&env, &template, &base, &sdk, &hook.url).await;
+    let manage = drive_management(&env, &template, &base, &sdk, &hook.url, &twilio).await;
 
     let mut problems = Vec::new();
     for f in [&generate, &verify, &manage, &delivery, &webhook] {
@@ -636,4 +781,31 @@ fn leading_key_patterns_match_key_shapes_as_iam_would_the_keys() {
     assert!(!wildcard("PROJECT#*#USER#*", "PROJECT#prj_1"));
     assert!(!wildcard("PROJECT#*#USER#*", "PROJECT#*#SENDS#*"));
     assert!(!wildcard("QUOTA#*", "PROJECT#*#USER#*"));
+}
+
+/// Every function's canary deployment rolls back on its own `Errors` alarm
+/// and on `ServerErrors`, whatever the Globals list had to leave out to
+/// avoid a dependency cycle (the delivery worker's alarm is added on the
+/// function itself).
+#[test]
+fn every_deployment_is_gated_by_its_own_errors_alarm() {
+    let out = translated(
+        r#"
+groups = {}
+for name, r in out["Resources"].items():
+    if r["Type"] == "AWS::CodeDeploy::DeploymentGroup":
+        alarms = r["Properties"]["AlarmConfiguration"]["Alarms"]
+        groups[name] = sorted(a["Name"]["Ref"] for a in alarms)
+print(json.dumps(groups))
+"#,
+    );
+    let groups: std::collections::BTreeMap<String, Vec<String>> = serde_json::from_slice(&out).unwrap();
+    let functions = ["OtpGenerate", "OtpVerify", "ManagementApi", "DeliveryWorker", "WebhookWorker"];
+    assert_eq!(groups.len(), functions.len(), "{groups:?}");
+    for f in functions {
+        let alarms = &groups[&format!("{f}FunctionDeploymentGroup")];
+        for needed in [format!("{f}ErrorsAlarm"), "ServerErrorsAlarm".to_owned()] {
+            assert!(alarms.contains(&needed), "{f}'s deployment is not gated by {needed}: {alarms:?}");
+        }
+    }
 }

@@ -99,6 +99,15 @@ CREATE TABLE IF NOT EXISTS send_counters (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS send_counters_expiry ON send_counters(expires_at);
 
+-- Test messages a client sent from its channels, per window (older windows
+-- are deleted by the next count).
+CREATE TABLE IF NOT EXISTS test_sends (
+    client_id    TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
+    window_start INTEGER NOT NULL,
+    count        INTEGER NOT NULL,
+    PRIMARY KEY (client_id, window_start)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS logs (
     id              TEXT PRIMARY KEY,
     client_id       TEXT NOT NULL,

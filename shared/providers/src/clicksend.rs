@@ -6,13 +6,15 @@
 //!   basic authentication with username and API key, status codes)
 //! - <https://205ozaq3qt.apidog.io/api-3524049> (the v3 reference's request and response examples)
 //! - <https://help.clicksend.com/article/cb98hv79pw-post-application-status-codes> (per-message status)
+//! - <https://developers.clicksend.com/docs/messaging/sms/other/view-specific-sms-receipt> (the
+//!   receipt echoes `custom_string`)
 //!
 //! | | |
 //! |---|---|
 //! | method, path | `POST {base}/v3/sms/send` (base `https://rest.clicksend.com`) |
 //! | auth | HTTP basic, API username : API key |
 //! | content type | `application/json` |
-//! | required fields | `messages[]` with `body` and `to` (E.164); optional `from` (sender ID; the account default when absent), `source` (the sending method, here `secure2fa`) |
+//! | required fields | `messages[]` with `body` and `to` (E.164); optional `from` (sender ID; the account default when absent), `source` (the sending method, here `secure2fa`), `custom_string` (the reference when the message is tracked, echoed in its delivery receipt, see [`crate::receipts`]) |
 //! | success | `200 {"http_code":200,"response_code":"SUCCESS","response_msg":…,"data":{"messages":[{"message_id":"…","status":"SUCCESS",…}]}}` → id = `data.messages[0].message_id` |
 //! | per-message status | `SUCCESS`; `INVALID_RECIPIENT`, `INSUFFICIENT_CREDIT`, `MISSING_REQUIRED_FIELDS`, `INVALID_RETURN_ADDRESS`, … (the message was not queued) |
 //! | errors | `{"http_code":n,"response_code":"…","response_msg":"…"}`; 400 BAD_REQUEST, 401 UNAUTHORIZED, 403 FORBIDDEN, 404 NOT_FOUND, 405 METHOD_NOT_FOUND, 429 TOO_MANY_REQUESTS, 500 INTERNAL_SERVER_ERROR |
@@ -81,6 +83,9 @@ impl MessageSender for ClicksendSender {
         let mut sms = json!({ "source": "secure2fa", "body": message.body, "to": to.as_str() });
         if let Some(from) = creds.get("from") {
             sms["from"] = json!(from);
+        }
+        if let Some(tracking) = &message.tracking {
+            sms["custom_string"] = json!(tracking.reference);
         }
         log_sms_length(KIND, &message.body);
         let request = self

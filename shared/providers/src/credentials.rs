@@ -50,20 +50,14 @@ impl<'a> Credentials<'a> {
     }
 }
 
-pub(crate) fn email_recipient<'m>(
-    provider: ProviderKind,
-    message: &'m OutgoingMessage,
-) -> Result<&'m Email, SendError> {
+pub(crate) fn email_recipient(provider: ProviderKind, message: &OutgoingMessage) -> Result<&Email, SendError> {
     match &message.to {
         Recipient::Email(email) => Ok(email),
         Recipient::Phone(_) => Err(SendError::Permanent(format!("{} sends email only", provider.as_str()))),
     }
 }
 
-pub(crate) fn phone_recipient<'m>(
-    provider: ProviderKind,
-    message: &'m OutgoingMessage,
-) -> Result<&'m PhoneNumber, SendError> {
+pub(crate) fn phone_recipient(provider: ProviderKind, message: &OutgoingMessage) -> Result<&PhoneNumber, SendError> {
     match &message.to {
         Recipient::Phone(phone) => Ok(phone),
         Recipient::Email(_) => Err(SendError::Permanent(format!("{} sends SMS only", provider.as_str()))),

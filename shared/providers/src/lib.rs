@@ -11,6 +11,9 @@
 //! the message or a credential. The HTTP providers share one client; their base URLs are fixed
 //! ([`ProviderEndpoints`]) and only the deployment may replace them.
 //!
+//! [`read_receipts`] reads the delivery receipts the providers post back: it checks each
+//! callback's authenticity as its provider documents and normalizes the outcomes.
+//!
 //! Must not depend on the AWS SDK (the SES sender lives in `secure2fa-aws` and is registered by
 //! the Lambda entry point; the outbox by the local server).
 
@@ -23,6 +26,8 @@ mod mailbox;
 mod mailjet;
 mod plivo;
 mod postmark;
+mod receipt_reader;
+pub mod receipts;
 mod registry;
 mod sendgrid;
 pub mod sms;
@@ -37,6 +42,8 @@ pub use http_client::{HttpTimeouts, provider_http_client};
 pub use mailjet::MailjetSender;
 pub use plivo::PlivoSender;
 pub use postmark::PostmarkSender;
+pub use receipt_reader::ProviderReceiptReader;
+pub use receipts::{ProviderReceipt, ReceiptError, ReceiptRequest, read_receipts};
 pub use registry::{ProviderRegistry, ProviderSetupError, ProvidersConfig};
 pub use sendgrid::SendgridSender;
 pub use smtp::{SmtpOptions, SmtpSender, SmtpSetupError};

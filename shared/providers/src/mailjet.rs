@@ -4,6 +4,8 @@
 //! - <https://dev.mailjet.com/docs/email-api/send_api_v31/send_basic_email> (request, mandatory properties)
 //! - <https://dev.mailjet.com/reference/email/send-emails/> (Send API v3.1 reference, response)
 //! - <https://dev.mailjet.com/docs/email-api/email_api_overview/status_codes> (HTTP codes)
+//! - <https://documentation.mailjet.com/hc/en-us/articles/360043578154-Event-Tracking-API> (events
+//!   echo the message's `EventPayload` as `Payload` and its `CustomID`)
 //!
 //! | | |
 //! |---|---|
@@ -11,6 +13,7 @@
 //! | auth | HTTP basic, API key : secret key |
 //! | content type | `application/json` |
 //! | required fields | `Messages[]` with `From.Email` (validated, active sender), `To[].Email`, and `TextPart` and/or `HTMLPart` (or a `TemplateID`); `Subject` |
+//! | optional used | `EventPayload` = the reference when the message is tracked: every event echoes it as `Payload` (chosen over `CustomID`, which Mailjet also uses to look messages up and which a client may want for itself) |
 //! | success | `200 {"Messages":[{"Status":"success","To":[{"Email":…,"MessageUUID":…,"MessageID":n,"MessageHref":…}]}]}` → id = `MessageUUID` (the event webhook's `Message_GUID`; `MessageID` exceeds 2^53) |
 //! | errors | per message: `{"Messages":[{"Status":"error","Errors":[{"ErrorIdentifier":…,"ErrorCode":"mj-00nn","StatusCode":400,"ErrorMessage":…,"ErrorRelatedTo":["To[0].Email"]}]}]}` with HTTP 400; whole request: `{"ErrorIdentifier":…,"StatusCode":401,"ErrorMessage":…}`; 401 bad key pair, 403 forbidden, 429 too many calls per minute, 500 internal error (with `ErrorIdentifier`) |
 //!
@@ -98,14 +101,16 @@ impl MessageSender for MailjetSender {
             TemplateFormat::Text => "TextPart",
             TemplateFormat::Html => "HTMLPart",
         };
-        let payload = json!({
-            "Messages": [{
-                "From": from,
-                "To": [{ "Email": to.as_str() }],
-                "Subject": message.subject,
-                part: message.body,
-            }]
+        let mut mail = json!({
+            "From": from,
+            "To": [{ "Email": to.as_str() }],
+            "Subject": message.subject,
+            part: message.body,
         });
+        if let Some(tracking) = &message.tracking {
+            mail["EventPayload"] = json!(tracking.reference);
+        }
+        let payload = json!({ "Messages": [mail] });
         let request = self
             .http
             .post(join(&self.base, "/v3.1/send"))

@@ -5,6 +5,7 @@
 //! - <http://plivo.com/docs/api/message/> (URI, 202 response)
 //! - <https://docs.plivo.com/docs/messaging/api/response> (success body, HTTP codes, error body)
 //! - <https://www.plivo.com/docs/messaging/api/messages/> (the message object, `message_uuid`)
+//! - <https://www.plivo.com/docs/messaging/api/message/message-status-callbacks> (`url`, `method`)
 //!
 //! | | |
 //! |---|---|
@@ -12,6 +13,7 @@
 //! | auth | HTTP basic, auth ID : auth token |
 //! | content type | `application/json` |
 //! | required fields | `dst` (country code first; `+` and punctuation are stripped by Plivo, so it is sent without), `text`, and `src` (number, short code or alphanumeric sender ID) or `powerpack_uuid` |
+//! | optional used | `url` (the deployment's receipts URL for the message, when it has one) with `method: "POST"`: Plivo posts each status change there, signed, see [`crate::receipts`] |
 //! | success | `202 {"api_id":…,"message":"message(s) queued","message_uuid":["…"]}` (and `invalid_number` listing refused destinations) → id = `message_uuid[0]` |
 //! | errors | `{"api_id":…,"error":"…"}`; 400 missing or invalid parameter (e.g. invalid `dst`/`src`), 401 authentication failed, 404 not found, 405 method not allowed, 429 rate limit exceeded, 500 server error |
 //!
@@ -76,6 +78,10 @@ impl MessageSender for PlivoSender {
         match creds.get("powerpack_uuid") {
             Some(powerpack) => payload["powerpack_uuid"] = json!(powerpack),
             None => payload["src"] = json!(creds.require("src")?.trim_start_matches('+')),
+        }
+        if let Some(callback) = message.tracking.as_ref().and_then(|t| t.status_callback.as_deref()) {
+            payload["url"] = json!(callback);
+            payload["method"] = json!("POST");
         }
         log_sms_length(KIND, &message.body);
         let request = self

@@ -4,6 +4,7 @@
 //! - <https://postmarkapp.com/developer/user-guide/send-email-with-api> (request, example)
 //! - <https://postmarkapp.com/developer/api/overview> (authentication, HTTP codes, error codes)
 //! - <https://postmarkapp.com/support/article/troubleshooting-422-unprocessable-entity-errors>
+//! - <https://postmarkapp.com/support/article/1125-custom-metadata-faq> (`Metadata`, echoed in webhooks)
 //!
 //! | | |
 //! |---|---|
@@ -11,7 +12,7 @@
 //! | auth | header `X-Postmark-Server-Token: <server token>` |
 //! | content type | `application/json`, with `Accept: application/json` |
 //! | required fields | `From` (verified sender signature or domain; `Name <addr>` allowed), `To`, `Subject`, `TextBody` or `HtmlBody` |
-//! | optional used | `MessageStream` (`outbound` is the default transactional stream) |
+//! | optional used | `MessageStream` (`outbound` is the default transactional stream); `Metadata: {"s2fa_ref": …}` when the message is tracked (echoed in the Delivery, Bounce and SpamComplaint webhooks, see [`crate::receipts`]) |
 //! | success | `200 {"To":…,"SubmittedAt":…,"MessageID":"<uuid>","ErrorCode":0,"Message":"OK"}` → id = `MessageID` |
 //! | errors | `{"ErrorCode":n,"Message":"…"}`; 401 missing/bad token (ErrorCode 10); 422 invalid request: 300 invalid email request, 400 sender signature not found, 401 sender signature not confirmed, 405 not allowed to send, 406 inactive recipient, 412 account pending, 413 account may not send; 429 rate limit exceeded; 500 internal error; 503 maintenance |
 //!
@@ -21,7 +22,7 @@
 
 use async_trait::async_trait;
 use secure2fa_core::model::{ProviderKind, TemplateFormat};
-use secure2fa_core::ports::{MessageSender, OutgoingMessage, ProviderCredentials, SendError, SentMessage};
+use secure2fa_core::ports::{MessageSender, OutgoingMessage, ProviderCredentials, SendError, SentMessage, Tracking};
 use serde::Deserialize;
 use serde_json::json;
 use url::Url;
@@ -72,13 +73,16 @@ impl MessageSender for PostmarkSender {
             TemplateFormat::Text => "TextBody",
             TemplateFormat::Html => "HtmlBody",
         };
-        let payload = json!({
+        let mut payload = json!({
             "From": from,
             "To": to.as_str(),
             "Subject": message.subject,
             body_field: message.body,
             "MessageStream": creds.get("message_stream").unwrap_or("outbound"),
         });
+        if let Some(tracking) = &message.tracking {
+            payload["Metadata"] = json!({ Tracking::FIELD: tracking.reference });
+        }
         let request = self
             .http
             .post(join(&self.base, "/email"))

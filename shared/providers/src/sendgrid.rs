@@ -7,6 +7,8 @@
 //! - <https://static1.twilio.com/docs/sendgrid/api-reference/how-to-use-the-sendgrid-v3-api/responses>
 //! - <https://www.twilio.com/docs/sendgrid/api-reference/how-to-use-the-sendgrid-v3-api/rate-limits>
 //! - <https://sendgrid.com/docs/glossary/x-message-id/> (the message id)
+//! - <https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/event> (custom arguments
+//!   come back as top-level fields of each event)
 //!
 //! | | |
 //! |---|---|
@@ -14,6 +16,7 @@
 //! | auth | `Authorization: Bearer <API key>` |
 //! | content type | `application/json` |
 //! | required fields | `personalizations[].to[].email` (at least one), `from.email` (a verified Sender Identity), `subject`, `content[]` of `{type, value}` (`text/plain` or `text/html`) |
+//! | optional used | `personalizations[].custom_args: {"s2fa_ref": …}` when the message is tracked (per recipient; echoed in each event webhook event, see [`crate::receipts`]) |
 //! | success | `202 Accepted`, empty body, header `X-Message-Id` → id (`200` only in sandbox mode) |
 //! | errors | `{"errors":[{"message":…,"field":…,"help":…}]}`; 400 bad request (field errors), 401 bad key, 403 from address not a verified Sender Identity / temporarily blocked, 413 payload too large, 429 too many requests (`X-RateLimit-Reset`: Unix time), 500 server unavailable, 503 API not available |
 //!
@@ -22,7 +25,7 @@
 
 use async_trait::async_trait;
 use secure2fa_core::model::{ProviderKind, TemplateFormat};
-use secure2fa_core::ports::{MessageSender, OutgoingMessage, ProviderCredentials, SendError, SentMessage};
+use secure2fa_core::ports::{MessageSender, OutgoingMessage, ProviderCredentials, SendError, SentMessage, Tracking};
 use serde::Deserialize;
 use serde_json::json;
 use url::Url;
@@ -77,8 +80,12 @@ impl MessageSender for SendgridSender {
             TemplateFormat::Text => "text/plain",
             TemplateFormat::Html => "text/html",
         };
+        let mut personalization = json!({ "to": [{ "email": to.as_str() }] });
+        if let Some(tracking) = &message.tracking {
+            personalization["custom_args"] = json!({ Tracking::FIELD: tracking.reference });
+        }
         let payload = json!({
-            "personalizations": [{ "to": [{ "email": to.as_str() }] }],
+            "personalizations": [personalization],
             "from": from,
             "subject": message.subject,
             "content": [{ "type": content_type, "value": message.body }],

@@ -240,10 +240,10 @@ fn classify(stage: &str, e: &SmtpError, known: &[&str]) -> SendError {
 fn tls_refused(e: &SmtpError) -> bool {
     let mut source = std::error::Error::source(e);
     while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::InvalidData {
-                return true;
-            }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::InvalidData
+        {
+            return true;
         }
         source = err.source();
     }

@@ -7,6 +7,7 @@
 //! - <https://www.twilio.com/docs/usage/twilios-response> (JSON with `.json`, error body)
 //! - <https://www.twilio.com/docs/api/errors> (error codes: 20003, 20429, 21211, 21606, 21610, 21612, 21614)
 //! - <https://twilio.com/en-us/blog/better-twilio-authentication-csharp-twilio-api-keys> (API keys)
+//! - <https://www.twilio.com/docs/messaging/guides/track-outbound-message-status> (`StatusCallback`)
 //!
 //! | | |
 //! |---|---|
@@ -14,6 +15,7 @@
 //! | auth | HTTP basic: Account SID : auth token, or API key SID : API key secret (the account SID stays in the path) |
 //! | content type | `application/x-www-form-urlencoded` |
 //! | required fields | `To` (E.164); `From` (Twilio number, short code or alphanumeric sender ID) or `MessagingServiceSid` (MG…); `Body` (up to 1600 characters) or media/content |
+//! | optional used | `StatusCallback`: the deployment's receipts URL for the message, when it has one (Twilio posts each status change there, signed, see [`crate::receipts`]) |
 //! | success | `201 {"sid":"SM…","status":"queued"|"accepted","num_segments":…,…}` → id = `sid` |
 //! | errors | `{"code":n,"message":…,"more_info":…,"status":s}`; 401 code 20003 (authentication); 400 code 21211 (invalid `To`), 21606 (`From` not SMS-capable), 21610 (unsubscribed recipient), 21612 / 21614 (unreachable / not mobile), 21408 (region not enabled); 404 unknown account; 429 code 20429 (too many requests); 5xx server error |
 //!
@@ -79,7 +81,10 @@ impl MessageSender for TwilioSender {
             None => ("From", creds.require("from")?),
         };
         log_sms_length(KIND, &message.body);
-        let form = [("To", to.as_str()), sender, ("Body", message.body.as_str())];
+        let mut form = vec![("To", to.as_str()), sender, ("Body", message.body.as_str())];
+        if let Some(callback) = message.tracking.as_ref().and_then(|t| t.status_callback.as_deref()) {
+            form.push(("StatusCallback", callback));
+        }
         let url = join(&self.base, &format!("/2010-04-01/Accounts/{account}/Messages.json"));
         let request = self.http.post(url).basic_auth(user, Some(password)).form(&form);
         let response = execute("twilio", request).await?;

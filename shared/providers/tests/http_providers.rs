@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use secure2fa_core::model::{ProviderKind, TemplateFormat};
-use secure2fa_core::ports::{MessageSender, OutgoingMessage, ProviderCredentials, SendError};
+use secure2fa_core::ports::{MessageSender, OutgoingMessage, ProviderCredentials, SendError, Tracking};
 use secure2fa_core::types::{Email, PhoneNumber, Recipient};
 use secure2fa_providers::{HttpTimeouts, ProviderEndpoints, ProviderRegistry, ProvidersConfig};
 use serde_json::{Value, json};
@@ -132,6 +132,23 @@ fn sms() -> OutgoingMessage {
         format: TemplateFormat::Text,
         tracking: None,
     }
+}
+
+/// A delivery reference and the receipts URL the deployment built for the message.
+const REFERENCE: &str =
+    "prj_01JD5Z8Y6X3W2V1T0S9R8Q7P6N-ver_01JD5Z8Y6X3W2V1T0S9R8Q7P6M-0123456789abcdef0123456789abcdef";
+const CALLBACK: &str = "https://otp.example.com/v1/receipts/chn_01JD5Z8Y6X3W2V1T0S9R8Q7P6K?ref=prj_01JD5Z8Y6X3W2V1T0S9R8Q7P6N-ver_01JD5Z8Y6X3W2V1T0S9R8Q7P6M-0123456789abcdef0123456789abcdef";
+
+/// `message` as a verification sends it: with its reference, and a status callback URL when the
+/// deployment has a public URL.
+fn tracked(mut message: OutgoingMessage, callback: bool) -> OutgoingMessage {
+    message.tracking =
+        Some(Tracking { reference: REFERENCE.into(), status_callback: callback.then(|| CALLBACK.to_owned()) });
+    message
+}
+
+fn form(seen: &Seen) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(&seen.body).into_owned().collect()
 }
 
 fn creds(v: Value) -> ProviderCredentials {
@@ -454,4 +471,72 @@ async fn credentials_that_fail_their_schema_never_reach_the_provider() {
         );
     }
     assert!(mock.seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn tracked_messages_carry_their_reference_where_each_provider_echoes_it() {
+    let (mock, registry) = mock().await;
+    let tracking_field = json!({ "s2fa_ref": REFERENCE });
+
+    // Postmark: Metadata, echoed in its webhooks.
+    let postmark = creds(json!({"server_token": "7d2c4d3e-1111-2222-3333-444455556666", "from": "codes@example.com"}));
+    mock.answer(answer(200, json!({"MessageID": "b7bc2f4a-e38e-4336-af7d-e6c392c2f817", "ErrorCode": 0})));
+    registry.send(ProviderKind::Postmark, &postmark, &tracked(email(TemplateFormat::Text), true)).await.unwrap();
+    assert_eq!(mock.take().json()["Metadata"], tracking_field);
+    registry.send(ProviderKind::Postmark, &postmark, &email(TemplateFormat::Text)).await.unwrap();
+    assert!(mock.take().json().get("Metadata").is_none(), "no Metadata without tracking");
+
+    // SendGrid: custom_args of the recipient's personalization, echoed in each event.
+    let sendgrid = creds(json!({"api_key": "SG.abcdefghijklmnop.qrstuvwxyz", "from": "codes@example.com"}));
+    let mut accepted = answer(202, json!(null));
+    accepted.body = String::new();
+    mock.answer(accepted);
+    registry.send(ProviderKind::Sendgrid, &sendgrid, &tracked(email(TemplateFormat::Text), true)).await.unwrap();
+    let body = mock.take().json();
+    assert_eq!(body["personalizations"][0]["custom_args"], tracking_field);
+    assert!(body.get("custom_args").is_none());
+    registry.send(ProviderKind::Sendgrid, &sendgrid, &email(TemplateFormat::Text)).await.unwrap();
+    assert!(mock.take().json()["personalizations"][0].get("custom_args").is_none());
+
+    // Mailjet: EventPayload, echoed as each event's Payload.
+    let mailjet =
+        creds(json!({"api_key": "0123456789abcdef", "api_secret": "fedcba9876543210", "from": "codes@example.com"}));
+    mock.answer(answer(200, json!({"Messages": [{"Status": "success", "To": [{"MessageUUID": "u"}]}]})));
+    registry.send(ProviderKind::Mailjet, &mailjet, &tracked(email(TemplateFormat::Text), true)).await.unwrap();
+    assert_eq!(mock.take().json()["Messages"][0]["EventPayload"], REFERENCE);
+    registry.send(ProviderKind::Mailjet, &mailjet, &email(TemplateFormat::Text)).await.unwrap();
+    assert!(mock.take().json()["Messages"][0].get("EventPayload").is_none());
+
+    // ClickSend: custom_string, echoed in the delivery receipt.
+    let clicksend = creds(json!({"username": "acme", "api_key": "ABCDEF12-3456-7890-ABCD-EF1234567890"}));
+    mock.answer(answer(200, json!({"data": {"messages": [{"message_id": "m", "status": "SUCCESS"}]}})));
+    registry.send(ProviderKind::Clicksend, &clicksend, &tracked(sms(), true)).await.unwrap();
+    assert_eq!(mock.take().json()["messages"][0]["custom_string"], REFERENCE);
+    registry.send(ProviderKind::Clicksend, &clicksend, &sms()).await.unwrap();
+    assert!(mock.take().json()["messages"][0].get("custom_string").is_none());
+
+    // Twilio: StatusCallback, only when the deployment has a receipts URL.
+    let twilio = creds(json!({"account_sid": "AC0123456789abcdef0123456789abcdef",
+        "auth_token": "0123456789abcdef0123456789abcdef", "from": "+14155550100"}));
+    mock.answer(answer(201, json!({"sid": "SMx", "status": "queued"})));
+    registry.send(ProviderKind::Twilio, &twilio, &tracked(sms(), true)).await.unwrap();
+    assert!(form(&mock.take()).contains(&("StatusCallback".into(), CALLBACK.into())));
+    for message in [tracked(sms(), false), sms()] {
+        registry.send(ProviderKind::Twilio, &twilio, &message).await.unwrap();
+        assert!(!form(&mock.take()).iter().any(|(k, _)| k == "StatusCallback"));
+    }
+
+    // Plivo: url and method POST, only when the deployment has a receipts URL.
+    let plivo = creds(
+        json!({"auth_id": "MAXXXXXXXXXXXXXXXXXX", "auth_token": "secret-token-0123456789", "src": "+14155550100"}),
+    );
+    mock.answer(answer(202, json!({"message_uuid": ["4e24e0c4-baf3-11ec-bafe-0242ac110003"]})));
+    registry.send(ProviderKind::Plivo, &plivo, &tracked(sms(), true)).await.unwrap();
+    let body = mock.take().json();
+    assert_eq!((body["url"].as_str(), body["method"].as_str()), (Some(CALLBACK), Some("POST")));
+    for message in [tracked(sms(), false), sms()] {
+        registry.send(ProviderKind::Plivo, &plivo, &message).await.unwrap();
+        let body = mock.take().json();
+        assert!(body.get("url").is_none() && body.get("method").is_none(), "{body}");
+    }
 }

@@ -12,14 +12,16 @@ use secure2fa_core::clock::Clock;
 use secure2fa_core::crypto::DataKeyCache;
 use secure2fa_core::manage::Management;
 use secure2fa_core::model::ProviderKind;
-use secure2fa_core::otp::{OtpService, Worker};
+use secure2fa_core::otp::{OtpService, Receipts, Worker};
+use secure2fa_core::ports::MessageSender;
 use secure2fa_core::quota::InProcessQuotas;
 use secure2fa_core::secrets::OperatorToken;
 use secure2fa_core::services::{ServiceConfig, Services};
 use secure2fa_http::{ClientIp, IpRateLimit};
 use secure2fa_local::{Db, LocalJobQueue, LocalKeyVault, Outbox, SqliteStore, files};
 use secure2fa_providers::{
-    AddressPolicy, HttpWebhookPoster, ProviderEndpoints, ProviderRegistry, ProvidersConfig, SmtpOptions,
+    AddressPolicy, HttpWebhookPoster, ProviderEndpoints, ProviderReceiptReader, ProviderRegistry, ProvidersConfig,
+    SmtpOptions,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -49,6 +51,9 @@ pub struct LocalConfig {
     /// Base URLs of the HTTP email and SMS providers (the real ones unless
     /// `SECURE2FA_TWILIO_API_URL` and the like say otherwise).
     pub provider_endpoints: ProviderEndpoints,
+    /// The URL the providers reach this server at, for delivery receipts
+    /// (`--public-url`); `None`: Twilio and Plivo get no status callback.
+    pub public_url: Option<String>,
 }
 
 impl LocalConfig {
@@ -61,6 +66,7 @@ impl LocalConfig {
             allow_private_webhooks: false,
             public: false,
             provider_endpoints: ProviderEndpoints::default(),
+            public_url: None,
         }
     }
 }
@@ -76,6 +82,7 @@ pub struct LocalApp {
     pub otp: OtpService,
     pub worker: Worker,
     pub manage: Management,
+    pub receipts: Receipts,
     pub operator_token: OperatorToken,
     /// The management API token, for `dev-credentials.json`.
     pub(crate) raw_operator_token: Zeroizing<String>,
@@ -95,8 +102,11 @@ impl LocalApp {
         let queue = LocalJobQueue::new(db, clock.clone(), config.max_job_attempts);
         // Every write of this process goes through these services, so their
         // read cache never serves a stale project, channel, template or client.
-        let service_config =
-            ServiceConfig { read_cache_ttl: Some(Duration::from_secs(300)), ..ServiceConfig::default() };
+        let service_config = ServiceConfig {
+            read_cache_ttl: Some(Duration::from_secs(300)),
+            public_url: config.public_url.clone(),
+            ..ServiceConfig::default()
+        };
         let services = Services::new(
             store.clone(),
             Arc::new(vault),
@@ -116,16 +126,32 @@ impl LocalApp {
             smtp: SmtpOptions { address_policy: policy, ..Default::default() },
             ..Default::default()
         };
-        let senders = ProviderRegistry::with_providers(&providers)
-            .context("cannot set up the delivery providers")?
-            .with(ProviderKind::Outbox, Arc::new(outbox.clone()));
+        let senders: Arc<dyn MessageSender> = Arc::new(
+            ProviderRegistry::with_providers(&providers)
+                .context("cannot set up the delivery providers")?
+                .with(ProviderKind::Outbox, Arc::new(outbox.clone())),
+        );
         let webhooks = HttpWebhookPoster::new(policy, HttpWebhookPoster::DEFAULT_TIMEOUT)
             .context("cannot build the webhook HTTP client")?;
         let otp = services.otp();
-        let worker = services.worker(Arc::new(senders), Arc::new(webhooks));
-        let manage = services.management(secrets.index_key.clone(), true);
+        let worker = services.worker(senders.clone(), Arc::new(webhooks));
+        let manage = services.management(secrets.index_key.clone(), true).with_sender(senders);
+        let receipts = services.receipts(Arc::new(ProviderReceiptReader));
         let keys = services.keys.clone();
-        Ok(Self { config, store, queue, outbox, keys, otp, worker, manage, operator_token, raw_operator_token, clock })
+        Ok(Self {
+            config,
+            store,
+            queue,
+            outbox,
+            keys,
+            otp,
+            worker,
+            manage,
+            receipts,
+            operator_token,
+            raw_operator_token,
+            clock,
+        })
     }
 
     /// The routers the Lambdas serve, plus `/dev/outbox`.
@@ -134,6 +160,7 @@ impl LocalApp {
         let router = secure2fa_http::base_router()
             .merge(secure2fa_http::otp_router(self.otp.clone(), secure2fa_http::OtpRoutes::Both, ip_limit))
             .merge(secure2fa_http::management_router(self.manage.clone(), self.operator_token.clone()))
+            .merge(secure2fa_http::receipts_router(self.receipts.clone(), self.config.public_url.clone()))
             .merge(self.dev_router())
             .layer(middleware::from_fn(client_ip_from_peer));
         secure2fa_http::with_edge_layers(router)

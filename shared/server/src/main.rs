@@ -41,6 +41,10 @@ enum Command {
         /// requires the operator token.
         #[arg(long, env = "SECURE2FA_PUBLIC")]
         public: bool,
+        /// The URL providers reach this server at, for delivery receipts
+        /// (default: http://<addr>).
+        #[arg(long, env = "SECURE2FA_PUBLIC_URL")]
+        public_url: Option<String>,
     },
 }
 
@@ -51,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tower_http=warn".into()),
         )
         .init();
-    let Command::Serve { data_dir, addr, ip_limit_per_minute, workers, allow_private_webhooks, public } =
+    let Command::Serve { data_dir, addr, ip_limit_per_minute, workers, allow_private_webhooks, public, public_url } =
         Cli::parse().command;
     check_listen_address(addr, public)?;
     // `SECURE2FA_TWILIO_API_URL` and the like: private endpoints, mocks.
@@ -63,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
         allow_private_webhooks,
         public,
         provider_endpoints,
+        public_url: Some(public_url.unwrap_or_else(|| format!("http://{addr}"))),
         ..LocalConfig::new(data_dir)
     };
     secure2fa_local::files::prepare_data_dir(&config.data_dir)

@@ -17,6 +17,7 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use secure2fa_core::crypto::Mac;
+use secure2fa_core::clock::UnixTime;
 use secure2fa_core::ids::{ChannelId, ClientId, TemplateId};
 use secure2fa_core::model::{Channel, ChannelMethod, Client, ProviderKind, Template};
 use secure2fa_core::ports::{ChannelStore, ClientStore, StoreError, TemplateStore};
@@ -233,6 +234,37 @@ impl ClientStore for DynamoStore {
         let mut clients = items.iter().map(client_from).collect::<Result<Vec<_>, _>>()?;
         clients.sort_by_key(|c| c.id);
         Ok(clients)
+    }
+
+    async fn count_test_send(
+        &self,
+        client: ClientId,
+        window_start: UnixTime,
+        window_seconds: u32,
+        max: u32,
+    ) -> Result<bool, StoreError> {
+        let update = "ADD #count :one SET #ttl = :ttl";
+        let cond = "attribute_not_exists(#pk) OR #count < :max";
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(client_pk(client), format!("TESTSENDS#{window_start}"))))
+            .update_expression(update)
+            .condition_expression(cond)
+            .set_expression_attribute_names(Some(names(&[update, cond])))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(max))
+            .expression_attribute_values(":ttl", n(window_start + window_seconds as i64))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) => {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }
 

@@ -171,6 +171,7 @@ impl AwsEnv {
         let api = services(&clients, &cfg);
         let worker = sqs_worker(&clients, &cfg, &cfg.delivery_queue_url).unwrap();
         let manage = Management {
+            sender: None,
             store: api.store.clone(),
             keys: api.keys.clone(),
             index_key: DeploymentSecrets::from_master(&master).unwrap().index_key,

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
+use secure2fa_core::clock::UnixTime;
 use secure2fa_core::ids::{ChannelId, ClientId, TemplateId};
 use secure2fa_core::model::{Channel, ChannelMethod, Client, ProviderKind, Template, TemplateFormat};
 use secure2fa_core::ports::{ChannelStore, ClientStore, StoreError, TemplateStore};
@@ -121,6 +122,32 @@ impl ClientStore for SqliteStore {
                 let mut s = conn.prepare_cached("SELECT * FROM clients ORDER BY id").map_err(sql)?;
                 let rows = s.query_map([], client_row).map_err(sql)?;
                 rows.collect::<Result<_, _>>().map_err(sql)
+            })
+            .await
+    }
+
+    async fn count_test_send(
+        &self,
+        client: ClientId,
+        window_start: UnixTime,
+        _window_seconds: u32,
+        max: u32,
+    ) -> Result<bool, StoreError> {
+        self.db
+            .run(move |conn| {
+                let tx = conn.savepoint().map_err(sql)?;
+                let id = client.to_string();
+                tx.execute("DELETE FROM test_sends WHERE client_id = ?1 AND window_start < ?2", params![id, window_start])
+                    .map_err(sql)?;
+                let counted = tx
+                    .execute(
+                        "INSERT INTO test_sends (client_id, window_start, count) VALUES (?1, ?2, 1)
+                         ON CONFLICT (client_id, window_start) DO UPDATE SET count = count + 1 WHERE count < ?3",
+                        params![id, window_start, max],
+                    )
+                    .map_err(sql)?;
+                tx.commit().map_err(sql)?;
+                Ok(counted == 1)
             })
             .await
     }
