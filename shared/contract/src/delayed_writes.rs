@@ -12,8 +12,7 @@ use secure2fa_core::crypto::Mac;
 use secure2fa_core::ids::{ChannelId, ClientId, ProjectId, TemplateId, VerificationId};
 use secure2fa_core::model::{
     Channel, CheckOutcome, ClaimOutcome, Client, DeliveryReceipt, DeliveryState, DestinationLimit, LogEntry, LogFilter,
-    LogPage, NewVerification, Project,
-    Template, UserRef, Verification,
+    LogPage, NewVerification, Project, Template, UserRef, Verification,
 };
 use secure2fa_core::ports::{
     ChannelStore, ClientStore, LogStore, ProjectStore, StartError, Store, StoreError, TemplateStore, VerificationStore,

@@ -344,10 +344,18 @@ pub async fn delivery_is_claimed_once_and_lease_expiry_allows_a_retry(store: Arc
     });
     let outcomes: Vec<ClaimOutcome> = join_all(claims).await.into_iter().map(|r| r.unwrap()).collect();
     assert_eq!(outcomes.iter().filter(|o| **o == ClaimOutcome::Claimed { fallback: false }).count(), 1);
-    assert!(outcomes.iter().all(|o| *o == ClaimOutcome::Claimed { fallback: false } || *o == ClaimOutcome::Held { until: NOW + 60 }));
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| *o == ClaimOutcome::Claimed { fallback: false } || *o == ClaimOutcome::Held { until: NOW + 60 })
+    );
     let claim = |at| store.claim_delivery(p.id, &v.user_ref, id, at, 60);
     assert_eq!(claim(NOW + 59).await.unwrap(), ClaimOutcome::Held { until: NOW + 60 }, "lease holds: retry later");
-    assert_eq!(claim(NOW + 60).await.unwrap(), ClaimOutcome::Claimed { fallback: false }, "elapsed lease can be taken over");
+    assert_eq!(
+        claim(NOW + 60).await.unwrap(),
+        ClaimOutcome::Claimed { fallback: false },
+        "elapsed lease can be taken over"
+    );
 
     // The first claim's worker, late: its lease (NOW + 60) ran out and the
     // delivery was claimed again (until NOW + 120). It cannot release or
@@ -363,7 +371,11 @@ pub async fn delivery_is_claimed_once_and_lease_expiry_allows_a_retry(store: Arc
     );
 
     store.finish_delivery(p.id, &v.user_ref, id, NOW + 120, DeliveryState::Queued, None).await.unwrap();
-    assert_eq!(claim(NOW + 61).await.unwrap(), ClaimOutcome::Claimed { fallback: false }, "released claim can be retaken");
+    assert_eq!(
+        claim(NOW + 61).await.unwrap(),
+        ClaimOutcome::Claimed { fallback: false },
+        "released claim can be retaken"
+    );
     store.finish_delivery(p.id, &v.user_ref, id, NOW + 121, DeliveryState::Sent, Some("SM0123")).await.unwrap();
     let stored = store.verification(p.id, &v.user_ref).await.unwrap().unwrap();
     assert_eq!(stored.delivery, DeliveryState::Sent);
@@ -608,10 +620,7 @@ pub async fn a_delivery_fails_over_once_and_counts_a_send(store: Arc<dyn Store>)
     assert_eq!((after.delivery, after.provider_message_id, after.receipt), (DeliveryState::Queued, None, None));
     let claim = store.claim_delivery(p.id, &w.user_ref, w.verification_id, NOW + 3, 60).await.unwrap();
     assert_eq!(claim, ClaimOutcome::Claimed { fallback: true });
-    store
-        .finish_delivery(p.id, &w.user_ref, w.verification_id, NOW + 63, DeliveryState::Failed, None)
-        .await
-        .unwrap();
+    store.finish_delivery(p.id, &w.user_ref, w.verification_id, NOW + 63, DeliveryState::Failed, None).await.unwrap();
     assert!(!store.start_fallback(p.id, &w.user_ref, w.verification_id, NOW + 4, None).await.unwrap(), "once");
 
     // A failed delivery moves, counted against the destination's window:

@@ -23,8 +23,7 @@ use crate::crypto::Mac;
 use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId, VerificationId};
 use crate::model::{
     Channel, CheckOutcome, ClaimOutcome, Client, DeliveryReceipt, DeliveryState, DestinationLimit, LogEntry, LogFilter,
-    LogPage, NewVerification, Project,
-    Template, UserRef, Verification,
+    LogPage, NewVerification, Project, Template, UserRef, Verification,
 };
 use crate::ports::{
     ChannelStore, ClientStore, LogStore, ProjectStore, StartError, Store, StoreError, TemplateStore, VerificationStore,

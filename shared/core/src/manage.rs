@@ -11,8 +11,8 @@ use crate::crypto::{DataKeyCache, IndexKey, KeyContext};
 use crate::error::{Internal, ManageError};
 use crate::ids::{ChannelId, ClientId, LogId, ProjectId, TemplateId};
 use crate::model::{
-    Channel, ChannelMethod, Client, Fallback, LogEntry, LogLevel, Project, ProjectSettings, ProviderKind, Template, TemplateFormat,
-    TemplateVersion, Webhook,
+    Channel, ChannelMethod, Client, Fallback, LogEntry, LogLevel, Project, ProjectSettings, ProviderKind, Template,
+    TemplateFormat, TemplateVersion, Webhook,
 };
 use crate::otp::{Aad, WebhookSecret};
 use crate::ports::{MessageSender, OutgoingMessage, ProviderCredentials, SendError, Store};
@@ -304,7 +304,11 @@ impl Management {
                 TestSendOutcome::Failed { reason, retryable: true }
             }
             Err(_) => TestSendOutcome::Failed {
-                reason: format!("{}: no answer within {} s", channel.provider.as_str(), crate::otp::SEND_DEADLINE.as_secs()),
+                reason: format!(
+                    "{}: no answer within {} s",
+                    channel.provider.as_str(),
+                    crate::otp::SEND_DEADLINE.as_secs()
+                ),
                 retryable: true,
             },
         };
@@ -353,10 +357,15 @@ pub const TEST_SENDS_PER_HOUR: u32 = 10;
 /// What a channel's provider did with a test message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TestSendOutcome {
-    Sent { provider_message_id: Option<String> },
+    Sent {
+        provider_message_id: Option<String>,
+    },
     /// The provider's refusal (never the recipient), and whether trying
     /// again later may work.
-    Failed { reason: String, retryable: bool },
+    Failed {
+        reason: String,
+        retryable: bool,
+    },
 }
 
 /// A channel's receipts secret: 32 random bytes, base64url (43 characters,

@@ -13,8 +13,8 @@ use crate::clock::UnixTime;
 use crate::crypto::Mac;
 use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId, VerificationId};
 use crate::model::{
-    Channel, CheckOutcome, ClaimOutcome, Client, DeliveryReceipt, DeliveryState, DestinationLimit, Job, LogEntry, LogFilter, LogPage, NewVerification,
-    Project, ProviderKind, Template, TemplateFormat, UserRef, Verification,
+    Channel, CheckOutcome, ClaimOutcome, Client, DeliveryReceipt, DeliveryState, DestinationLimit, Job, LogEntry,
+    LogFilter, LogPage, NewVerification, Project, ProviderKind, Template, TemplateFormat, UserRef, Verification,
 };
 use crate::types::Recipient;
 

@@ -16,11 +16,11 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use secure2fa_core::ids::{ChannelId, ClientId, LogId, ProjectId, TemplateId};
 use secure2fa_core::manage::{Management, NewProject, Principal, RECEIPTS_USERNAME, TestSendOutcome};
-use secure2fa_core::otp::receipts_path;
 use secure2fa_core::model::{
-    Channel, ChannelMethod, Client, Fallback, LogEntry, LogFilter, LogLevel, Project, ProjectSettings, ProviderKind, Quota,
-    Template, TemplateFormat, TemplateVersion,
+    Channel, ChannelMethod, Client, Fallback, LogEntry, LogFilter, LogLevel, Project, ProjectSettings, ProviderKind,
+    Quota, Template, TemplateFormat, TemplateVersion,
 };
+use secure2fa_core::otp::receipts_path;
 use secure2fa_core::secrets::OperatorToken;
 use secure2fa_core::types::{CodeLength, Email, Lang};
 use serde::Deserialize;

@@ -68,7 +68,9 @@ impl From<ReceiptsError> for ApiError {
                 Self::NotFound("no such receipts endpoint".into())
             }
             ReceiptsError::Refused(ReceiptError::Unauthentic) => Self::Unauthorized,
-            ReceiptsError::Refused(ReceiptError::Malformed(m)) => Self::InvalidRequest(format!("malformed receipt: {m}")),
+            ReceiptsError::Refused(ReceiptError::Malformed(m)) => {
+                Self::InvalidRequest(format!("malformed receipt: {m}"))
+            }
             ReceiptsError::Unavailable(u) => u.into(),
             ReceiptsError::Internal(i) => i.into(),
         }

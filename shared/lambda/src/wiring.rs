@@ -93,7 +93,11 @@ pub fn sqs_worker(aws: &AwsClients, cfg: &Config, queue_url: &str) -> Result<Sqs
 /// The management API's dependencies, with both secrets read from Secrets
 /// Manager now (cold start) and kept for the life of the instance; test
 /// messages go through the same providers as the delivery worker's.
-pub async fn management(aws: &AwsClients, s: &Services, cfg: &Config) -> Result<(Management, OperatorToken), SetupError> {
+pub async fn management(
+    aws: &AwsClients,
+    s: &Services,
+    cfg: &Config,
+) -> Result<(Management, OperatorToken), SetupError> {
     let sm = aws.secrets();
     let (secrets, token) = tokio::try_join!(
         load_deployment_secrets(&sm, &cfg.deployment_secret_id),

@@ -256,7 +256,8 @@ impl TwilioMock {
                     let seen = seen.clone();
                     async move {
                         if account == Self::REFUSING {
-                            let refusal = json!({ "code": 21211, "message": "Invalid 'To' Phone Number", "status": 400 });
+                            let refusal =
+                                json!({ "code": 21211, "message": "Invalid 'To' Phone Number", "status": 400 });
                             return (axum::http::StatusCode::BAD_REQUEST, axum::Json(refusal));
                         }
                         let form: BTreeMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
@@ -302,10 +303,17 @@ async fn sms_client(env: &AwsEnv) -> (ClientId, ChannelId, ChannelId) {
 }
 
 /// A project of `client` sending SMS through `primary`, with `fallback` as its fallback channel.
-async fn sms_project(env: &AwsEnv, client: ClientId, primary: ChannelId, fallback: ChannelId, webhook_url: &str) -> Keys {
+async fn sms_project(
+    env: &AwsEnv,
+    client: ClientId,
+    primary: ChannelId,
+    fallback: ChannelId,
+    webhook_url: &str,
+) -> Keys {
     let m = &env.manage;
     let en = Lang::parse("en").unwrap();
-    let versions = [(en.clone(), TemplateVersion { subject: String::new(), body: "Code {{ OTP_CODE }}".into() })].into();
+    let versions =
+        [(en.clone(), TemplateVersion { subject: String::new(), body: "Code {{ OTP_CODE }}".into() })].into();
     let template = m.create_template(client, "SMS", en, TemplateFormat::Text, versions).await.unwrap();
     let new = NewProject {
         title: "Texts".into(),

@@ -33,10 +33,10 @@ fn start(dir: &Path) -> (Server, Value) {
         .unwrap();
     let server = Server(child);
     for _ in 0..300 {
-        if let Some(text) = std::fs::read_to_string(&creds_path).ok().filter(|t| Some(t) != before.as_ref()) {
-            if let Ok(creds) = serde_json::from_str::<Value>(&text) {
-                return (server, creds);
-            }
+        if let Some(text) = std::fs::read_to_string(&creds_path).ok().filter(|t| Some(t) != before.as_ref())
+            && let Ok(creds) = serde_json::from_str::<Value>(&text)
+        {
+            return (server, creds);
         }
         std::thread::sleep(Duration::from_millis(50));
     }

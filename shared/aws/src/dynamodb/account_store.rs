@@ -16,8 +16,8 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
-use secure2fa_core::crypto::Mac;
 use secure2fa_core::clock::UnixTime;
+use secure2fa_core::crypto::Mac;
 use secure2fa_core::ids::{ChannelId, ClientId, TemplateId};
 use secure2fa_core::model::{Channel, ChannelMethod, Client, ProviderKind, Template};
 use secure2fa_core::ports::{ChannelStore, ClientStore, StoreError, TemplateStore};
@@ -260,7 +260,9 @@ impl ClientStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) => {
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
                 Ok(false)
             }
             Err(e) => Err(unavailable(e)),

@@ -177,8 +177,14 @@ impl DynamoStore {
             "#gsi3sk = if_not_exists(#gsi3sk, :uref)",
             "#ttl = :ttl",
         ];
-        let mut remove =
-            vec!["#delivery_lease_until", "#guess", "#guess_device", "#provider_message_id", "#fallback", RECEIPT_ATTRIBUTES];
+        let mut remove = vec![
+            "#delivery_lease_until",
+            "#guess",
+            "#guess_device",
+            "#provider_message_id",
+            "#fallback",
+            RECEIPT_ATTRIBUTES,
+        ];
         if v.device_mac.is_some() {
             set.push("#device_mac = :dmac")
         } else {

@@ -35,14 +35,14 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::aad::Aad;
+use super::generate::destination_limit;
 use super::webhook::{EventType, emit};
 use super::{JobOutcome, RetryJob, Subject, Worker, write_log};
-use super::generate::destination_limit;
 use crate::clock::UnixTime;
 use crate::crypto::{DataKey, KeyContext};
 use crate::model::{
-    Channel, ChannelMethod, ClaimOutcome, DeliveryJob, DeliveryRef, DeliveryState, DeliveryStep, Job,
-    JobAttempt, LogLevel, Project, Template,
+    Channel, ChannelMethod, ClaimOutcome, DeliveryJob, DeliveryRef, DeliveryState, DeliveryStep, Job, JobAttempt,
+    LogLevel, Project, Template,
 };
 use crate::ports::{OutgoingMessage, ProviderCredentials, SendError, StartError, Tracking};
 use crate::render::{RenderLimits, RenderVars, render_with_limits};
@@ -210,9 +210,10 @@ impl Worker {
         let client_key =
             self.keys.get(&KeyContext::client(client.id), &client.data_key).await.map_err(|e| retry(&e))?;
         let vid = job.verification_id.to_string();
-        let (Ok(code), Ok(to)) =
-            (key.open_string(Aad::job_code(&vid), &job.code), key.open_string(Aad::job_recipient(&vid), &job.recipient))
-        else {
+        let (Ok(code), Ok(to)) = (
+            key.open_string(Aad::job_code(&vid), &job.code),
+            key.open_string(Aad::job_recipient(&vid), &job.recipient),
+        ) else {
             tracing::error!("delivery job could not be opened; dropping");
             return dropped("sealed values do not open");
         };
@@ -270,7 +271,8 @@ impl Worker {
             .and_then(|raw| serde_json::from_slice(&raw).ok())
             .ok_or_else(|| SendError::Permanent("channel credentials could not be opened".into()))?;
         let lang = job.lang.clone().unwrap_or_else(|| template.default_lang.clone());
-        let (_, version) = template.version_for(&lang).ok_or_else(|| SendError::Permanent("template has no versions".into()))?;
+        let (_, version) =
+            template.version_for(&lang).ok_or_else(|| SendError::Permanent("template has no versions".into()))?;
         let vars = RenderVars {
             code: &parts.code,
             expires_in_seconds: project.settings.expiration_seconds,
@@ -278,9 +280,12 @@ impl Worker {
         };
         let rendered = render_with_limits(template.format, version, &vars, RenderLimits::for_method(channel.method))
             .map_err(|e| SendError::Permanent(e.to_string()))?;
-        let reference =
-            DeliveryRef { project_id: project.id, verification_id: job.verification_id, user_ref: job.user_ref.clone() }
-                .encode();
+        let reference = DeliveryRef {
+            project_id: project.id,
+            verification_id: job.verification_id,
+            user_ref: job.user_ref.clone(),
+        }
+        .encode();
         let status_callback = self.public_url.as_deref().map(|base| {
             format!("{base}{}?ref={reference}", receipts_path(channel.provider, channel.client_id, channel.id))
         });
@@ -315,10 +320,8 @@ impl Worker {
             return Ok(false);
         };
         let limit = destination_limit(&parts.key, &parts.project.settings, &parts.recipient, now);
-        let moved = self
-            .store
-            .start_fallback(job.project_id, &job.user_ref, job.verification_id, now, Some(&limit))
-            .await;
+        let moved =
+            self.store.start_fallback(job.project_id, &job.user_ref, job.verification_id, now, Some(&limit)).await;
         let about = parts.subject(job, now);
         match moved {
             Ok(true) => {
@@ -327,7 +330,10 @@ impl Worker {
                     about,
                     LogLevel::Warning,
                     "delivery.fallback",
-                    format!("Delivery via {why}; sending the same code through fallback channel {}", fallback.channel_id),
+                    format!(
+                        "Delivery via {why}; sending the same code through fallback channel {}",
+                        fallback.channel_id
+                    ),
                 )
                 .await;
                 tracing::info!(fallback_provider = channel.provider.as_str(), "failing over");
@@ -384,7 +390,11 @@ impl Parts {
 
 /// Where a provider posts the receipts of a channel's messages, below the
 /// deployment's public URL. The receipts endpoint serves exactly this path.
-pub fn receipts_path(provider: crate::model::ProviderKind, client: crate::ids::ClientId, channel: crate::ids::ChannelId) -> String {
+pub fn receipts_path(
+    provider: crate::model::ProviderKind,
+    client: crate::ids::ClientId,
+    channel: crate::ids::ChannelId,
+) -> String {
     format!("/receipts/{}/{client}/{channel}", provider.as_str())
 }
 

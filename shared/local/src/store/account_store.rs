@@ -137,8 +137,11 @@ impl ClientStore for SqliteStore {
             .run(move |conn| {
                 let tx = conn.savepoint().map_err(sql)?;
                 let id = client.to_string();
-                tx.execute("DELETE FROM test_sends WHERE client_id = ?1 AND window_start < ?2", params![id, window_start])
-                    .map_err(sql)?;
+                tx.execute(
+                    "DELETE FROM test_sends WHERE client_id = ?1 AND window_start < ?2",
+                    params![id, window_start],
+                )
+                .map_err(sql)?;
                 let counted = tx
                     .execute(
                         "INSERT INTO test_sends (client_id, window_start, count) VALUES (?1, ?2, 1)

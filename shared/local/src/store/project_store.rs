@@ -24,7 +24,8 @@ fn project_row(row: &Row<'_>) -> rusqlite::Result<Project> {
         template_id: id_col(row, "template_id")?,
         settings: json_col(row, "settings")?,
         webhook,
-        fallback: match (get::<Option<String>>(row, "fallback_channel_id")?, get::<Option<u32>>(row, "fallback_after")?) {
+        fallback: match (get::<Option<String>>(row, "fallback_channel_id")?, get::<Option<u32>>(row, "fallback_after")?)
+        {
             (Some(_), Some(after_seconds)) => {
                 Some(Fallback { channel_id: id_col(row, "fallback_channel_id")?, after_seconds })
             }

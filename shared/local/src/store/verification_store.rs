@@ -63,7 +63,13 @@ fn count_send(
              DO UPDATE SET count = count + 1 WHERE count < ?5",
         )
         .and_then(|mut s| {
-            s.execute(params![project, limit.destination.as_str(), limit.window_start, limit.window_end(), limit.max_sends])
+            s.execute(params![
+                project,
+                limit.destination.as_str(),
+                limit.window_start,
+                limit.window_end(),
+                limit.max_sends
+            ])
         })
         .map_err(sql)?;
     if counted == 0 {
@@ -295,7 +301,8 @@ impl VerificationStore for SqliteStore {
         provider_message_id: &str,
         receipt: &DeliveryReceipt,
     ) -> Result<Option<Verification>, StoreError> {
-        let (uref, message_id, receipt) = (user_ref.as_str().to_owned(), provider_message_id.to_owned(), receipt.clone());
+        let (uref, message_id, receipt) =
+            (user_ref.as_str().to_owned(), provider_message_id.to_owned(), receipt.clone());
         self.db
             .run(move |conn| {
                 conn.prepare_cached(
