@@ -33,6 +33,9 @@ import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import hashlib
+import hmac
+
 import boto3
 from samcli.yamlhelper import yaml_parse
 
@@ -128,7 +131,13 @@ class Sam:
         # sam local does not resolve the template's !If for AWS_ENDPOINT_URL,
         # and the Rust SDK refuses an empty endpoint: set it here too.
         env_vars = {**env_vars, "AWS_ENDPOINT_URL": f"http://host.docker.internal:{moto.port}"}
-        self.env_file.write_text(json.dumps({"Parameters": env_vars}))
+        # The worker's status callback URL: the HttpApi's URL, as the template's
+        # !Sub makes it. The management function has none (no custom domain)
+        # and checks receipts against the URL of the request, as on AWS.
+        self.env_file.write_text(json.dumps({
+            "Parameters": env_vars,
+            "DeliveryWorkerFunction": {"PUBLIC_URL": f"https://{API_HOST}"},
+        }))
         self.workdir = workdir
         self.common = [
             "--template", str(BUILT_TEMPLATE), "--skip-pull-image",
@@ -216,6 +225,27 @@ def expect(cond: bool, what: str) -> None:
     if not cond:
         raise SystemExit(f"FAILED: {what}")
     log(f"ok: {what}")
+
+
+# The host of the API in the committed events (requestContext.domainName).
+API_HOST = "abc123.execute-api.us-east-1.amazonaws.com"
+
+
+def twilio_receipt_event(callback: str, fields: dict, token: str) -> dict:
+    """Twilio's status callback for an SMS, as API Gateway hands it to the
+    receipts function: form-encoded, signed as Twilio documents (HMAC-SHA1
+    of the URL followed by each field name and value, sorted by name)."""
+    signed = callback + "".join(k + v for k, v in sorted(fields.items()))
+    signature = base64.b64encode(hmac.new(token.encode(), signed.encode(), hashlib.sha1).digest()).decode()
+    url = urllib.parse.urlsplit(callback)
+    ev = management_event("POST", url.path)
+    ev["routeKey"] = ev["requestContext"]["routeKey"] = "POST /receipts/{proxy+}"
+    ev["rawQueryString"] = url.query
+    ev["queryStringParameters"] = dict(urllib.parse.parse_qsl(url.query))
+    ev["headers"] = {"host": url.netloc, "content-type": "application/x-www-form-urlencoded",
+                     "user-agent": "TwilioProxy/1.1", "x-twilio-signature": signature}
+    ev["body"] = urllib.parse.urlencode(fields)
+    return ev
 
 
 class TwilioMock(BaseHTTPRequestHandler):
@@ -335,6 +365,20 @@ def main() -> int:
                and fields["From"] == "+14155550100" and re.search(r"\d{10}", fields["Body"]) and auth.startswith(account + ":"),
                "Twilio mock got the documented request (path, basic auth, To, From, Body)")
         sms_code = re.search(r"\d{10}", fields["Body"]).group(0)
+        callback = fields.get("StatusCallback", "")
+        expect(callback.startswith(f"https://{API_HOST}/receipts/twilio/{client_id}/{sms_channel['id']}?ref=prj_"),
+               "the SMS asks Twilio for status callbacks to the stack's receipts endpoint")
+        token = "f00dfacef00dfacef00dfacef00dface"
+        receipt = {"MessageSid": "SM0123456789abcdef0123456789abcdef", "MessageStatus": "delivered",
+                   "AccountSid": account, "ApiVersion": "2010-04-01"}
+        forged = twilio_receipt_event(callback, receipt, "0" * 32)
+        status, _ = sam.http("ReceiptsFunction", forged)
+        expect(status == 401, "a receipt signed with another token -> 401")
+        status, body = sam.http("ReceiptsFunction", twilio_receipt_event(callback, receipt, token))
+        expect(status == 200 and body == {"recorded": 1, "ignored": 0}, f"a signed Twilio receipt -> recorded ({body})")
+        items = moto.client("dynamodb").scan(TableName=env_vars["TABLE_NAME"])["Items"]
+        states = [i["receipt_status"]["S"] for i in items if "receipt_status" in i]
+        expect(states == ["delivered"], f"the SMS's verification holds its delivered receipt ({states})")
         items = moto.client("dynamodb").scan(TableName=env_vars["TABLE_NAME"])["Items"]
         ids = [i["provider_message_id"]["S"] for i in items if "provider_message_id" in i]
         # (The email verification above holds SES's message id.)

@@ -203,10 +203,11 @@ impl VerificationStore for DelayedWrites {
         user_ref: &UserRef,
         id: VerificationId,
         now: UnixTime,
+        claimed_until: Option<UnixTime>,
         destination_limit: Option<&DestinationLimit>,
     ) -> Result<bool, StartError> {
         self.pause().await;
-        self.inner.start_fallback(project, user_ref, id, now, destination_limit).await
+        self.inner.start_fallback(project, user_ref, id, now, claimed_until, destination_limit).await
     }
     async fn list_verifications(&self, project: ProjectId, limit: usize) -> Result<Vec<Verification>, StoreError> {
         self.inner.list_verifications(project, limit).await

@@ -598,7 +598,7 @@ pub async fn a_delivery_fails_over_once_and_counts_a_send(store: Arc<dyn Store>)
     store.start_verification(&limited(v.clone(), "dest", NOW, 3), NOW).await.unwrap();
     let fail_over = |at, max| {
         let (store, v, limit) = (store.clone(), v.clone(), limit(max));
-        async move { store.start_fallback(p.id, &v.user_ref, v.verification_id, at, Some(&limit)).await }
+        async move { store.start_fallback(p.id, &v.user_ref, v.verification_id, at, None, Some(&limit)).await }
     };
     assert!(!fail_over(NOW, 3).await.unwrap(), "nothing to fail over while queued");
     // Delivered: no fallback.
@@ -612,7 +612,7 @@ pub async fn a_delivery_fails_over_once_and_counts_a_send(store: Arc<dyn Store>)
     store.start_verification(&limited(w.clone(), "dest", NOW, 3), NOW).await.unwrap();
     sent(store.as_ref(), &w, "SM2", NOW).await;
     let ten = limit(10);
-    let tries = (0..8).map(|_| store.start_fallback(p.id, &w.user_ref, w.verification_id, NOW + 2, Some(&ten)));
+    let tries = (0..8).map(|_| store.start_fallback(p.id, &w.user_ref, w.verification_id, NOW + 2, None, Some(&ten)));
     let moved = join_all(tries).await.into_iter().filter(|r| matches!(r, Ok(true))).count();
     assert_eq!(moved, 1, "the fallback is used at most once per code");
     let after = store.verification(p.id, &w.user_ref).await.unwrap().unwrap();
@@ -621,7 +621,7 @@ pub async fn a_delivery_fails_over_once_and_counts_a_send(store: Arc<dyn Store>)
     let claim = store.claim_delivery(p.id, &w.user_ref, w.verification_id, NOW + 3, 60).await.unwrap();
     assert_eq!(claim, ClaimOutcome::Claimed { fallback: true });
     store.finish_delivery(p.id, &w.user_ref, w.verification_id, NOW + 63, DeliveryState::Failed, None).await.unwrap();
-    assert!(!store.start_fallback(p.id, &w.user_ref, w.verification_id, NOW + 4, None).await.unwrap(), "once");
+    assert!(!store.start_fallback(p.id, &w.user_ref, w.verification_id, NOW + 4, None, None).await.unwrap(), "once");
 
     // A failed delivery moves, counted against the destination's window:
     // three sends used (two starts, one fallback), so a limit of 3 refuses.
@@ -629,16 +629,27 @@ pub async fn a_delivery_fails_over_once_and_counts_a_send(store: Arc<dyn Store>)
     store.start_verification(&new_verification(x.clone(), 0), NOW).await.unwrap();
     store.claim_delivery(p.id, &x.user_ref, x.verification_id, NOW, 60).await.unwrap();
     store.finish_delivery(p.id, &x.user_ref, x.verification_id, NOW + 60, DeliveryState::Failed, None).await.unwrap();
-    let refused = store.start_fallback(p.id, &x.user_ref, x.verification_id, NOW + 5, Some(&limit(3))).await;
+    let refused = store.start_fallback(p.id, &x.user_ref, x.verification_id, NOW + 5, None, Some(&limit(3))).await;
     assert!(matches!(refused, Err(StartError::DestinationLimit { .. })), "{refused:?}");
     let unchanged = store.verification(p.id, &x.user_ref).await.unwrap().unwrap();
     assert!(!unchanged.fallback, "a refused fallback moves nothing");
-    assert!(store.start_fallback(p.id, &x.user_ref, x.verification_id, NOW + 5, Some(&limit(4))).await.unwrap());
+    assert!(store.start_fallback(p.id, &x.user_ref, x.verification_id, NOW + 5, None, Some(&limit(4))).await.unwrap());
+    // From the caller's own claim, fenced by its lease end: another
+    // worker's lease does not move it, the caller's does.
+    let z = verification(p.id, "u5", "c5", NOW);
+    store.start_verification(&new_verification(z.clone(), 0), NOW).await.unwrap();
+    store.claim_delivery(p.id, &z.user_ref, z.verification_id, NOW, 60).await.unwrap();
+    let from_claim = |until| store.start_fallback(p.id, &z.user_ref, z.verification_id, NOW + 1, Some(until), None);
+    assert!(!from_claim(NOW + 61).await.unwrap(), "not this caller's lease");
+    assert!(!store.start_fallback(p.id, &z.user_ref, z.verification_id, NOW + 1, None, None).await.unwrap(), "claimed");
+    assert!(from_claim(NOW + 60).await.unwrap(), "the caller's own claim");
+    let moved = store.verification(p.id, &z.user_ref).await.unwrap().unwrap();
+    assert_eq!((moved.fallback, moved.delivery, moved.delivery_lease_until), (true, DeliveryState::Queued, None));
     // A used or expired code does not fail over.
     let y = verification(p.id, "u4", "c4", NOW);
     store.start_verification(&new_verification(y.clone(), 0), NOW).await.unwrap();
     sent(store.as_ref(), &y, "SM4", NOW).await;
-    assert!(!store.start_fallback(p.id, &y.user_ref, y.verification_id, y.expires_at, None).await.unwrap());
+    assert!(!store.start_fallback(p.id, &y.user_ref, y.verification_id, y.expires_at, None, None).await.unwrap());
     assert!(approved(&store.check_code(p.id, &y.user_ref, &m("c4"), None, NOW).await.unwrap()));
-    assert!(!store.start_fallback(p.id, &y.user_ref, y.verification_id, NOW + 6, None).await.unwrap());
+    assert!(!store.start_fallback(p.id, &y.user_ref, y.verification_id, NOW + 6, None, None).await.unwrap());
 }

@@ -41,6 +41,15 @@ macro_rules! prefixed_id {
                     .ok_or(InvalidId { kind: $prefix })
             }
 
+            /// The id's 16 bytes (its ULID), as [`Self::from_bytes`] takes them.
+            pub fn to_bytes(&self) -> [u8; 16] {
+                self.0.to_bytes()
+            }
+
+            pub fn from_bytes(bytes: [u8; 16]) -> Self {
+                Self(ulid::Ulid::from_bytes(bytes))
+            }
+
             /// Milliseconds since the epoch at which the id was minted.
             pub fn timestamp_ms(&self) -> u64 {
                 self.0.timestamp_ms()

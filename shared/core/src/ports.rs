@@ -197,19 +197,22 @@ pub trait VerificationStore: Send + Sync {
     ) -> Result<Option<Verification>, StoreError>;
 
     /// Moves the delivery of verification `id` to the project's fallback
-    /// channel, at most once per code: only while the code is current,
-    /// pending and unexpired, not yet on the fallback, and its delivery
-    /// either `Failed` or was `Sent` without a `delivered` (or `complained`)
-    /// receipt. The delivery is queued again with no message id and no
-    /// receipt. Counts one send against `destination_limit` in the same way
-    /// as [`Self::start_verification`] (a used-up window refuses with
-    /// `DestinationLimit` and moves nothing). `Ok(false)`: nothing to move.
+    /// channel, at most once per code, in one atomic write: only while the
+    /// code is current, pending and unexpired, not yet on the fallback, and
+    /// its delivery is `Failed`, or still claimed by the caller (lease
+    /// ending at `claimed_until`, which fences it), or was `Sent` without a
+    /// `delivered` (or `complained`) receipt. The delivery is queued again
+    /// with no lease, message id or receipt, and one send is counted
+    /// against `destination_limit` in the same write (a used-up window
+    /// refuses with `DestinationLimit` and moves nothing). `Ok(false)`:
+    /// nothing to move.
     async fn start_fallback(
         &self,
         project: ProjectId,
         user_ref: &UserRef,
         id: VerificationId,
         now: UnixTime,
+        claimed_until: Option<UnixTime>,
         destination_limit: Option<&DestinationLimit>,
     ) -> Result<bool, StartError>;
 
@@ -262,8 +265,8 @@ pub struct OutgoingMessage {
 pub struct Tracking {
     /// [`crate::model::DeliveryRef::encode`]: sent as the provider's metadata
     /// (Postmark `Metadata`, SendGrid `custom_args`, Mailjet `EventPayload`,
-    /// ClickSend `custom_string`, SES message tag), each under the name
-    /// [`Tracking::FIELD`].
+    /// ClickSend `custom_string`), under the name [`Tracking::FIELD`] where
+    /// the provider takes one. SES and SMTP send it nowhere (no receipts).
     pub reference: String,
     /// For providers that take a status callback URL per message (Twilio
     /// `StatusCallback`, Plivo `url`): the receipts endpoint of this

@@ -380,6 +380,39 @@ pub fn credential_fields(kind: ProviderKind) -> &'static [CredentialField] {
     }
 }
 
+/// The deployment's public base URL, checked: `https://` with a host and
+/// nothing after the path (`http://` only for a loopback host), returned
+/// without a trailing `/`. Providers post receipts below it, some with our
+/// basic-auth secret, so it must not travel in clear.
+pub fn public_url(raw: &str) -> Result<String, &'static str> {
+    let url = url::Url::parse(raw).map_err(|_| "not an absolute URL")?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err("has no host"),
+    };
+    if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
+        return Err("must be https (http only for a loopback host)");
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err("must have no credentials, query or fragment");
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// Whether `provider`, handed a status callback URL with a message, signs
+/// the callbacks it posts there in a way these credentials can check: Twilio
+/// (with the account's auth token; an API key alone cannot check them) and
+/// Plivo. Only then is a missing `delivered` receipt worth acting on.
+pub fn signs_status_callbacks(provider: ProviderKind, credentials: &Value) -> bool {
+    match provider {
+        ProviderKind::Twilio => credentials.as_object().and_then(|m| present(m, "auth_token")).is_some(),
+        ProviderKind::Plivo => true,
+        _ => false,
+    }
+}
+
 /// Checks a channel's credentials for `kind`: a JSON object of at most
 /// [`MAX_CREDENTIALS_BYTES`], only the provider's fields, every required one present, each
 /// value valid for its [`FieldKind`], and the rules that tie fields together (Twilio: an auth

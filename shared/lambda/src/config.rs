@@ -111,7 +111,10 @@ impl Config {
             allow_http_webhooks: get("ALLOW_HTTP_WEBHOOKS").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             allow_private_webhooks: get("ALLOW_PRIVATE_WEBHOOKS").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             provider_endpoints: ProviderEndpoints::from_lookup(&get)?,
-            public_url: get("PUBLIC_URL"),
+            public_url: get("PUBLIC_URL")
+                .map(|u| secure2fa_core::providers::public_url(&u))
+                .transpose()
+                .map_err(|e| ConfigError::Invalid("PUBLIC_URL", e.into()))?,
         })
     }
 }

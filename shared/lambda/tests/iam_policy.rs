@@ -101,7 +101,8 @@ fn needs(function: &str) -> Needs {
     match function {
         "OtpGenerateFunction" => Needs { delivery_queue: true, ..n },
         "OtpVerifyFunction" | "WebhookWorkerFunction" => Needs { webhook_queue: true, ..n },
-        "ManagementApiFunction" => Needs { secrets: true, webhook_queue: true, ..n },
+        "ManagementApiFunction" => Needs { secrets: true, ..n },
+        "ReceiptsFunction" => Needs { webhook_queue: true, ..n },
         "DeliveryWorkerFunction" => Needs { delivery_queue: true, webhook_queue: true, ..n },
         other => panic!("no binary known for {other}"),
     }
@@ -364,17 +365,11 @@ async fn drive_management(
     base: &Stack,
     sdk: &SdkConfig,
     webhook_url: &str,
-    twilio: &TwilioMock,
 ) -> Function {
     let manage = Function::new(template, base, "ManagementApiFunction");
     let clients = manage.start(sdk);
-    let s = services(&clients, &manage.cfg);
-    let (m, token) = management(&clients, &s, &manage.cfg).await.unwrap();
-    let api = prepare(
-        base_router()
-            .merge(management_router(m, token))
-            .merge(receipts_router(receipts(&s), manage.cfg.public_url.clone())),
-    );
+    let (m, token) = management(&clients, &services(&clients, &manage.cfg), &manage.cfg).await.unwrap();
+    let api = prepare(base_router().merge(management_router(m, token)));
     let token = fixture()["operator_token"].as_str().unwrap().to_owned();
     let call = |method: &'static str, path: String, body: Option<Value>| {
         let (api, token) = (api.clone(), token.clone());
@@ -395,31 +390,6 @@ async fn drive_management(
     let test = Some(json!({ "to": "ops@example.com" }));
     let (s, sent) = call("POST", format!("{c}/channels/{}/test", channel["id"].as_str().unwrap()), test).await;
     assert_eq!((s, &sent["status"]), (200, &json!("sent")), "{sent}");
-    // Twilio reports the accepted SMS undelivered: stored, logged, a
-    // delivery.failed event queued (sealed under the project's key).
-    let (callback, account) = twilio.accepted().into_iter().next().expect("an accepted SMS");
-    let token = TwilioMock::token(&account);
-    let fields = vec![
-        ("MessageSid".to_owned(), TwilioMock::sid(&account)),
-        ("MessageStatus".to_owned(), "undelivered".to_owned()),
-        ("ErrorCode".to_owned(), "30003".to_owned()),
-        ("AccountSid".to_owned(), account.clone()),
-    ];
-    let url = url::Url::parse(&callback).unwrap();
-    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&fields).finish();
-    let req = http::Request::builder()
-        .method("POST")
-        .uri(&url[url::Position::BeforePath..])
-        .header("host", url.host_str().unwrap())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", twilio_signature(&token, &callback, &fields))
-        .body(Body::from(body))
-        .unwrap();
-    let resp = api.clone().oneshot(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let answer = resp.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
-    assert_eq!(serde_json::from_slice::<Value>(&answer).unwrap()["recorded"], 1);
     let template_body = json!({ "title": "Default", "default_lang": "en", "versions": { "en": { "subject": "Code", "body": "{{ OTP_CODE }}" } } });
     let (s, tpl) = call("POST", format!("{c}/templates"), Some(template_body)).await;
     assert_eq!(s, 201, "{tpl}");
@@ -454,6 +424,7 @@ async fn every_function_role_allows_exactly_the_calls_it_makes() {
         "OtpGenerateFunction",
         "OtpVerifyFunction",
         "ManagementApiFunction",
+        "ReceiptsFunction",
         "DeliveryWorkerFunction",
         "WebhookWorkerFunction",
     ];
@@ -552,8 +523,9 @@ async fn every_function_role_allows_exactly_the_calls_it_makes() {
     for keys in [&fails_over, &awaits_receipt] {
         assert_eq!(otp(&gen_router, GENERATE, keys, json!({ "user_id": "sam", "to": "+14155550123" })).await.0, 202);
     }
+    // Three jobs: the two SMS, then the fallback's own send job.
     let mut handled = 0;
-    while handled < 2 {
+    while handled < 3 {
         let (n, r) = poll(&deliver, None).await;
         assert!(n > 0 && r.batch_item_failures.is_empty(), "{n} jobs, {r:?}");
         handled += n;
@@ -566,14 +538,51 @@ async fn every_function_role_allows_exactly_the_calls_it_makes() {
     let (n, r) = poll(&post, Some(webhook.cfg.max_receive_count)).await;
     assert_eq!((n, r.batch_item_failures.len()), (1, 1));
 
-    let manage = drive_management(&env, &template, &base, &sdk, &hook.url, &twilio).await;
+    let manage = drive_management(&env, &template, &base, &sdk, &hook.url).await;
+    let receipts = drive_receipts(&template, &base, &sdk, &twilio).await;
 
     let mut problems = Vec::new();
-    for f in [&generate, &verify, &manage, &delivery, &webhook] {
+    for f in [&generate, &verify, &manage, &receipts, &delivery, &webhook] {
         assert!(!f.counter.recorded().is_empty(), "{} made no call", f.label);
         problems.extend(f.check(&template, None));
     }
     assert!(problems.is_empty(), "the roles in template.yaml do not fit the calls:\n{}", problems.join("\n"));
+}
+
+/// The receipts function, cold: Twilio reports an accepted SMS undelivered
+/// (stored, logged, a delivery.failed event sealed under the project's key
+/// and queued); a forged report changes nothing.
+async fn drive_receipts(template: &Template, base: &Stack, sdk: &SdkConfig, twilio: &TwilioMock) -> Function {
+    let f = Function::new(template, base, "ReceiptsFunction");
+    let clients = f.start(sdk);
+    let api =
+        prepare(base_router().merge(receipts_router(receipts(&services(&clients, &f.cfg)), f.cfg.public_url.clone())));
+    // Twilio reports the accepted SMS undelivered: stored, logged, a
+    // delivery.failed event queued (sealed under the project's key).
+    let (callback, account) = twilio.accepted().into_iter().next().expect("an accepted SMS");
+    let token = TwilioMock::token(&account);
+    let fields = vec![
+        ("MessageSid".to_owned(), TwilioMock::sid(&account)),
+        ("MessageStatus".to_owned(), "undelivered".to_owned()),
+        ("ErrorCode".to_owned(), "30003".to_owned()),
+        ("AccountSid".to_owned(), account.clone()),
+    ];
+    let url = url::Url::parse(&callback).unwrap();
+    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&fields).finish();
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(&url[url::Position::BeforePath..])
+        .header("host", url.host_str().unwrap())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", twilio_signature(&token, &callback, &fields))
+        .body(Body::from(body))
+        .unwrap();
+    let resp = api.clone().oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let answer = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    assert_eq!(serde_json::from_slice::<Value>(&answer).unwrap()["recorded"], 1);
+    f
 }
 
 /// A template with one function whose policy is given.
@@ -808,7 +817,7 @@ print(json.dumps(groups))
 "#,
     );
     let groups: std::collections::BTreeMap<String, Vec<String>> = serde_json::from_slice(&out).unwrap();
-    let functions = ["OtpGenerate", "OtpVerify", "ManagementApi", "DeliveryWorker", "WebhookWorker"];
+    let functions = ["OtpGenerate", "OtpVerify", "ManagementApi", "Receipts", "DeliveryWorker", "WebhookWorker"];
     assert_eq!(groups.len(), functions.len(), "{groups:?}");
     for f in functions {
         let alarms = &groups[&format!("{f}FunctionDeploymentGroup")];

@@ -41,8 +41,8 @@ enum Command {
         /// requires the operator token.
         #[arg(long, env = "SECURE2FA_PUBLIC")]
         public: bool,
-        /// The URL providers reach this server at, for delivery receipts
-        /// (default: http://<addr>).
+        /// The https URL providers reach this server at (a tunnel or proxy
+        /// in front of it), for delivery receipts; none by default.
         #[arg(long, env = "SECURE2FA_PUBLIC_URL")]
         public_url: Option<String>,
     },
@@ -61,13 +61,12 @@ async fn main() -> anyhow::Result<()> {
     // `SECURE2FA_TWILIO_API_URL` and the like: private endpoints, mocks.
     let provider_endpoints = ProviderEndpoints::from_lookup(|k| std::env::var(format!("SECURE2FA_{k}")).ok())
         .context("invalid provider endpoint")?;
-    let config = LocalConfig {
+    let mut config = LocalConfig {
         ip_limit_per_minute: NonZeroU32::new(ip_limit_per_minute),
         workers,
         allow_private_webhooks,
         public,
         provider_endpoints,
-        public_url: Some(public_url.unwrap_or_else(|| format!("http://{addr}"))),
         ..LocalConfig::new(data_dir)
     };
     secure2fa_local::files::prepare_data_dir(&config.data_dir)
@@ -76,9 +75,13 @@ async fn main() -> anyhow::Result<()> {
     let _lock = secure2fa_local::files::lock_data_dir(&config.data_dir)
         .with_context(|| format!("cannot lock data directory {}", config.data_dir.display()))?
         .with_context(|| format!("another secure2fa process is serving {}", config.data_dir.display()))?;
-    let app = LocalApp::open(config.clone(), Arc::new(SystemClock))?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let base_url = format!("http://{}", listener.local_addr()?);
+    config.public_url = public_url
+        .map(|u| secure2fa_core::providers::public_url(&u))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--public-url: {e}"))?;
+    let app = LocalApp::open(config.clone(), Arc::new(SystemClock))?;
     let creds = app.ensure_demo_project(&base_url).await?;
     // Keys and tokens stay in the 0600 file: standard output often ends up
     // in logs, which must never hold a secret.

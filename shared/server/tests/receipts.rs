@@ -29,6 +29,8 @@ const PUBLIC_URL: &str = "https://otp.example.test";
 const REFUSING: &str = "AC00000000000000000000000000000bad";
 const ACCEPTING: &str = "AC0000000000000000000000000000000a";
 const SECOND: &str = "AC0000000000000000000000000000000b";
+/// Answers 500 to its first message, then accepts.
+const FLAKY: &str = "AC0000000000000000000000000000000f";
 
 fn token(account: &str) -> String {
     format!("token-{}", &account[2..])
@@ -48,11 +50,15 @@ struct Sms {
 async fn twilio_mock() -> (String, Arc<Mutex<Vec<Sms>>>) {
     let sent: Arc<Mutex<Vec<Sms>>> = Arc::default();
     let seen = sent.clone();
+    let flaked = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let app = axum::Router::new().route(
         "/2010-04-01/Accounts/{account}/Messages.json",
         post(move |axum::extract::Path(account): axum::extract::Path<String>, body: String| {
-            let seen = seen.clone();
+            let (seen, flaked) = (seen.clone(), flaked.clone());
             async move {
+                if account == FLAKY && !flaked.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    return (AxumStatus::INTERNAL_SERVER_ERROR, json!({ "code": 20500, "status": 500 }).to_string());
+                }
                 if account == REFUSING {
                     let refusal = json!({ "code": 21211, "message": "Invalid 'To' Phone Number", "status": 400 });
                     return (AxumStatus::BAD_REQUEST, refusal.to_string());
@@ -97,8 +103,15 @@ async fn setup() -> Setup {
 
 impl Setup {
     async fn channel(&self, account: &str) -> ChannelId {
+        self.channel_with(
+            account,
+            json!({ "account_sid": account, "auth_token": token(account), "from": "+14155550100" }),
+        )
+        .await
+    }
+
+    async fn channel_with(&self, account: &str, creds: Value) -> ChannelId {
         let client = self.t.app.store.client(self.client).await.unwrap().unwrap();
-        let creds = json!({ "account_sid": account, "auth_token": token(account), "from": "+14155550100" });
         let m = &self.t.app.manage;
         m.create_channel(&client, account, ChannelMethod::Sms, ProviderKind::Twilio, &creds).await.unwrap().id
     }
@@ -184,7 +197,7 @@ async fn signed_receipts_move_a_delivery_forward_and_forged_or_stale_ones_change
     assert_eq!(s.t.app.process_pending_jobs().await.unwrap(), 1);
     let sms = s.sent().pop().expect("Twilio was called");
     assert!(
-        sms.callback.starts_with(&format!("{PUBLIC_URL}/receipts/twilio/{}/{channel}?ref=prj_", s.client)),
+        sms.callback.starts_with(&format!("{PUBLIC_URL}/receipts/twilio/{}/{channel}?ref=", s.client)),
         "{}",
         sms.callback
     );
@@ -255,8 +268,14 @@ async fn a_refused_sms_goes_out_once_through_the_fallback_with_the_same_code() {
     let Job::Delivery(job) = &claimed.job else { panic!("not a delivery") };
     let done = s.t.app.worker.handle_delivery(job, claimed.attempt).await.unwrap();
     assert_eq!(done, secure2fa_core::otp::JobOutcome::Done);
+    assert!(s.sent().is_empty(), "the fallback's send is a job of its own");
+    // A duplicate of the first job claims the moved delivery and sends it
+    // through the fallback; the fallback's own job then finds it sent.
     let again = s.t.app.worker.handle_delivery(job, claimed.attempt).await.unwrap();
-    assert!(matches!(again, secure2fa_core::otp::JobOutcome::Dropped(_)), "{again:?}");
+    assert_eq!(again, secure2fa_core::otp::JobOutcome::Done);
+    assert_eq!(s.t.app.process_pending_jobs().await.unwrap(), 1, "the fallback's job ran");
+    s.t.clock.advance(60);
+    s.t.app.process_pending_jobs().await.unwrap();
     let sent = s.sent();
     assert_eq!(sent.len(), 1, "the fallback sent it, once: {sent:?}");
     assert_eq!((sent[0].account.as_str(), sent[0].to.as_str()), (ACCEPTING, "+14155552671"));
@@ -374,4 +393,44 @@ async fn a_new_channel_shows_its_receipts_endpoint_and_secret_once() {
     assert_eq!(post(secret).await, StatusCode::OK, "authentic, about no message of ours: ignored");
     assert_eq!(post("not-the-secret").await, StatusCode::UNAUTHORIZED);
     assert_eq!(post("").await, StatusCode::UNAUTHORIZED);
+}
+
+/// The fallback's first send fails for now: the check job's retry finds the
+/// delivery already moved, claims it and sends it (before, the retry found
+/// nothing to move and dropped the code).
+#[tokio::test]
+async fn a_fallback_send_that_fails_for_now_is_retried_until_sent() {
+    let s = setup().await;
+    let (primary, fallback) = (s.channel(ACCEPTING).await, s.channel(FLAKY).await);
+    let keys = s.project(primary, Some(fallback)).await;
+    s.generate(&keys, "ann", "+14155550003").await;
+    assert_eq!(s.t.app.process_pending_jobs().await.unwrap(), 1);
+    s.t.clock.advance(60);
+    assert_eq!(s.t.app.process_pending_jobs().await.unwrap(), 1, "the check moved it; the fallback answered 500");
+    assert_eq!(s.sent().len(), 1);
+    s.t.clock.advance(30);
+    assert_eq!(s.t.app.process_pending_jobs().await.unwrap(), 1, "the check's retry");
+    let sent = s.sent();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!((sent[1].account.as_str(), code_in(&sent[1].body)), (FLAKY, code_in(&sent[0].body)));
+    s.t.clock.advance(600);
+    s.t.app.process_pending_jobs().await.unwrap();
+    assert_eq!(s.sent().len(), 2, "and only once");
+}
+
+/// A Twilio channel with an API key and no auth token cannot check
+/// Twilio's signatures: no receipt can come, so none is waited for, and the
+/// code is not sent twice.
+#[tokio::test]
+async fn no_fallback_waits_for_a_receipt_that_cannot_come() {
+    let s = setup().await;
+    let api_key = json!({ "account_sid": ACCEPTING, "api_key_sid": format!("SK{}", "0".repeat(32)),
+                          "api_key_secret": "a-secret-of-the-api-key", "from": "+14155550100" });
+    let primary = s.channel_with(ACCEPTING, api_key).await;
+    let keys = s.project(primary, Some(s.channel(SECOND).await)).await;
+    s.generate(&keys, "ann", "+14155550004").await;
+    assert_eq!(s.t.app.process_pending_jobs().await.unwrap(), 1);
+    s.t.clock.advance(600);
+    assert_eq!(s.t.app.process_pending_jobs().await.unwrap(), 0, "no check was queued");
+    assert_eq!(s.sent().len(), 1);
 }

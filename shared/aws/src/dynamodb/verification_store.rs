@@ -28,7 +28,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
-use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use secure2fa_core::clock::UnixTime;
 use secure2fa_core::crypto::Mac;
 use secure2fa_core::ids::{ProjectId, VerificationId};
@@ -40,7 +40,7 @@ use secure2fa_core::ports::{StartError, StoreError, VerificationStore};
 use secure2fa_core::types::Lang;
 
 use super::table::GSI3;
-use super::{DynamoStore, Item, Reader, b, key, n, names, s, shard_of, unavailable};
+use super::{DynamoStore, Item, Reader, TransactOutcome, b, key, n, names, s, shard_of, unavailable};
 
 /// End-user records outlive their last code by this long.
 const END_USER_RETENTION_SECONDS: i64 = 30 * 86_400;
@@ -502,41 +502,83 @@ impl VerificationStore for DynamoStore {
         user_ref: &UserRef,
         id: VerificationId,
         now: UnixTime,
+        claimed_until: Option<UnixTime>,
         destination_limit: Option<&DestinationLimit>,
     ) -> Result<bool, StartError> {
-        // As in `start_verification`: reserve the send, then move; give the
-        // reservation back if the move is refused.
-        if let Some(limit) = destination_limit {
-            self.reserve_send(project, limit, now).await?;
-        }
+        // The move and the counted send in one transaction (a rare path, so
+        // its doubled write cost does not matter): a refused move counts
+        // nothing, a full window moves nothing.
         let update = format!(
             "SET #fallback = :one, #delivery = :queued REMOVE #delivery_lease_until, #provider_message_id, \
              {RECEIPT_ATTRIBUTES}"
         );
+        let held =
+            if claimed_until.is_some() { "OR (#delivery = :claimed AND #delivery_lease_until = :until) " } else { "" };
         let cond = format!(
             "#verification_id = :vid AND {NOT_APPROVED} AND #expires_at > :now AND attribute_not_exists(#fallback) \
-             AND (#delivery = :failed OR (#delivery = :sent AND (attribute_not_exists(#receipt_status) \
+             AND (#delivery = :failed {held}OR (#delivery = :sent AND (attribute_not_exists(#receipt_status) \
                   OR NOT (#receipt_status IN (:delivered, :complained)))))"
         );
-        let result = self
-            .user_update(project, user_ref, &update, &cond)
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":queued", s(DeliveryState::Queued.as_str()))
-            .expression_attribute_values(":failed", s(DeliveryState::Failed.as_str()))
-            .expression_attribute_values(":sent", s(DeliveryState::Sent.as_str()))
-            .expression_attribute_values(":delivered", s(ReceiptStatus::Delivered.as_str()))
-            .expression_attribute_values(":complained", s(ReceiptStatus::Complained.as_str()))
-            .expression_attribute_values(":vid", s(id.to_string()))
-            .expression_attribute_values(":now", n(now))
-            .send()
-            .await;
-        let moved = applied(result);
-        if !matches!(moved, Ok(true))
-            && let Some(limit) = destination_limit
-        {
-            self.release_send(project, limit).await;
+        let mut values = std::collections::HashMap::from([
+            (":one".to_owned(), n(1)),
+            (":queued".to_owned(), s(DeliveryState::Queued.as_str())),
+            (":failed".to_owned(), s(DeliveryState::Failed.as_str())),
+            (":sent".to_owned(), s(DeliveryState::Sent.as_str())),
+            (":delivered".to_owned(), s(ReceiptStatus::Delivered.as_str())),
+            (":complained".to_owned(), s(ReceiptStatus::Complained.as_str())),
+            (":vid".to_owned(), s(id.to_string())),
+            (":now".to_owned(), n(now)),
+        ]);
+        if let Some(until) = claimed_until {
+            values.insert(":claimed".to_owned(), s(DeliveryState::Claimed.as_str()));
+            values.insert(":until".to_owned(), n(until));
         }
-        Ok(moved?)
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(user_key(project, user_ref)))
+                        .update_expression(&update)
+                        .condition_expression(&cond)
+                        .set_expression_attribute_names(Some(names(&[&update, &cond])))
+                        .set_expression_attribute_values(Some(values))
+                        .build()
+                        .expect("complete"),
+                )
+                .build(),
+        ];
+        if let Some(limit) = destination_limit {
+            let (update, cond) = ("ADD #count :one SET #ttl = :ttl", "attribute_not_exists(#pk) OR #count < :max");
+            items.push(
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(Self::counter_key(project, limit)))
+                            .update_expression(update)
+                            .condition_expression(cond)
+                            .set_expression_attribute_names(Some(names(&[update, cond])))
+                            .expression_attribute_values(":one", n(1))
+                            .expression_attribute_values(":max", n(limit.max_sends))
+                            .expression_attribute_values(":ttl", n(limit.window_end()))
+                            .build()
+                            .expect("complete"),
+                    )
+                    .build(),
+            );
+        }
+        match self.transact(items).await? {
+            TransactOutcome::Committed => Ok(true),
+            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 0) => Ok(false),
+            // Not the move: the counter's window is used up.
+            TransactOutcome::Cancelled(_) => match destination_limit {
+                Some(limit) => {
+                    Err(StartError::DestinationLimit { retry_after: (limit.window_end() - now).max(1) as u32 })
+                }
+                None => Ok(false),
+            },
+        }
     }
 
     async fn list_verifications(&self, project: ProjectId, limit: usize) -> Result<Vec<Verification>, StoreError> {

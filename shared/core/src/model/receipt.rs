@@ -5,8 +5,6 @@
 //! `sent` never overwrites `delivered`, and the same receipt twice changes
 //! nothing, so providers' retries and out-of-order callbacks are harmless.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
@@ -99,36 +97,51 @@ pub struct DeliveryRef {
     pub project_id: ProjectId,
     pub verification_id: VerificationId,
     pub user_ref: UserRef,
+    /// The message went through the project's fallback channel. Said by
+    /// the message itself, because a provider's account-wide webhook may
+    /// post both channels' receipts to one channel's endpoint.
+    pub fallback: bool,
 }
 
 impl DeliveryRef {
-    /// Longest encoded form accepted by [`DeliveryRef::parse`].
-    pub const MAX_LEN: usize = 200;
+    /// Length of [`DeliveryRef::encode`]'s output.
+    pub const ENCODED_LEN: usize = 66;
 
-    /// `<project id>-<verification id>-<user ref>`: letters, digits, `_`
-    /// and `-` only (SES message tags allow nothing else).
-    pub fn encode(&self) -> String {
-        format!("{}-{}-{}", self.project_id, self.verification_id, self.user_ref.as_str())
+    /// The project id, the verification id and the end user's blind index
+    /// (16 bytes each) and the route (one byte) in base64url without
+    /// padding: 66 characters of letters, digits, `-` and `_`, within what
+    /// every provider keeps (Postmark's 80-character metadata values, SES's
+    /// tag alphabet). `None` if the blind index is not 16 bytes of hex
+    /// (never, for ours).
+    pub fn encode(&self) -> Option<String> {
+        use base64::Engine as _;
+        let user: [u8; 16] = hex::decode(self.user_ref.as_str()).ok()?.try_into().ok()?;
+        let mut raw = Vec::with_capacity(49);
+        raw.extend_from_slice(&self.project_id.to_bytes());
+        raw.extend_from_slice(&self.verification_id.to_bytes());
+        raw.extend_from_slice(&user);
+        raw.push(u8::from(self.fallback));
+        Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        if s.len() > Self::MAX_LEN {
+        use base64::Engine as _;
+        if s.len() != Self::ENCODED_LEN {
             return None;
         }
-        let mut parts = s.splitn(3, '-');
-        let project_id = ProjectId::parse(parts.next()?).ok()?;
-        let verification_id = VerificationId::parse(parts.next()?).ok()?;
-        let user_ref = parts.next()?;
-        if user_ref.is_empty() || !user_ref.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        Some(Self { project_id, verification_id, user_ref: UserRef::from_hex(user_ref.to_owned()) })
-    }
-}
-
-impl fmt::Display for DeliveryRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.encode())
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok()?;
+        let part = |i: usize| -> Option<[u8; 16]> { raw.get(i * 16..(i + 1) * 16)?.try_into().ok() };
+        let fallback = match raw.get(48) {
+            Some(0) => false,
+            Some(1) => true,
+            _ => return None,
+        };
+        Some(Self {
+            project_id: ProjectId::from_bytes(part(0)?),
+            verification_id: VerificationId::from_bytes(part(1)?),
+            user_ref: UserRef::from_hex(hex::encode(part(2)?)),
+            fallback,
+        })
     }
 }
 
@@ -141,14 +154,20 @@ mod tests {
         let r = DeliveryRef {
             project_id: ProjectId::generate(),
             verification_id: VerificationId::generate(),
-            user_ref: UserRef::from_hex("ab".repeat(32)),
+            user_ref: UserRef::from_hex("0a1b2c3d4e5f60718293a4b5c6d7e8f9".into()),
+            fallback: true,
         };
-        let s = r.encode();
+        let s = r.encode().unwrap();
+        assert_eq!(s.len(), DeliveryRef::ENCODED_LEN);
         assert!(s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'), "{s}");
         assert_eq!(DeliveryRef::parse(&s), Some(r.clone()));
-        for bad in ["", "x", &s.replacen("prj_", "cli_", 1), &format!("{s}-"), &format!("{s}zz"), &"a".repeat(300)] {
+        for bad in ["", "x", &s[1..], &format!("{s}A"), &s.replacen(&s[..1], "*", 1), &"a".repeat(300)] {
             assert_eq!(DeliveryRef::parse(bad), None, "{bad}");
         }
+        let primary = DeliveryRef { fallback: false, ..r.clone() };
+        assert_eq!(DeliveryRef::parse(&primary.encode().unwrap()), Some(primary));
+        let long = DeliveryRef { user_ref: UserRef::from_hex("ab".repeat(32)), ..r };
+        assert_eq!(long.encode(), None, "only 16-byte blind indexes are ours");
     }
 
     #[test]

@@ -17,15 +17,17 @@
 //!
 //! **Failover.** A project may name a fallback channel (same method). When
 //! the delivery through its channel fails for good (a permanent refusal, or
-//! the last retry), the worker marks it `failed` and moves it to the
-//! fallback with [`VerificationStore::start_fallback`], a conditional write
-//! that succeeds once per code and counts a send against the destination's
-//! limit; it then claims the delivery again and sends the same code through
-//! the fallback. An SMS sent on a project with a fallback also queues a
-//! [`DeliveryStep::AwaitReceipt`] job, delayed by the fallback's
+//! the last retry), the worker moves it from its own claim to the fallback
+//! with [`VerificationStore::start_fallback`]: one conditional write that
+//! succeeds once per code and counts a send against the destination's
+//! limit. The fallback's send is then a job of its own (one provider call
+//! per run keeps every run inside the lease). An SMS sent with a status
+//! callback that its provider signs, on a project with a fallback, also
+//! queues a [`DeliveryStep::AwaitReceipt`] job delayed by the fallback's
 //! `after_seconds`: if no `delivered` receipt has come by then, the same
-//! move happens. A duplicate of either job finds the move made and the
-//! delivery claimed or sent, and sends nothing.
+//! move happens and that job sends through the fallback. Every job ends in
+//! a claim, which sends a moved delivery exactly once: a duplicate or a
+//! retry finds it claimed (retry later) or sent (drop).
 //!
 //! [`VerificationStore::start_fallback`]: crate::ports::VerificationStore::start_fallback
 
@@ -91,96 +93,93 @@ impl Worker {
             Ok(parts) => parts,
             Err(dropped) => return Ok(dropped),
         };
-        let mut now = self.clock.now();
+        let now = self.clock.now();
         if job.step == DeliveryStep::AwaitReceipt {
             // No `delivered` receipt by now: move to the fallback, unless the
-            // receipt came, the code is used or superseded, or it moved already.
+            // receipt came, the code is used or superseded, or it moved
+            // already. Either way, the claim below decides: a delivery moved
+            // by an earlier try of this job whose send failed is still queued
+            // on the fallback, and is sent now.
             let why = format!("no delivered receipt within {} s", parts.fallback_after());
-            if !self.fail_over(&parts, job, now, &why).await? {
-                return Ok(JobOutcome::Dropped("delivered, superseded or already on the fallback"));
-            }
+            self.fail_over(&parts, job, now, None, &why).await?;
         }
-        let mut fallback = match self.claim(job, now).await? {
+        let fallback = match self.claim(job, now).await? {
             Ok(fallback) => fallback,
             Err(outcome) => return outcome,
         };
-        loop {
-            let channel = match (fallback, &parts.fallback_channel) {
-                (false, _) => &parts.channel,
-                (true, Some(channel)) => channel,
-                (true, None) => return Ok(JobOutcome::Dropped("fallback channel removed")),
-            };
-            let claimed_until = now + DELIVERY_LEASE_SECONDS as i64;
-            let finish = |state, message_id: Option<String>| async move {
-                let (user_ref, id) = (&job.user_ref, job.verification_id);
-                self.store
-                    .finish_delivery(job.project_id, user_ref, id, claimed_until, state, message_id.as_deref())
-                    .await
-            };
-            let (reason, permanent, not_before) = match self.send(&parts, job, channel).await {
-                Ok(message_id) => {
-                    // The provider has the message: from here on, a retry of
-                    // the job would send the code a second time. So the write
-                    // is retried here, and if it still fails the job ends
-                    // anyway (the claim then just runs out; only a duplicate
-                    // of this job could still send again).
-                    let mut written = finish(DeliveryState::Sent, message_id.clone()).await;
-                    for pause in SENT_WRITE_RETRIES {
-                        if written.is_ok() {
-                            break;
-                        }
-                        tokio::time::sleep(pause).await;
-                        written = finish(DeliveryState::Sent, message_id.clone()).await;
+        let channel = match (fallback, &parts.fallback_channel) {
+            (false, _) => &parts.channel,
+            (true, Some(channel)) => channel,
+            (true, None) => return Ok(JobOutcome::Dropped("fallback channel removed")),
+        };
+        let claimed_until = now + DELIVERY_LEASE_SECONDS as i64;
+        let finish = |state, message_id: Option<String>| async move {
+            let (user_ref, id) = (&job.user_ref, job.verification_id);
+            self.store.finish_delivery(job.project_id, user_ref, id, claimed_until, state, message_id.as_deref()).await
+        };
+        let (reason, permanent, not_before) = match self.send(&parts, job, channel, fallback).await {
+            Ok(Sent { message_id, awaits_receipt }) => {
+                // The provider has the message: from here on, a retry of the
+                // job would send the code a second time. So the write is
+                // retried here, and if it still fails the job ends anyway
+                // (the claim then just runs out; only a duplicate of this
+                // job could still send again).
+                let mut written = finish(DeliveryState::Sent, message_id.clone()).await;
+                for pause in SENT_WRITE_RETRIES {
+                    if written.is_ok() {
+                        break;
                     }
-                    if let Err(e) = written {
-                        tracing::error!(error = %e, "delivered, but the sent state could not be stored; not retrying the send");
-                    }
-                    if !fallback && channel.method == ChannelMethod::Sms {
-                        self.await_receipt(&parts, job).await;
-                    }
-                    return Ok(JobOutcome::Done);
+                    tokio::time::sleep(pause).await;
+                    written = finish(DeliveryState::Sent, message_id.clone()).await;
                 }
-                Err(SendError::Transient(reason)) => (reason, false, 0),
-                Err(SendError::Throttled { reason, retry_after_seconds }) => (reason, false, retry_after_seconds),
-                Err(SendError::Permanent(reason)) => (reason, true, 0),
-            };
-            tracing::warn!(provider = channel.provider.as_str(), %reason, permanent, fallback, "delivery failed");
-            if !permanent && !attempt.is_final() {
-                finish(DeliveryState::Queued, None).await.map_err(|e| RetryJob::new(e.to_string()))?;
-                return Err(RetryJob { reason, not_before_seconds: not_before });
-            }
-            let failed_via = format!("{} after {} attempt(s): {reason}", channel.provider.as_str(), attempt.number);
-            if !fallback && parts.project.fallback.is_some() {
-                // Given up on the project's channel: the fallback's turn.
-                finish(DeliveryState::Failed, None).await.map_err(|e| RetryJob::new(e.to_string()))?;
-                if self.fail_over(&parts, job, now, &failed_via).await? {
-                    now = self.clock.now();
-                    fallback = match self.claim(job, now).await? {
-                        Ok(fallback) => fallback,
-                        Err(outcome) => return outcome,
-                    };
-                    continue;
+                if let Err(e) = written {
+                    tracing::error!(error = %e, "delivered, but the sent state could not be stored; not retrying the send");
                 }
+                if !fallback && awaits_receipt {
+                    self.await_receipt(&parts, job).await;
+                }
+                return Ok(JobOutcome::Done);
             }
-            crate::metrics::count(crate::metrics::DELIVERIES_FAILED, channel.provider.as_str());
-            let about = parts.subject(job, now);
-            write_log(
-                self.store.as_ref(),
-                about,
-                LogLevel::Danger,
-                "delivery.failed",
-                format!("Delivery via {failed_via}"),
-            )
-            .await;
-            let data = json!({
-                "provider": channel.provider.as_str(),
-                "reason": reason,
-                "attempts": attempt.number,
-                "fallback": fallback,
-            });
-            emit(self.queue.as_ref(), about, &parts.key, EventType::DeliveryFailed, None, data).await;
-            return if permanent { Ok(JobOutcome::Done) } else { Err(RetryJob::new(reason)) };
+            Err(SendError::Transient(reason)) => (reason, false, 0),
+            Err(SendError::Throttled { reason, retry_after_seconds }) => (reason, false, retry_after_seconds),
+            Err(SendError::Permanent(reason)) => (reason, true, 0),
+        };
+        tracing::warn!(provider = channel.provider.as_str(), %reason, permanent, fallback, "delivery failed");
+        if !permanent && !attempt.is_final() {
+            finish(DeliveryState::Queued, None).await.map_err(|e| RetryJob::new(e.to_string()))?;
+            return Err(RetryJob { reason, not_before_seconds: not_before });
         }
+        let failed_via = format!("{} after {} attempt(s): {reason}", channel.provider.as_str(), attempt.number);
+        if !fallback && parts.project.fallback.is_some() {
+            // Given up on the project's channel: the fallback's turn, moved
+            // from this worker's claim in one write. Its send is a job of its
+            // own (fresh retries, one provider call per run, within the
+            // lease); should queueing it fail, this job's retry claims the
+            // moved delivery and sends it.
+            if self.fail_over(&parts, job, self.clock.now(), Some(claimed_until), &failed_via).await? {
+                let send = Job::Delivery(DeliveryJob { step: DeliveryStep::Send, ..job.clone() });
+                self.queue.enqueue(&send).await.map_err(|e| RetryJob::new(e.to_string()))?;
+                return Ok(JobOutcome::Done);
+            }
+        }
+        crate::metrics::count(crate::metrics::DELIVERIES_FAILED, channel.provider.as_str());
+        let about = parts.subject(job, now);
+        write_log(
+            self.store.as_ref(),
+            about,
+            LogLevel::Danger,
+            "delivery.failed",
+            format!("Delivery via {failed_via}"),
+        )
+        .await;
+        let data = json!({
+            "provider": channel.provider.as_str(),
+            "reason": reason,
+            "attempts": attempt.number,
+            "fallback": fallback,
+        });
+        emit(self.queue.as_ref(), about, &parts.key, EventType::DeliveryFailed, None, data).await;
+        if permanent { Ok(JobOutcome::Done) } else { Err(RetryJob::new(reason)) }
     }
 
     /// Reads what a delivery needs and opens its sealed values. Reads only,
@@ -262,7 +261,13 @@ impl Worker {
 
     /// Renders the code's message and hands it to `channel`'s provider,
     /// within [`SEND_DEADLINE`]. The provider's message id, if plausible.
-    async fn send(&self, parts: &Parts, job: &DeliveryJob, channel: &Channel) -> Result<Option<String>, SendError> {
+    async fn send(
+        &self,
+        parts: &Parts,
+        job: &DeliveryJob,
+        channel: &Channel,
+        fallback: bool,
+    ) -> Result<Sent, SendError> {
         let Parts { project, template, .. } = parts;
         let credentials = parts
             .client_key
@@ -284,18 +289,26 @@ impl Worker {
             project_id: project.id,
             verification_id: job.verification_id,
             user_ref: job.user_ref.clone(),
+            fallback,
         }
         .encode();
-        let status_callback = self.public_url.as_deref().map(|base| {
-            format!("{base}{}?ref={reference}", receipts_path(channel.provider, channel.client_id, channel.id))
+        let tracking = reference.map(|reference| Tracking {
+            status_callback: self.public_url.as_deref().map(|base| {
+                format!("{base}{}?ref={reference}", receipts_path(channel.provider, channel.client_id, channel.id))
+            }),
+            reference,
         });
         let message = OutgoingMessage {
             to: parts.recipient.clone(),
             subject: rendered.subject,
             body: rendered.body,
             format: template.format,
-            tracking: Some(Tracking { reference, status_callback }),
+            tracking,
         };
+        // Worth waiting for a `delivered` receipt only if one can come: the
+        // provider was given our callback URL and can sign its callbacks.
+        let awaits_receipt = message.tracking.as_ref().is_some_and(|t| t.status_callback.is_some())
+            && crate::providers::signs_status_callbacks(channel.provider, &credentials);
         let credentials = ProviderCredentials(credentials);
         let sending = self.sender.send(channel.provider, &credentials, &message);
         let sent = match tokio::time::timeout(self.send_deadline, sending).await {
@@ -309,19 +322,27 @@ impl Worker {
             }
         };
         tracing::info!(provider = channel.provider.as_str(), provider_message_id = ?sent.provider_message_id, "delivered");
-        Ok(sent.provider_message_id.filter(|id| plausible_message_id(id)))
+        Ok(Sent { message_id: sent.provider_message_id.filter(|id| plausible_message_id(id)), awaits_receipt })
     }
 
     /// Moves the delivery to the project's fallback channel (once per code,
     /// counted against the destination's limit) and logs why. `Ok(false)`:
     /// nothing to move (no fallback, delivered, superseded, moved already).
-    async fn fail_over(&self, parts: &Parts, job: &DeliveryJob, now: UnixTime, why: &str) -> Result<bool, RetryJob> {
+    async fn fail_over(
+        &self,
+        parts: &Parts,
+        job: &DeliveryJob,
+        now: UnixTime,
+        claimed_until: Option<UnixTime>,
+        why: &str,
+    ) -> Result<bool, RetryJob> {
         let (Some(fallback), Some(channel)) = (parts.project.fallback, &parts.fallback_channel) else {
             return Ok(false);
         };
         let limit = destination_limit(&parts.key, &parts.project.settings, &parts.recipient, now);
+        let (project, user) = (job.project_id, &job.user_ref);
         let moved =
-            self.store.start_fallback(job.project_id, &job.user_ref, job.verification_id, now, Some(&limit)).await;
+            self.store.start_fallback(project, user, job.verification_id, now, claimed_until, Some(&limit)).await;
         let about = parts.subject(job, now);
         match moved {
             Ok(true) => {
@@ -365,6 +386,13 @@ impl Worker {
             tracing::error!(error = %e, "the receipt check could not be queued; the fallback will not wait for it");
         }
     }
+}
+
+/// What a provider did with a code's message.
+struct Sent {
+    message_id: Option<String>,
+    /// A `delivered` receipt can come back (see [`Worker::send`]).
+    awaits_receipt: bool,
 }
 
 /// Everything a delivery job needs, read and opened once.

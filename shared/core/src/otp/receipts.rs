@@ -209,13 +209,14 @@ impl Receipts {
         if project.client_id != channel.client_id {
             return Ok(false);
         }
-        let fallback = if project.channel_id == channel.id {
-            false
-        } else if project.fallback.is_some_and(|f| f.channel_id == channel.id) {
-            true
-        } else {
+        // The endpoint must be one of the project's channels; which of the
+        // two carried the message, the message says (one provider account's
+        // webhook may serve both).
+        let project_channel = project.channel_id == channel.id;
+        if !project_channel && !project.fallback.is_some_and(|f| f.channel_id == channel.id) {
             return Ok(false);
-        };
+        }
+        let fallback = reference.fallback;
         let stored = DeliveryReceipt::new(receipt.status, receipt.reason.as_deref(), now);
         let recorded = self
             .store

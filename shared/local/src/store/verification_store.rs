@@ -342,6 +342,7 @@ impl VerificationStore for SqliteStore {
         user_ref: &UserRef,
         id: VerificationId,
         now: UnixTime,
+        claimed_until: Option<UnixTime>,
         destination_limit: Option<&DestinationLimit>,
     ) -> Result<bool, StartError> {
         let (uref, limit) = (user_ref.as_str().to_owned(), destination_limit.cloned());
@@ -357,10 +358,11 @@ impl VerificationStore for SqliteStore {
                          WHERE project_id = ?1 AND user_ref = ?2 AND verification_id = ?3 AND status = 'pending'
                            AND expires_at > ?4 AND fallback = 0
                            AND (delivery = 'failed'
+                                OR (delivery = 'claimed' AND ?5 IS NOT NULL AND delivery_lease_until = ?5)
                                 OR (delivery = 'sent' AND (receipt_status IS NULL
                                                            OR receipt_status NOT IN ('delivered', 'complained'))))",
                     )
-                    .and_then(|mut s| s.execute(params![pid, uref, id.to_string(), now]))
+                    .and_then(|mut s| s.execute(params![pid, uref, id.to_string(), now, claimed_until]))
                     .map_err(sql)?;
                 if moved == 0 {
                     return Ok(Ok(false));
