@@ -103,6 +103,21 @@ impl From<ParseError> for ManageError {
     }
 }
 
+/// `POST /receipts/...`.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiptsError {
+    /// No such provider, client or channel, or the channel is another
+    /// provider's: alike, so ids cannot be probed.
+    #[error("no such receipts endpoint")]
+    NotFound,
+    #[error(transparent)]
+    Refused(#[from] crate::otp::ReceiptError),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
 /// The store, key-vault and queue failures every use case maps the same way.
 macro_rules! dependency_failures {
     ($($error:ident),*) => {$(
@@ -132,7 +147,7 @@ macro_rules! dependency_failures {
     )*};
 }
 
-dependency_failures!(GenerateError, VerifyError);
+dependency_failures!(GenerateError, VerifyError, ReceiptsError);
 
 impl From<QuotaExceeded> for GenerateError {
     fn from(q: QuotaExceeded) -> Self {

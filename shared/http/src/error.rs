@@ -5,7 +5,10 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use secure2fa_core::error::{GenerateError, Internal, ManageError, RequestError, Unavailable, VerifyError};
+use secure2fa_core::error::{
+    GenerateError, Internal, ManageError, ReceiptsError, RequestError, Unavailable, VerifyError,
+};
+use secure2fa_core::otp::ReceiptError;
 use serde_json::json;
 
 /// Why the service refused or failed a request, as HTTP sees it.
@@ -180,6 +183,22 @@ impl From<VerifyError> for ApiError {
             }
             VerifyError::Unavailable(u) => u.into(),
             VerifyError::Internal(i) => i.into(),
+        }
+    }
+}
+
+impl From<ReceiptsError> for ApiError {
+    fn from(e: ReceiptsError) -> Self {
+        match e {
+            ReceiptsError::NotFound | ReceiptsError::Refused(ReceiptError::Unsupported(_)) => {
+                Self::NotFound("no such receipts endpoint".into())
+            }
+            ReceiptsError::Refused(ReceiptError::Unauthentic) => Self::Unauthorized,
+            ReceiptsError::Refused(ReceiptError::Malformed(m)) => {
+                Self::InvalidRequest(format!("malformed receipt: {m}"))
+            }
+            ReceiptsError::Unavailable(u) => u.into(),
+            ReceiptsError::Internal(i) => i.into(),
         }
     }
 }

@@ -11,7 +11,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use secure2fa_core::otp::{MAX_RECEIPT_BODY, ReceiptCallback, ReceiptError, Receipts, ReceiptsError};
+use secure2fa_core::otp::{MAX_RECEIPT_BODY, ReceiptCallback, Receipts};
 use serde_json::json;
 
 use crate::ApiError;
@@ -59,20 +59,4 @@ async fn receive(
     };
     let outcome = ctx.receipts.ingest(&provider, &client_id, &channel_id, &callback).await?;
     Ok(axum::Json(json!({ "recorded": outcome.recorded, "ignored": outcome.ignored })).into_response())
-}
-
-impl From<ReceiptsError> for ApiError {
-    fn from(e: ReceiptsError) -> Self {
-        match e {
-            ReceiptsError::NotFound | ReceiptsError::Refused(ReceiptError::Unsupported(_)) => {
-                Self::NotFound("no such receipts endpoint".into())
-            }
-            ReceiptsError::Refused(ReceiptError::Unauthentic) => Self::Unauthorized,
-            ReceiptsError::Refused(ReceiptError::Malformed(m)) => {
-                Self::InvalidRequest(format!("malformed receipt: {m}"))
-            }
-            ReceiptsError::Unavailable(u) => u.into(),
-            ReceiptsError::Internal(i) => i.into(),
-        }
-    }
 }

@@ -243,30 +243,8 @@ impl ClientStore for DynamoStore {
         window_seconds: u32,
         max: u32,
     ) -> Result<bool, StoreError> {
-        let update = "ADD #count :one SET #ttl = :ttl";
-        let cond = "attribute_not_exists(#pk) OR #count < :max";
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(client_pk(client), format!("TESTSENDS#{window_start}"))))
-            .update_expression(update)
-            .condition_expression(cond)
-            .set_expression_attribute_names(Some(names(&[update, cond])))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":max", n(max))
-            .expression_attribute_values(":ttl", n(window_start + window_seconds as i64))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        let counter = key(client_pk(client), format!("TESTSENDS#{window_start}"));
+        self.count_one(counter, max, window_start + window_seconds as i64).await
     }
 }
 

@@ -27,7 +27,61 @@ pub struct DynamoStore {
     table: String,
 }
 
+/// A counter item counts one more unless it holds `:max` already, and
+/// expires at `:ttl`: send counters, test-message counters.
+const COUNT_ONE: &str = "ADD #count :one SET #ttl = :ttl";
+const UNDER_MAX: &str = "attribute_not_exists(#pk) OR #count < :max";
+
+fn count_values(
+    max: u32,
+    expires_at: i64,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    [(":one", n(1)), (":max", n(max)), (":ttl", n(expires_at))].into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
 impl DynamoStore {
+    /// Counts one on the counter `key` unless it holds `max` already: one
+    /// conditional write. `Ok(false)`: the counter is full.
+    pub(crate) async fn count_one(&self, key: Item, max: u32, expires_at: i64) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(COUNT_ONE)
+            .condition_expression(UNDER_MAX)
+            .set_expression_attribute_names(Some(names(&[COUNT_ONE, UNDER_MAX])))
+            .set_expression_attribute_values(Some(count_values(max, expires_at)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e))
+                if matches!(
+                    e.err(),
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// [`Self::count_one`] as an item of a transaction.
+    pub(crate) fn count_one_in_transaction(&self, key: Item, max: u32, expires_at: i64) -> TransactWriteItem {
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(COUNT_ONE)
+            .condition_expression(UNDER_MAX)
+            .set_expression_attribute_names(Some(names(&[COUNT_ONE, UNDER_MAX])))
+            .set_expression_attribute_values(Some(count_values(max, expires_at)))
+            .build()
+            .expect("complete");
+        TransactWriteItem::builder().update(update).build()
+    }
+
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
     }

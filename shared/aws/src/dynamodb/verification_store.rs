@@ -238,27 +238,10 @@ impl DynamoStore {
         limit: &DestinationLimit,
         now: UnixTime,
     ) -> Result<(), StartError> {
-        let update = "ADD #count :one SET #ttl = :ttl";
-        let cond = "attribute_not_exists(#pk) OR #count < :max";
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::counter_key(project, limit)))
-            .update_expression(update)
-            .condition_expression(cond)
-            .set_expression_attribute_names(Some(names(&[update, cond])))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":max", n(limit.max_sends))
-            .expression_attribute_values(":ttl", n(limit.window_end()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if refused(&e).is_some() => {
-                Err(StartError::DestinationLimit { retry_after: (limit.window_end() - now).max(1) as u32 })
-            }
-            Err(e) => Err(unavailable(e).into()),
+        if self.count_one(Self::counter_key(project, limit), limit.max_sends, limit.window_end()).await? {
+            Ok(())
+        } else {
+            Err(StartError::DestinationLimit { retry_after: (limit.window_end() - now).max(1) as u32 })
         }
     }
 
@@ -549,24 +532,11 @@ impl VerificationStore for DynamoStore {
                 .build(),
         ];
         if let Some(limit) = destination_limit {
-            let (update, cond) = ("ADD #count :one SET #ttl = :ttl", "attribute_not_exists(#pk) OR #count < :max");
-            items.push(
-                TransactWriteItem::builder()
-                    .update(
-                        Update::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(Self::counter_key(project, limit)))
-                            .update_expression(update)
-                            .condition_expression(cond)
-                            .set_expression_attribute_names(Some(names(&[update, cond])))
-                            .expression_attribute_values(":one", n(1))
-                            .expression_attribute_values(":max", n(limit.max_sends))
-                            .expression_attribute_values(":ttl", n(limit.window_end()))
-                            .build()
-                            .expect("complete"),
-                    )
-                    .build(),
-            );
+            items.push(self.count_one_in_transaction(
+                Self::counter_key(project, limit),
+                limit.max_sends,
+                limit.window_end(),
+            ));
         }
         match self.transact(items).await? {
             TransactOutcome::Committed => Ok(true),

@@ -29,7 +29,7 @@ pub use delivery::{DELIVERY_LEASE_SECONDS, SEND_DEADLINE, receipts_path};
 pub use generate::Generated;
 pub use receipts::{
     MAX_RECEIPT_BODY, MAX_RECEIPTS_PER_CALLBACK, ProviderReceipt, ReceiptCallback, ReceiptError, ReceiptReader,
-    Receipts, ReceiptsError, ReceiptsOutcome,
+    Receipts, ReceiptsOutcome,
 };
 pub use rejections::{Admission, LOGGED_PER_MINUTE, RejectionSampler};
 pub use verify::{VerifyOutcome, VerifyStatus};

@@ -25,11 +25,11 @@ use super::aad::Aad;
 use super::webhook::{EventType, emit};
 use super::{Subject, write_log};
 use crate::clock::{Clock, UnixTime};
-use crate::crypto::{DataKeyCache, KeyContext, KeyError};
-use crate::error::{Internal, Unavailable};
+use crate::crypto::{DataKeyCache, KeyContext};
+use crate::error::{Internal, ReceiptsError};
 use crate::ids::{ChannelId, ClientId};
 use crate::model::{DeliveryReceipt, DeliveryRef, LogLevel, ProviderKind, ReceiptStatus};
-use crate::ports::{JobQueue, ProviderCredentials, Store, StoreError};
+use crate::ports::{JobQueue, ProviderCredentials, Store};
 
 /// Most bytes a receipt callback may carry; the HTTP layer refuses more
 /// before reading them.
@@ -90,39 +90,6 @@ pub trait ReceiptReader: Send + Sync {
         callback: &ReceiptCallback,
         now: UnixTime,
     ) -> Result<Vec<ProviderReceipt>, ReceiptError>;
-}
-
-/// `POST /receipts/...`.
-#[derive(Debug, thiserror::Error)]
-pub enum ReceiptsError {
-    /// No such provider, client or channel, or the channel is another
-    /// provider's: alike, so ids cannot be probed.
-    #[error("no such receipts endpoint")]
-    NotFound,
-    #[error(transparent)]
-    Refused(#[from] ReceiptError),
-    #[error(transparent)]
-    Unavailable(#[from] Unavailable),
-    #[error(transparent)]
-    Internal(#[from] Internal),
-}
-
-impl From<StoreError> for ReceiptsError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Corrupt(m) => Internal(format!("corrupt record: {m}")).into(),
-            other => Unavailable(other.to_string()).into(),
-        }
-    }
-}
-
-impl From<KeyError> for ReceiptsError {
-    fn from(e: KeyError) -> Self {
-        match e {
-            KeyError::Unwrap { .. } => Internal(e.to_string()).into(),
-            KeyError::Unavailable(m) => Unavailable(format!("key vault: {m}")).into(),
-        }
-    }
 }
 
 /// What one callback did.
