@@ -580,9 +580,32 @@ pub async fn receipts_only_move_a_delivery_forward(store: Arc<dyn Store>) {
     let current = store.verification(p.id, &w.user_ref).await.unwrap().unwrap();
     assert_eq!((current.receipt, current.provider_message_id), (None, None), "a new code starts with no receipt");
 
+    // A try the provider took although the worker saw a timeout: its receipt
+    // pins its message, the retry's message replaces it (and its receipt),
+    // and the retry's own receipts are then stored.
+    let t = verification(p.id, "u3", "c4", NOW);
+    store.start_verification(&new_verification(t.clone(), 0), NOW).await.unwrap();
+    store.claim_delivery(p.id, &t.user_ref, t.verification_id, NOW, 60).await.unwrap();
+    let failed = DeliveryReceipt::new(Failed, Some("30008"), NOW);
+    store.record_receipt(p.id, &t.user_ref, t.verification_id, false, "SM-lost", &failed).await.unwrap().unwrap();
+    store.finish_delivery(p.id, &t.user_ref, t.verification_id, NOW + 60, DeliveryState::Queued, None).await.unwrap();
+    sent(store.as_ref(), &t, "SM-retry", NOW + 70).await;
+    let after = store.verification(p.id, &t.user_ref).await.unwrap().unwrap();
+    assert_eq!((after.provider_message_id.as_deref(), after.receipt), (Some("SM-retry"), None));
+    let delivered = DeliveryReceipt::new(Delivered, None, NOW + 80);
+    let user = &t.user_ref;
+    assert!(
+        store.record_receipt(p.id, user, t.verification_id, false, "SM-retry", &delivered).await.unwrap().is_some()
+    );
+    assert!(store.record_receipt(p.id, user, t.verification_id, false, "SM-lost", &failed).await.unwrap().is_none());
+
     // A receipt that beats the worker's `sent` write is kept with its id.
     let early = store.record_receipt(p.id, &w.user_ref, newer.verification_id, false, "SM3", &r).await.unwrap();
     assert_eq!(early.unwrap().provider_message_id.as_deref(), Some("SM3"));
+    // ...and stays when that write comes.
+    sent(store.as_ref(), &newer, "SM3", NOW).await;
+    let kept = store.verification(p.id, &w.user_ref).await.unwrap().unwrap();
+    assert_eq!(kept.receipt.map(|r| r.status), Some(Sent));
 }
 
 pub async fn a_delivery_fails_over_once_and_counts_a_send(store: Arc<dyn Store>) {

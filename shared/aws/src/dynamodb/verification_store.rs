@@ -417,24 +417,44 @@ impl VerificationStore for DynamoStore {
         state: DeliveryState,
         provider_message_id: Option<&str>,
     ) -> Result<(), StoreError> {
-        let update = match provider_message_id {
-            Some(_) => "SET #delivery = :state, #provider_message_id = :pmid REMOVE #delivery_lease_until",
-            None => "SET #delivery = :state REMOVE #delivery_lease_until",
+        let fence = "#verification_id = :vid AND #delivery = :claimed AND #delivery_lease_until = :until";
+        // With a message id: a receipt stored for another message (an
+        // earlier try the provider took although we saw a timeout) goes, so
+        // this message's receipts can be stored; one for this very message
+        // (it beat this write) stays. Two writes only in that rare case.
+        let attempts: &[(String, String)] = match provider_message_id {
+            Some(_) => &[
+                (
+                    format!(
+                        "SET #delivery = :state, #provider_message_id = :pmid REMOVE #delivery_lease_until, {RECEIPT_ATTRIBUTES}"
+                    ),
+                    format!(
+                        "{fence} AND (attribute_not_exists(#provider_message_id) OR #provider_message_id <> :pmid)"
+                    ),
+                ),
+                (
+                    "SET #delivery = :state REMOVE #delivery_lease_until".to_owned(),
+                    format!("{fence} AND #provider_message_id = :pmid"),
+                ),
+            ],
+            None => &[("SET #delivery = :state REMOVE #delivery_lease_until".to_owned(), fence.to_owned())],
         };
-        let cond = "#verification_id = :vid AND #delivery = :claimed AND #delivery_lease_until = :until";
-        let mut request =
-            self.user_update(project, user_ref, update, cond).expression_attribute_values(":until", n(claimed_until));
-        if let Some(id) = provider_message_id {
-            request = request.expression_attribute_values(":pmid", s(id));
+        for (update, cond) in attempts {
+            let mut request = self
+                .user_update(project, user_ref, update, cond)
+                .expression_attribute_values(":until", n(claimed_until))
+                .expression_attribute_values(":state", s(state.as_str()))
+                .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()))
+                .expression_attribute_values(":vid", s(id.to_string()));
+            if let Some(id) = provider_message_id {
+                request = request.expression_attribute_values(":pmid", s(id));
+            }
+            // Refused: no longer current (nothing to do), or the next form applies.
+            if applied(request.send().await)? {
+                break;
+            }
         }
-        let result = request
-            .expression_attribute_values(":state", s(state.as_str()))
-            .expression_attribute_values(":claimed", s(DeliveryState::Claimed.as_str()))
-            .expression_attribute_values(":vid", s(id.to_string()))
-            .send()
-            .await;
-        // Refused: no longer current, nothing to do.
-        applied(result).map(|_| ())
+        Ok(())
     }
 
     async fn record_receipt(

@@ -278,6 +278,16 @@ impl VerificationStore for SqliteStore {
             .run(move |conn| {
                 conn.prepare_cached(
                     "UPDATE end_users SET delivery = ?4, delivery_lease_until = NULL,
+                         -- a receipt of another message (an earlier try the provider took
+                         -- although we saw a timeout) goes; one of this message stays
+                         receipt_status = CASE WHEN ?5 IS NOT provider_message_id AND ?5 IS NOT NULL
+                                               THEN NULL ELSE receipt_status END,
+                         receipt_rank = CASE WHEN ?5 IS NOT provider_message_id AND ?5 IS NOT NULL
+                                             THEN NULL ELSE receipt_rank END,
+                         receipt_reason = CASE WHEN ?5 IS NOT provider_message_id AND ?5 IS NOT NULL
+                                               THEN NULL ELSE receipt_reason END,
+                         receipt_at = CASE WHEN ?5 IS NOT provider_message_id AND ?5 IS NOT NULL
+                                           THEN NULL ELSE receipt_at END,
                          provider_message_id = COALESCE(?5, provider_message_id)
                      WHERE project_id = ?1 AND user_ref = ?2 AND verification_id = ?3 AND delivery = 'claimed'
                        AND delivery_lease_until = ?6",
