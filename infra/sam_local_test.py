@@ -366,7 +366,7 @@ def main() -> int:
                "Twilio mock got the documented request (path, basic auth, To, From, Body)")
         sms_code = re.search(r"\d{10}", fields["Body"]).group(0)
         callback = fields.get("StatusCallback", "")
-        expect(callback.startswith(f"https://{API_HOST}/receipts/twilio/{client_id}/{sms_channel['id']}?ref=prj_"),
+        expect(callback.startswith(f"https://{API_HOST}/receipts/twilio/{client_id}/{sms_channel['id']}?ref="),
                "the SMS asks Twilio for status callbacks to the stack's receipts endpoint")
         token = "f00dfacef00dfacef00dfacef00dface"
         receipt = {"MessageSid": "SM0123456789abcdef0123456789abcdef", "MessageStatus": "delivered",
