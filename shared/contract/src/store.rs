@@ -668,6 +668,15 @@ pub async fn a_delivery_fails_over_once_and_counts_a_send(store: Arc<dyn Store>)
     assert!(from_claim(NOW + 60).await.unwrap(), "the caller's own claim");
     let moved = store.verification(p.id, &z.user_ref).await.unwrap().unwrap();
     assert_eq!((moved.fallback, moved.delivery, moved.delivery_lease_until), (true, DeliveryState::Queued, None));
+    // An earlier try the provider took (we saw a timeout) reported
+    // `delivered` while this claim ran: no fallback after all.
+    let d = verification(p.id, "u6", "c6", NOW);
+    store.start_verification(&new_verification(d.clone(), 0), NOW).await.unwrap();
+    store.claim_delivery(p.id, &d.user_ref, d.verification_id, NOW, 60).await.unwrap();
+    let took = DeliveryReceipt::new(Delivered, None, NOW);
+    store.record_receipt(p.id, &d.user_ref, d.verification_id, false, "SM-took", &took).await.unwrap().unwrap();
+    let moved = store.start_fallback(p.id, &d.user_ref, d.verification_id, NOW + 1, Some(NOW + 60), None).await;
+    assert!(!moved.unwrap(), "delivered already");
     // A used or expired code does not fail over.
     let y = verification(p.id, "u4", "c4", NOW);
     store.start_verification(&new_verification(y.clone(), 0), NOW).await.unwrap();

@@ -434,3 +434,30 @@ async fn no_fallback_waits_for_a_receipt_that_cannot_come() {
     assert_eq!(s.t.app.process_pending_jobs().await.unwrap(), 0, "no check was queued");
     assert_eq!(s.sent().len(), 1);
 }
+
+/// The primary took the SMS but the worker's `sent` write was lost (the
+/// delivery stays claimed): the receipt check must not send the code through
+/// the primary again. It records the send, then fails over as checks do.
+#[tokio::test]
+async fn a_receipt_check_never_resends_through_the_primary() {
+    use secure2fa_core::model::{DeliveryStep, Job};
+    use secure2fa_core::ports::JobQueue;
+    let s = setup().await;
+    let (primary, fallback) = (s.channel(ACCEPTING).await, s.channel(SECOND).await);
+    let keys = s.project(primary, Some(fallback)).await;
+    s.generate(&keys, "ann", "+14155550005").await;
+    // A worker took the job and the claim, the provider took the SMS, and
+    // the `sent` write never came.
+    let taken = s.t.app.queue.claim("delivery").await.unwrap().unwrap();
+    let Job::Delivery(job) = taken.job.clone() else { panic!("not a delivery") };
+    let claim = s.t.app.store.claim_delivery(job.project_id, &job.user_ref, job.verification_id, s.t.now(), 30);
+    assert!(matches!(claim.await.unwrap(), secure2fa_core::model::ClaimOutcome::Claimed { fallback: false }));
+    s.t.app.queue.complete(taken.id).await.unwrap();
+    let check = Job::Delivery(secure2fa_core::model::DeliveryJob { step: DeliveryStep::AwaitReceipt, ..job.clone() });
+    s.t.app.queue.enqueue_after(&check, 60).await.unwrap();
+    s.t.clock.advance(60);
+    assert_eq!(s.t.app.process_pending_jobs().await.unwrap(), 1);
+    let sent = s.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].account, SECOND, "through the fallback, not the primary again");
+}

@@ -515,8 +515,12 @@ impl VerificationStore for DynamoStore {
             "SET #fallback = :one, #delivery = :queued REMOVE #delivery_lease_until, #provider_message_id, \
              {RECEIPT_ATTRIBUTES}"
         );
-        let held =
-            if claimed_until.is_some() { "OR (#delivery = :claimed AND #delivery_lease_until = :until) " } else { "" };
+        let held = if claimed_until.is_some() {
+            "OR (#delivery = :claimed AND #delivery_lease_until = :until AND (attribute_not_exists(#receipt_status) \
+                 OR NOT (#receipt_status IN (:delivered, :complained)))) "
+        } else {
+            ""
+        };
         let cond = format!(
             "#verification_id = :vid AND {NOT_APPROVED} AND #expires_at > :now AND attribute_not_exists(#fallback) \
              AND (#delivery = :failed {held}OR (#delivery = :sent AND (attribute_not_exists(#receipt_status) \
@@ -561,12 +565,12 @@ impl VerificationStore for DynamoStore {
         match self.transact(items).await? {
             TransactOutcome::Committed => Ok(true),
             TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 0) => Ok(false),
-            // Not the move: the counter's window is used up.
-            TransactOutcome::Cancelled(_) => match destination_limit {
-                Some(limit) => {
+            TransactOutcome::Cancelled(r) => match destination_limit {
+                Some(limit) if TransactOutcome::failed(&r, 1) => {
                     Err(StartError::DestinationLimit { retry_after: (limit.window_end() - now).max(1) as u32 })
                 }
-                None => Ok(false),
+                // Throttled or otherwise cancelled: worth a retry.
+                _ => Err(StoreError::Unavailable(format!("fallback move cancelled: {r:?}")).into()),
             },
         }
     }

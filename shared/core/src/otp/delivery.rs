@@ -13,7 +13,8 @@
 //!
 //! Writes (DESIGN §8, at most 2): the claim, then either `sent`, or the
 //! claim's release for a retry, or, when retries are exhausted or the
-//! failure is permanent, a danger log entry.
+//! failure is permanent, a danger log entry (or, with a fallback channel,
+//! the move to it: see below).
 //!
 //! **Failover.** A project may name a fallback channel (same method). When
 //! the delivery through its channel fails for good (a permanent refusal, or
@@ -103,14 +104,39 @@ impl Worker {
             let why = format!("no delivered receipt within {} s", parts.fallback_after());
             self.fail_over(&parts, job, now, None, &why).await?;
         }
-        let fallback = match self.claim(job, now).await? {
+        let mut fallback = match self.claim(job, now).await? {
             Ok(fallback) => fallback,
             Err(outcome) => return outcome,
         };
+        if job.step == DeliveryStep::AwaitReceipt && !fallback {
+            // The check is queued only after the primary took the message, so
+            // a claim on the primary means that send's `sent` write was lost:
+            // record it (never send through the primary again), then decide
+            // as the check does.
+            let (user_ref, id, until) = (&job.user_ref, job.verification_id, now + DELIVERY_LEASE_SECONDS as i64);
+            let sent = self.store.finish_delivery(job.project_id, user_ref, id, until, DeliveryState::Sent, None);
+            sent.await.map_err(|e| RetryJob::new(e.to_string()))?;
+            let why = format!("no delivered receipt within {} s", parts.fallback_after());
+            if !self.fail_over(&parts, job, now, None, &why).await? {
+                return Ok(JobOutcome::Dropped("delivered, superseded or already on the fallback"));
+            }
+            fallback = match self.claim(job, now).await? {
+                Ok(true) => true,
+                Ok(false) => return Ok(JobOutcome::Dropped("the delivery is not on the fallback")),
+                Err(outcome) => return outcome,
+            };
+        }
         let channel = match (fallback, &parts.fallback_channel) {
             (false, _) => &parts.channel,
             (true, Some(channel)) => channel,
-            (true, None) => return Ok(JobOutcome::Dropped("fallback channel removed")),
+            (true, None) => {
+                // Not reachable while a project cannot change its fallback
+                // (the channel is linked): said loudly all the same.
+                let about = parts.subject(job, now);
+                let said = "Delivery via the fallback failed: its channel no longer exists".to_owned();
+                write_log(self.store.as_ref(), about, LogLevel::Danger, "delivery.failed", said).await;
+                return Ok(JobOutcome::Dropped("fallback channel removed"));
+            }
         };
         let claimed_until = now + DELIVERY_LEASE_SECONDS as i64;
         let finish = |state, message_id: Option<String>| async move {
@@ -158,7 +184,30 @@ impl Worker {
             // moved delivery and sends it.
             if self.fail_over(&parts, job, self.clock.now(), Some(claimed_until), &failed_via).await? {
                 let send = Job::Delivery(DeliveryJob { step: DeliveryStep::Send, ..job.clone() });
-                self.queue.enqueue(&send).await.map_err(|e| RetryJob::new(e.to_string()))?;
+                let mut queued = self.queue.enqueue(&send).await;
+                for pause in SENT_WRITE_RETRIES {
+                    if queued.is_ok() {
+                        break;
+                    }
+                    tokio::time::sleep(pause).await;
+                    queued = self.queue.enqueue(&send).await;
+                }
+                if let Err(e) = queued {
+                    // This job's retry sends the moved code; on its last
+                    // attempt it is dead-lettered, and a redrive sends it.
+                    let said = "The fallback's send could not be queued: the job is retried, or redrive it from the \
+                                dead-letter queue"
+                        .to_owned();
+                    write_log(
+                        self.store.as_ref(),
+                        parts.subject(job, now),
+                        LogLevel::Danger,
+                        "delivery.fallback",
+                        said,
+                    )
+                    .await;
+                    return Err(RetryJob::new(e.to_string()));
+                }
                 return Ok(JobOutcome::Done);
             }
         }

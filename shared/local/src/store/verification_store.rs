@@ -368,7 +368,9 @@ impl VerificationStore for SqliteStore {
                          WHERE project_id = ?1 AND user_ref = ?2 AND verification_id = ?3 AND status = 'pending'
                            AND expires_at > ?4 AND fallback = 0
                            AND (delivery = 'failed'
-                                OR (delivery = 'claimed' AND ?5 IS NOT NULL AND delivery_lease_until = ?5)
+                                OR (delivery = 'claimed' AND ?5 IS NOT NULL AND delivery_lease_until = ?5
+                                    AND (receipt_status IS NULL
+                                         OR receipt_status NOT IN ('delivered', 'complained')))
                                 OR (delivery = 'sent' AND (receipt_status IS NULL
                                                            OR receipt_status NOT IN ('delivered', 'complained'))))",
                     )
