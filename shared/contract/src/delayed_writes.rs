@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use secure2fa_core::clock::UnixTime;
 use secure2fa_core::crypto::Mac;
+use secure2fa_core::crypto::Sealed;
 use secure2fa_core::ids::{ChannelId, ClientId, ProjectId, TemplateId, VerificationId};
 use secure2fa_core::model::{
     Channel, CheckOutcome, ClaimOutcome, Client, DeliveryReceipt, DeliveryState, DestinationLimit, LogEntry, LogFilter,
@@ -81,6 +82,10 @@ impl ChannelStore for DelayedWrites {
     async fn delete_channel(&self, client: ClientId, id: ChannelId) -> Result<bool, StoreError> {
         self.pause().await;
         self.inner.delete_channel(client, id).await
+    }
+    async fn set_receipt_secret(&self, client: ClientId, id: ChannelId, secret: &Sealed) -> Result<bool, StoreError> {
+        self.pause().await;
+        self.inner.set_receipt_secret(client, id, secret).await
     }
 }
 

@@ -45,6 +45,7 @@ macro_rules! store_contract_tests {
             logs_filter_and_page_newest_first,
             paging_through_logs_returns_each_entry_once_in_order,
             receipts_only_move_a_delivery_forward,
+            a_channels_receipts_secret_is_replaced_for_its_client_only,
             a_delivery_fails_over_once_and_counts_a_send,
         );
         $crate::store_contract_tests!(@each_in verify_race; $make;

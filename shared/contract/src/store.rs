@@ -542,6 +542,20 @@ async fn sent(store: &dyn Store, v: &secure2fa_core::model::Verification, messag
         .unwrap();
 }
 
+pub async fn a_channels_receipts_secret_is_replaced_for_its_client_only(store: Arc<dyn Store>) {
+    let a = store.insert_client(&client("idx-a")).await.unwrap();
+    let b = store.insert_client(&client("idx-b")).await.unwrap();
+    let ch = channel(a.id);
+    store.insert_channel(&ch).await.unwrap();
+    let secret = secure2fa_core::crypto::Sealed::from_bytes(b"new secret".to_vec());
+    assert!(!store.set_receipt_secret(b.id, ch.id, &secret).await.unwrap(), "not b's channel");
+    assert_eq!(store.channel(a.id, ch.id).await.unwrap().unwrap().receipt_secret, None);
+    assert!(store.set_receipt_secret(a.id, ch.id, &secret).await.unwrap());
+    assert_eq!(store.channel(a.id, ch.id).await.unwrap().unwrap().receipt_secret, Some(secret.clone()));
+    let absent = secure2fa_core::ids::ChannelId::generate();
+    assert!(!store.set_receipt_secret(a.id, absent, &secret).await.unwrap());
+}
+
 pub async fn receipts_only_move_a_delivery_forward(store: Arc<dyn Store>) {
     use secure2fa_core::model::{DeliveryReceipt, ReceiptStatus::*};
     let p = seeded_project(store.as_ref()).await;

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use lru::LruCache;
 
 use crate::clock::UnixTime;
-use crate::crypto::Mac;
+use crate::crypto::{Mac, Sealed};
 use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId, VerificationId};
 use crate::model::{
     Channel, CheckOutcome, ClaimOutcome, Client, DeliveryReceipt, DeliveryState, DestinationLimit, LogEntry, LogFilter,
@@ -167,6 +167,9 @@ impl ChannelStore for CachedStore {
     }
     async fn delete_channel(&self, client: ClientId, id: ChannelId) -> Result<bool, StoreError> {
         self.written(self.inner.delete_channel(client, id).await)
+    }
+    async fn set_receipt_secret(&self, client: ClientId, id: ChannelId, secret: &Sealed) -> Result<bool, StoreError> {
+        self.written(self.inner.set_receipt_secret(client, id, secret).await)
     }
 }
 

@@ -333,6 +333,26 @@ impl Management {
         Ok(outcome)
     }
 
+    /// Gives the channel a new receipts secret (the old one stops working at
+    /// once) and returns it: the only way to see one again after the
+    /// channel's creation.
+    pub async fn rotate_receipt_secret(
+        &self,
+        principal: &Principal,
+        client: ClientId,
+        channel: ChannelId,
+    ) -> Result<(Channel, String), ManageError> {
+        let client = self.authorize(principal, client).await?;
+        let channel = self.store.channel(client.id, channel).await?.ok_or(ManageError::NotFound("channel"))?;
+        let key = self.keys.get(&KeyContext::client(client.id), &client.data_key).await?;
+        let secret = ReceiptSecret::generate();
+        let sealed = key.seal_str(Aad::channel_receipt_secret(&channel.id.to_string()), secret.expose());
+        if !self.store.set_receipt_secret(client.id, channel.id, &sealed).await? {
+            return Err(ManageError::NotFound("channel"));
+        }
+        Ok((channel, secret.expose().to_owned()))
+    }
+
     /// The client's email, opened with the client's data key.
     pub async fn client_email(&self, client: &Client) -> Result<String, ManageError> {
         let key = self.keys.get(&KeyContext::client(client.id), &client.data_key).await?;

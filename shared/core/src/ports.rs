@@ -10,7 +10,7 @@ use std::fmt;
 use async_trait::async_trait;
 
 use crate::clock::UnixTime;
-use crate::crypto::Mac;
+use crate::crypto::{Mac, Sealed};
 use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId, VerificationId};
 use crate::model::{
     Channel, CheckOutcome, ClaimOutcome, Client, DeliveryReceipt, DeliveryState, DestinationLimit, Job, LogEntry,
@@ -78,6 +78,8 @@ pub trait ChannelStore: Send + Sync {
     async fn insert_channel(&self, channel: &Channel) -> Result<(), StoreError>;
     async fn channel(&self, client: ClientId, id: ChannelId) -> Result<Option<Channel>, StoreError>;
     async fn list_channels(&self, client: ClientId) -> Result<Vec<Channel>, StoreError>;
+    /// Replaces the channel's sealed receipts secret. `Ok(false)` if absent.
+    async fn set_receipt_secret(&self, client: ClientId, id: ChannelId, secret: &Sealed) -> Result<bool, StoreError>;
     /// `Ok(false)` if absent; `Err(InUse)` while a project links it.
     async fn delete_channel(&self, client: ClientId, id: ChannelId) -> Result<bool, StoreError>;
 }

@@ -46,6 +46,7 @@ pub fn management_router(manage: Management, token: OperatorToken) -> Router {
         .route("/v1/clients/{client_id}/channels", get(list_channels).post(create_channel))
         .route("/v1/clients/{client_id}/channels/{channel_id}", delete(delete_channel))
         .route("/v1/clients/{client_id}/channels/{channel_id}/test", post(test_channel))
+        .route("/v1/clients/{client_id}/channels/{channel_id}/receipts-secret", post(rotate_receipt_secret))
         .route("/v1/clients/{client_id}/templates", get(list_templates).post(create_template))
         .route("/v1/clients/{client_id}/templates/{template_id}", delete(delete_template))
         .route("/v1/clients/{client_id}/projects", get(list_projects).post(create_project))
@@ -114,6 +115,17 @@ async fn client_json(ctx: &Ctx, c: &Client) -> std::result::Result<Value, ApiErr
 
 fn channel_json(c: &Channel) -> Value {
     json!({ "id": c.id, "title": c.title, "method": c.method, "provider": c.provider, "created_at": c.created_at })
+}
+
+/// Where `channel`'s provider posts receipts, with the receipts secret.
+fn receipts_json(ctx: &Ctx, channel: &Channel, secret: Option<&str>) -> Value {
+    let path = receipts_path(channel.provider, channel.client_id, channel.id);
+    json!({
+        "path": path,
+        "url": ctx.manage.public_url.as_ref().map(|base| format!("{base}{path}")),
+        "username": RECEIPTS_USERNAME,
+        "password": secret,
+    })
 }
 
 fn template_json(t: &Template) -> Value {
@@ -187,14 +199,8 @@ async fn create_channel(State(ctx): State<Ctx>, Path(client_id): Path<String>, b
     let mut v = channel_json(&channel);
     // Shown once: where the provider posts receipts, and the secret that
     // providers which sign nothing present as HTTP basic auth.
-    let path = receipts_path(channel.provider, client.id, channel.id);
     let secret = ctx.manage.receipt_secret(&client, &channel).await?;
-    v["receipts"] = json!({
-        "path": path,
-        "url": ctx.manage.public_url.as_ref().map(|base| format!("{base}{path}")),
-        "username": RECEIPTS_USERNAME,
-        "password": secret,
-    });
+    v["receipts"] = receipts_json(&ctx, &channel, secret.as_deref());
     Ok(created(v))
 }
 
@@ -214,6 +220,17 @@ async fn delete_channel(
     let client: ClientId = id(&client_id, "client")?;
     let channel: ChannelId = id(&channel_id, "channel")?;
     deleted(ctx.manage.delete_channel(&CALLER, client, channel).await?, "channel")
+}
+
+/// A new receipts secret for the channel, shown in this answer only.
+async fn rotate_receipt_secret(
+    State(ctx): State<Ctx>,
+    Path((client_id, channel_id)): Path<(String, String)>,
+) -> Result<Json<Value>> {
+    let client: ClientId = id(&client_id, "client")?;
+    let channel: ChannelId = id(&channel_id, "channel")?;
+    let (channel, secret) = ctx.manage.rotate_receipt_secret(&CALLER, client, channel).await?;
+    Ok(Json(json!({ "receipts": receipts_json(&ctx, &channel, Some(&secret)) })))
 }
 
 #[derive(Deserialize)]

@@ -393,6 +393,20 @@ async fn a_new_channel_shows_its_receipts_endpoint_and_secret_once() {
     assert_eq!(post(secret).await, StatusCode::OK, "authentic, about no message of ours: ignored");
     assert_eq!(post("not-the-secret").await, StatusCode::UNAUTHORIZED);
     assert_eq!(post("").await, StatusCode::UNAUTHORIZED);
+
+    // Rotated: the new secret is shown once more, the old one stops working.
+    let rotate = format!("{channels}/{}/receipts-secret", created["id"].as_str().unwrap());
+    let resp = t.http.post(&rotate).bearer_auth(&t.creds.operator_token).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let rotated: Value = resp.json().await.unwrap();
+    let new_secret = rotated["receipts"]["password"].as_str().unwrap().to_owned();
+    assert_eq!(rotated["receipts"]["path"], json!(path));
+    assert_ne!(new_secret, secret);
+    assert_eq!(post(secret).await, StatusCode::UNAUTHORIZED, "the old secret");
+    assert_eq!(post(&new_secret).await, StatusCode::OK, "the new one");
+    let elsewhere = rotate.replace(&client.id.to_string(), &ClientId::generate().to_string());
+    let resp = t.http.post(&elsewhere).bearer_auth(&t.creds.operator_token).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
 
 /// The fallback's first send fails for now: the check job's retry finds the

@@ -18,6 +18,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use secure2fa_core::clock::UnixTime;
 use secure2fa_core::crypto::Mac;
+use secure2fa_core::crypto::Sealed;
 use secure2fa_core::ids::{ChannelId, ClientId, TemplateId};
 use secure2fa_core::model::{Channel, ChannelMethod, Client, ProviderKind, Template};
 use secure2fa_core::ports::{ChannelStore, ClientStore, StoreError, TemplateStore};
@@ -261,6 +262,30 @@ impl ChannelStore for DynamoStore {
     async fn list_channels(&self, client: ClientId) -> Result<Vec<Channel>, StoreError> {
         let items = self.query_partition(&client_pk(client), Some("CHANNEL#"), None).await?;
         items.iter().map(channel_from).collect()
+    }
+
+    async fn set_receipt_secret(&self, client: ClientId, id: ChannelId, secret: &Sealed) -> Result<bool, StoreError> {
+        let (update, cond) = ("SET #receipt_secret = :secret", "attribute_exists(#pk)");
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(client_pk(client), format!("CHANNEL#{id}"))))
+            .update_expression(update)
+            .condition_expression(cond)
+            .set_expression_attribute_names(Some(names(&[update, cond])))
+            .expression_attribute_values(":secret", b(secret.as_bytes()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn delete_channel(&self, client: ClientId, id: ChannelId) -> Result<bool, StoreError> {

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
 use secure2fa_core::clock::UnixTime;
+use secure2fa_core::crypto::Sealed;
 use secure2fa_core::ids::{ChannelId, ClientId, TemplateId};
 use secure2fa_core::model::{Channel, ChannelMethod, Client, ProviderKind, Template, TemplateFormat};
 use secure2fa_core::ports::{ChannelStore, ClientStore, StoreError, TemplateStore};
@@ -205,6 +206,20 @@ impl ChannelStore for SqliteStore {
                     conn.prepare_cached("SELECT * FROM channels WHERE client_id = ?1 ORDER BY id").map_err(sql)?;
                 let rows = s.query_map([client.to_string()], channel_row).map_err(sql)?;
                 rows.collect::<Result<_, _>>().map_err(sql)
+            })
+            .await
+    }
+
+    async fn set_receipt_secret(&self, client: ClientId, id: ChannelId, secret: &Sealed) -> Result<bool, StoreError> {
+        let secret = secret.as_bytes().to_vec();
+        self.db
+            .run(move |conn| {
+                conn.execute(
+                    "UPDATE channels SET receipt_secret = ?3 WHERE id = ?1 AND client_id = ?2",
+                    params![id.to_string(), client.to_string(), secret],
+                )
+                .map(|n| n == 1)
+                .map_err(sql)
             })
             .await
     }
