@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{OptionalExtension, params};
 use secure2fa_core::clock::Clock;
 use secure2fa_core::model::{Job, JobAttempt};
-use secure2fa_core::otp::{RetryJob, Worker};
+use secure2fa_core::otp::RetryJob;
 use secure2fa_core::ports::{JobQueue, MAX_JOB_DELAY_SECONDS, QueueError, StoreError};
 use serde::Serialize;
 use tokio::sync::{Notify, mpsc};
@@ -287,38 +287,5 @@ impl LocalJobQueue {
                     .map_err(sql)
             })
             .await
-    }
-
-    /// Runs a received job, then deletes it, or schedules its retry (or
-    /// dead-letters it).
-    pub async fn process(&self, worker: &Worker, claimed: ClaimedJob) -> Result<(), StoreError> {
-        let result = worker.handle(&claimed.job, claimed.attempt).await;
-        match result {
-            Ok(outcome) => {
-                tracing::debug!(job_id = claimed.id, ?outcome, "job finished");
-                self.complete(claimed.id).await
-            }
-            Err(retry) => self.retry(&claimed, retry).await,
-        }
-    }
-
-    /// Runs every job that is runnable now, one at a time, until none is
-    /// left; returns how many ran. Deterministic: what tests call instead of
-    /// waiting for the pollers.
-    pub async fn run_pending(&self, worker: &Worker) -> Result<usize, StoreError> {
-        let mut ran = 0;
-        loop {
-            let mut any = false;
-            for queue in QUEUES {
-                if let Some(claimed) = self.claim(queue).await? {
-                    self.process(worker, claimed).await?;
-                    ran += 1;
-                    any = true;
-                }
-            }
-            if !any {
-                return Ok(ran);
-            }
-        }
     }
 }

@@ -180,7 +180,7 @@ impl LocalApp {
 
     /// Runs every job that is due now; what tests call instead of waiting.
     pub async fn process_pending_jobs(&self) -> anyhow::Result<usize> {
-        Ok(self.queue.run_pending(&self.worker).await?)
+        Ok(crate::workers::run_pending(&self.queue, &self.worker).await?)
     }
 
     /// Deletes expired log entries and send counters now; the server runs

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secure2fa_core::otp::Worker;
+use secure2fa_core::ports::StoreError;
 use secure2fa_local::jobs::QUEUES;
 use secure2fa_local::{ClaimedJob, LocalJobQueue};
 use tokio::sync::{Semaphore, watch};
@@ -64,7 +65,7 @@ impl Runner {
         let Ok(slot) = self.slots.clone().acquire_owned().await else { return };
         let (queue, worker) = (self.queue.clone(), self.worker.clone());
         tokio::spawn(async move {
-            if let Err(e) = queue.process(&worker, job).await {
+            if let Err(e) = process(&queue, &worker, job).await {
                 tracing::error!(error = %e, "job bookkeeping failed; the job's lease will expire and it will run again");
             }
             drop(slot);
@@ -93,6 +94,39 @@ impl Runner {
             if !claimed_any {
                 return;
             }
+        }
+    }
+}
+
+/// Runs a received job, then deletes it, or schedules its retry (or
+/// dead-letters it): what SQS and its event source do around a worker
+/// Lambda. The one dispatch is [`Worker::handle`].
+pub async fn process(queue: &LocalJobQueue, worker: &Worker, claimed: ClaimedJob) -> Result<(), StoreError> {
+    match worker.handle(&claimed.job, claimed.attempt).await {
+        Ok(outcome) => {
+            tracing::debug!(job_id = claimed.id, ?outcome, "job finished");
+            queue.complete(claimed.id).await
+        }
+        Err(retry) => queue.retry(&claimed, retry).await,
+    }
+}
+
+/// Runs every job that is runnable now, one at a time, until none is left;
+/// returns how many ran. Deterministic: what tests call instead of waiting
+/// for the pollers.
+pub async fn run_pending(queue: &LocalJobQueue, worker: &Worker) -> Result<usize, StoreError> {
+    let mut ran = 0;
+    loop {
+        let mut any = false;
+        for name in QUEUES {
+            if let Some(claimed) = queue.claim(name).await? {
+                process(queue, worker, claimed).await?;
+                ran += 1;
+                any = true;
+            }
+        }
+        if !any {
+            return Ok(ran);
         }
     }
 }
