@@ -10,13 +10,14 @@ use async_trait::async_trait;
 use secure2fa_core::clock::UnixTime;
 use secure2fa_core::crypto::Mac;
 use secure2fa_core::crypto::Sealed;
-use secure2fa_core::ids::{ChannelId, ClientId, ProjectId, TemplateId, VerificationId};
+use secure2fa_core::ids::{ChannelId, ClientId, ProjectId, TemplateId, TokenId, VerificationId};
 use secure2fa_core::model::{
-    Channel, CheckOutcome, ClaimOutcome, Client, DeliveryReceipt, DeliveryState, DestinationLimit, LogEntry, LogFilter,
-    LogPage, NewVerification, Project, Template, UserRef, Verification,
+    ApiToken, Channel, CheckOutcome, ClaimOutcome, Client, DeliveryReceipt, DeliveryState, DestinationLimit, LogEntry,
+    LogFilter, LogPage, NewVerification, Project, Template, UserRef, Verification,
 };
 use secure2fa_core::ports::{
-    ChannelStore, ClientStore, LogStore, ProjectStore, StartError, Store, StoreError, TemplateStore, VerificationStore,
+    ChannelStore, ClientStore, LogStore, ProjectStore, StartError, Store, StoreError, TemplateStore, TokenStore,
+    VerificationStore,
 };
 
 pub struct DelayedWrites {
@@ -227,5 +228,27 @@ impl LogStore for DelayedWrites {
     }
     async fn list_logs(&self, client: ClientId, filter: &LogFilter) -> Result<LogPage, StoreError> {
         self.inner.list_logs(client, filter).await
+    }
+}
+
+#[async_trait]
+impl TokenStore for DelayedWrites {
+    async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError> {
+        self.pause().await;
+        self.inner.insert_token(token).await
+    }
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError> {
+        self.inner.token_by_hash(hash).await
+    }
+    async fn list_tokens(&self, client: ClientId) -> Result<Vec<ApiToken>, StoreError> {
+        self.inner.list_tokens(client).await
+    }
+    async fn delete_token(&self, client: ClientId, id: TokenId) -> Result<bool, StoreError> {
+        self.pause().await;
+        self.inner.delete_token(client, id).await
+    }
+    async fn touch_token(&self, client: ClientId, id: TokenId, at: UnixTime) -> Result<(), StoreError> {
+        self.pause().await;
+        self.inner.touch_token(client, id, at).await
     }
 }

@@ -46,6 +46,7 @@ macro_rules! store_contract_tests {
             paging_through_logs_returns_each_entry_once_in_order,
             receipts_only_move_a_delivery_forward,
             a_channels_receipts_secret_is_replaced_for_its_client_only,
+            api_tokens_are_found_by_hash_and_scoped_to_their_client,
             a_delivery_fails_over_once_and_counts_a_send,
         );
         $crate::store_contract_tests!(@each_in verify_race; $make;

@@ -542,6 +542,39 @@ async fn sent(store: &dyn Store, v: &secure2fa_core::model::Verification, messag
         .unwrap();
 }
 
+pub async fn api_tokens_are_found_by_hash_and_scoped_to_their_client(store: Arc<dyn Store>) {
+    use secure2fa_core::ids::TokenId;
+    use secure2fa_core::model::ApiToken;
+    let a = store.insert_client(&client("idx-a")).await.unwrap();
+    let b = store.insert_client(&client("idx-b")).await.unwrap();
+    let token = |client, hash: &str| ApiToken {
+        id: TokenId::generate(),
+        client_id: client,
+        name: "CI".into(),
+        prefix: "s2fa_ct_abcd".into(),
+        hash: hash.into(),
+        created_at: NOW,
+        last_used_at: None,
+    };
+    let ta = token(a.id, "hash-a");
+    store.insert_token(&ta).await.unwrap();
+    store.insert_token(&token(b.id, "hash-b")).await.unwrap();
+    assert_eq!(store.token_by_hash("hash-a").await.unwrap(), Some(ta.clone()));
+    assert_eq!(store.token_by_hash("hash-x").await.unwrap(), None);
+    let missing = store.insert_token(&token(ClientId::generate(), "hash-c")).await.unwrap_err();
+    assert!(matches!(missing, StoreError::Missing("client")), "{missing:?}");
+    assert_eq!(store.list_tokens(a.id).await.unwrap(), vec![ta.clone()]);
+    store.touch_token(a.id, ta.id, NOW + 5).await.unwrap();
+    assert_eq!(store.token_by_hash("hash-a").await.unwrap().unwrap().last_used_at, Some(NOW + 5));
+    assert!(!store.delete_token(b.id, ta.id).await.unwrap(), "not b's token");
+    assert!(store.token_by_hash("hash-a").await.unwrap().is_some());
+    assert!(store.delete_token(a.id, ta.id).await.unwrap());
+    assert_eq!(store.token_by_hash("hash-a").await.unwrap(), None, "a revoked token is found no more");
+    assert!(store.list_tokens(a.id).await.unwrap().is_empty());
+    assert!(!store.delete_token(a.id, ta.id).await.unwrap());
+    store.touch_token(a.id, ta.id, NOW + 6).await.unwrap();
+}
+
 pub async fn a_channels_receipts_secret_is_replaced_for_its_client_only(store: Arc<dyn Store>) {
     let a = store.insert_client(&client("idx-a")).await.unwrap();
     let b = store.insert_client(&client("idx-b")).await.unwrap();

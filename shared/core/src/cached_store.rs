@@ -20,13 +20,14 @@ use lru::LruCache;
 
 use crate::clock::UnixTime;
 use crate::crypto::{Mac, Sealed};
-use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId, VerificationId};
+use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId, TokenId, VerificationId};
 use crate::model::{
-    Channel, CheckOutcome, ClaimOutcome, Client, DeliveryReceipt, DeliveryState, DestinationLimit, LogEntry, LogFilter,
-    LogPage, NewVerification, Project, Template, UserRef, Verification,
+    ApiToken, Channel, CheckOutcome, ClaimOutcome, Client, DeliveryReceipt, DeliveryState, DestinationLimit, LogEntry,
+    LogFilter, LogPage, NewVerification, Project, Template, UserRef, Verification,
 };
 use crate::ports::{
-    ChannelStore, ClientStore, LogStore, ProjectStore, StartError, Store, StoreError, TemplateStore, VerificationStore,
+    ChannelStore, ClientStore, LogStore, ProjectStore, StartError, Store, StoreError, TemplateStore, TokenStore,
+    VerificationStore,
 };
 
 /// One bounded map with a time to live per entry.
@@ -293,5 +294,24 @@ impl LogStore for CachedStore {
     }
     async fn list_logs(&self, client: ClientId, filter: &LogFilter) -> Result<LogPage, StoreError> {
         self.inner.list_logs(client, filter).await
+    }
+}
+
+#[async_trait]
+impl TokenStore for CachedStore {
+    async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError> {
+        self.inner.insert_token(token).await
+    }
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError> {
+        self.inner.token_by_hash(hash).await
+    }
+    async fn list_tokens(&self, client: ClientId) -> Result<Vec<ApiToken>, StoreError> {
+        self.inner.list_tokens(client).await
+    }
+    async fn delete_token(&self, client: ClientId, id: TokenId) -> Result<bool, StoreError> {
+        self.inner.delete_token(client, id).await
+    }
+    async fn touch_token(&self, client: ClientId, id: TokenId, at: UnixTime) -> Result<(), StoreError> {
+        self.inner.touch_token(client, id, at).await
     }
 }

@@ -121,6 +121,12 @@ prefixed_id!(
     "log"
 );
 prefixed_id!(
+    /// A client's API token.
+    TokenId,
+    "tok"
+);
+
+prefixed_id!(
     /// A webhook event.
     EventId,
     "evt"

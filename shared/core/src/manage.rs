@@ -9,10 +9,10 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::crypto::{DataKeyCache, IndexKey, KeyContext};
 use crate::error::{Internal, ManageError};
-use crate::ids::{ChannelId, ClientId, LogId, ProjectId, TemplateId};
+use crate::ids::{ChannelId, ClientId, LogId, ProjectId, TemplateId, TokenId};
 use crate::model::{
-    Channel, ChannelMethod, Client, Fallback, LogEntry, LogLevel, Project, ProjectSettings, ProviderKind, Template,
-    TemplateFormat, TemplateVersion, Webhook,
+    ApiToken, Channel, ChannelMethod, Client, Fallback, LogEntry, LogLevel, Project, ProjectSettings, ProviderKind,
+    Template, TemplateFormat, TemplateVersion, TokenSecret, Webhook,
 };
 use crate::otp::{Aad, WebhookSecret};
 use crate::ports::{MessageSender, OutgoingMessage, ProviderCredentials, SendError, Store};
@@ -370,6 +370,9 @@ impl Management {
     }
 }
 
+/// API tokens a client may hold at once.
+pub const MAX_TOKENS_PER_CLIENT: usize = 20;
+
 /// Test messages a client may send per hour, all its channels together:
 /// enough to try each channel, too few to spam anyone through us.
 pub const TEST_SENDS_PER_HOUR: u32 = 10;
@@ -502,6 +505,68 @@ impl Management {
     ) -> Result<bool, ManageError> {
         let client = self.authorize(principal, client).await?;
         self.delete_project(client.id, id).await
+    }
+
+    /// A new API token for the client, named `name`; its secret is returned
+    /// once and only its hash is stored.
+    pub async fn create_token(
+        &self,
+        principal: &Principal,
+        client: ClientId,
+        name: &str,
+    ) -> Result<(ApiToken, TokenSecret), ManageError> {
+        let client = self.authorize(principal, client).await?;
+        if self.store.list_tokens(client.id).await?.len() >= MAX_TOKENS_PER_CLIENT {
+            return Err(ManageError::Invalid(format!("a client has at most {MAX_TOKENS_PER_CLIENT} API tokens")));
+        }
+        let secret = TokenSecret::generate();
+        let token = ApiToken {
+            id: TokenId::generate(),
+            client_id: client.id,
+            name: title("name", name)?,
+            prefix: secret.prefix(),
+            hash: TokenSecret::hash_of(secret.expose()),
+            created_at: self.clock.now(),
+            last_used_at: None,
+        };
+        self.store.insert_token(&token).await?;
+        Ok((token, secret))
+    }
+
+    pub async fn list_tokens(&self, principal: &Principal, client: ClientId) -> Result<Vec<ApiToken>, ManageError> {
+        let client = self.authorize(principal, client).await?;
+        Ok(self.store.list_tokens(client.id).await?)
+    }
+
+    /// Revokes a token: it stops working at once. `Ok(false)` when absent.
+    pub async fn revoke_token(
+        &self,
+        principal: &Principal,
+        client: ClientId,
+        id: TokenId,
+    ) -> Result<bool, ManageError> {
+        let client = self.authorize(principal, client).await?;
+        Ok(self.store.delete_token(client.id, id).await?)
+    }
+
+    /// The principal a presented client API token stands for, or `None`
+    /// (unknown, revoked, or its client gone). Records the use at most once
+    /// a minute.
+    pub async fn authenticate_token(&self, presented: &str) -> Result<Option<Principal>, ManageError> {
+        if !presented.starts_with(TokenSecret::MARKER) || presented.len() > 200 {
+            return Ok(None);
+        }
+        let Some(token) = self.store.token_by_hash(&TokenSecret::hash_of(presented)).await? else {
+            return Ok(None);
+        };
+        let Some(client) = self.store.client(token.client_id).await? else { return Ok(None) };
+        let now = self.clock.now();
+        if token.last_used_at.is_none_or(|at| now - at >= 60)
+            && let Err(e) = self.store.touch_token(client.id, token.id, now).await
+        {
+            tracing::warn!(error = %e, "could not record a token's use");
+        }
+        Ok(Some(Principal::Client { id: client.id, is_admin: client.is_admin }))
     }
 
     /// A page of the client's logs, newest first (at most 200 entries).

@@ -11,10 +11,11 @@ use async_trait::async_trait;
 
 use crate::clock::UnixTime;
 use crate::crypto::{Mac, Sealed};
-use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId, VerificationId};
+use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId, TokenId, VerificationId};
 use crate::model::{
-    Channel, CheckOutcome, ClaimOutcome, Client, DeliveryReceipt, DeliveryState, DestinationLimit, Job, LogEntry,
-    LogFilter, LogPage, NewVerification, Project, ProviderKind, Template, TemplateFormat, UserRef, Verification,
+    ApiToken, Channel, CheckOutcome, ClaimOutcome, Client, DeliveryReceipt, DeliveryState, DestinationLimit, Job,
+    LogEntry, LogFilter, LogPage, NewVerification, Project, ProviderKind, Template, TemplateFormat, UserRef,
+    Verification,
 };
 use crate::types::Recipient;
 
@@ -230,9 +231,28 @@ pub trait LogStore: Send + Sync {
     async fn list_logs(&self, client: ClientId, filter: &LogFilter) -> Result<LogPage, StoreError>;
 }
 
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Stores a client's API token (its client must exist: `Missing`).
+    async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError>;
+    /// The token stored under this hash, if any.
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError>;
+    async fn list_tokens(&self, client: ClientId) -> Result<Vec<ApiToken>, StoreError>;
+    /// `Ok(false)` if the client has no such token.
+    async fn delete_token(&self, client: ClientId, id: TokenId) -> Result<bool, StoreError>;
+    /// Records a use at `at` (a no-op for a token deleted meanwhile).
+    async fn touch_token(&self, client: ClientId, id: TokenId, at: UnixTime) -> Result<(), StoreError>;
+}
+
 /// Everything the application stores.
-pub trait Store: ClientStore + ChannelStore + TemplateStore + ProjectStore + VerificationStore + LogStore {}
-impl<T> Store for T where T: ClientStore + ChannelStore + TemplateStore + ProjectStore + VerificationStore + LogStore {}
+pub trait Store:
+    ClientStore + ChannelStore + TemplateStore + ProjectStore + VerificationStore + LogStore + TokenStore
+{
+}
+impl<T> Store for T where
+    T: ClientStore + ChannelStore + TemplateStore + ProjectStore + VerificationStore + LogStore + TokenStore
+{
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("queue unavailable: {0}")]

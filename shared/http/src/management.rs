@@ -1,24 +1,26 @@
-//! The management JSON API (`/v1/...`), for operators and automation:
-//! clients, channels, templates, projects and logs. Every route but the
-//! OpenAPI document requires `Authorization: Bearer <operator token>`, which
-//! makes the caller [`Principal::Operator`]; each handler parses the request
+//! The management JSON API (`/v1/...`): clients, channels, templates,
+//! projects, logs and API tokens. Every route but the OpenAPI document
+//! requires `Authorization: Bearer` with either the deployment's operator
+//! token ([`Principal::Operator`], for automation: every client) or a
+//! client's API token ([`Principal::Client`]: its own records; an admin
+//! client also lists and registers clients). Each handler parses the request
 //! and calls one management operation with the principal, which authorizes
-//! (no handler touches a store).
+//! (no handler touches a store); another client's ids answer 404.
 
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Extension, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use secure2fa_core::ids::{ChannelId, ClientId, LogId, ProjectId, TemplateId};
+use secure2fa_core::ids::{ChannelId, ClientId, LogId, ProjectId, TemplateId, TokenId};
 use secure2fa_core::manage::{Management, NewProject, Principal, RECEIPTS_USERNAME, TestSendOutcome};
 use secure2fa_core::model::{
-    Channel, ChannelMethod, Client, Fallback, LogEntry, LogFilter, LogLevel, Project, ProjectSettings, ProviderKind,
-    Quota, Template, TemplateFormat, TemplateVersion,
+    ApiToken, Channel, ChannelMethod, Client, Fallback, LogEntry, LogFilter, LogLevel, Project, ProjectSettings,
+    ProviderKind, Quota, Template, TemplateFormat, TemplateVersion,
 };
 use secure2fa_core::otp::receipts_path;
 use secure2fa_core::secrets::OperatorToken;
@@ -52,9 +54,11 @@ pub fn management_router(manage: Management, token: OperatorToken) -> Router {
         .route("/v1/clients/{client_id}/projects", get(list_projects).post(create_project))
         .route("/v1/clients/{client_id}/projects/{project_id}", delete(delete_project))
         .route("/v1/clients/{client_id}/logs", get(list_logs))
+        .route("/v1/clients/{client_id}/tokens", get(list_tokens).post(create_token))
+        .route("/v1/clients/{client_id}/tokens/{token_id}", delete(revoke_token))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .route_layer(middleware::from_fn_with_state(ctx.clone(), authenticate))
         .with_state(ctx.clone());
-    let protected = operator_only(protected, ctx.token.clone());
     Router::new()
         .route("/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON) }))
         .with_state(ctx)
@@ -67,18 +71,41 @@ pub fn operator_only(router: Router, token: OperatorToken) -> Router {
     router.route_layer(middleware::from_fn_with_state(token, require_operator))
 }
 
-async fn require_operator(State(token): State<OperatorToken>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
+fn bearer(req: &Request) -> &str {
+    req.headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if !token.matches(presented) {
-        let mut resp = ApiError::Unauthorized.into_response();
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return resp;
+        .unwrap_or_default()
+}
+
+fn unauthorized() -> Response {
+    let mut resp = ApiError::Unauthorized.into_response();
+    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
+}
+
+async fn require_operator(State(token): State<OperatorToken>, req: Request, next: Next) -> Response {
+    if !token.matches(bearer(&req)) {
+        return unauthorized();
     }
+    next.run(req).await
+}
+
+/// Who the bearer token makes the caller: the operator, or the client that
+/// owns the API token. Anything else is a 401.
+async fn authenticate(State(ctx): State<Ctx>, mut req: Request, next: Next) -> Response {
+    let presented = bearer(&req);
+    let principal = if ctx.token.matches(presented) {
+        Some(Principal::Operator)
+    } else {
+        match ctx.manage.authenticate_token(presented).await {
+            Ok(p) => p,
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    };
+    let Some(principal) = principal else { return unauthorized() };
+    req.extensions_mut().insert(principal);
     next.run(req).await
 }
 
@@ -98,12 +125,9 @@ fn id<T: std::str::FromStr>(s: &str, what: &str) -> std::result::Result<T, ApiEr
     s.parse().map_err(|_| ApiError::NotFound(format!("no such {what}")))
 }
 
-/// The operator token is the only credential of this API so far.
-const CALLER: Principal = Principal::Operator;
-
-async fn client_of(ctx: &Ctx, raw: &str) -> std::result::Result<Client, ApiError> {
+async fn client_of(ctx: &Ctx, caller: &Principal, raw: &str) -> std::result::Result<Client, ApiError> {
     let id: ClientId = id(raw, "client")?;
-    Ok(ctx.manage.authorize(&CALLER, id).await?)
+    Ok(ctx.manage.authorize(caller, id).await?)
 }
 
 async fn client_json(ctx: &Ctx, c: &Client) -> std::result::Result<Value, ApiError> {
@@ -159,16 +183,20 @@ struct NewClientBody {
     email: String,
 }
 
-async fn create_client(State(ctx): State<Ctx>, bytes: Bytes) -> Result<Response> {
+async fn create_client(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    bytes: Bytes,
+) -> Result<Response> {
     let b: NewClientBody = body(&bytes)?;
     let email = Email::parse(&b.email).map_err(ApiError::from)?;
-    let client = ctx.manage.create_client(&CALLER, &email).await?;
+    let client = ctx.manage.create_client(&caller, &email).await?;
     Ok(created(client_json(&ctx, &client).await?))
 }
 
-async fn list_clients(State(ctx): State<Ctx>) -> Result<Json<Value>> {
+async fn list_clients(State(ctx): State<Ctx>, Extension(caller): Extension<Principal>) -> Result<Json<Value>> {
     let mut out = Vec::new();
-    for c in ctx.manage.list_clients(&CALLER).await? {
+    for c in ctx.manage.list_clients(&caller).await? {
         out.push(client_json(&ctx, &c).await?);
     }
     Ok(Json(json!({ "clients": out })))
@@ -188,8 +216,13 @@ fn empty_object() -> Value {
     json!({})
 }
 
-async fn create_channel(State(ctx): State<Ctx>, Path(client_id): Path<String>, bytes: Bytes) -> Result<Response> {
-    let client = client_of(&ctx, &client_id).await?;
+async fn create_channel(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path(client_id): Path<String>,
+    bytes: Bytes,
+) -> Result<Response> {
+    let client = client_of(&ctx, &caller, &client_id).await?;
     let b: NewChannelBody = body(&bytes)?;
     let method = ChannelMethod::parse(&b.method)
         .ok_or_else(|| ApiError::InvalidRequest("method must be email or sms".into()))?;
@@ -204,8 +237,12 @@ async fn create_channel(State(ctx): State<Ctx>, Path(client_id): Path<String>, b
     Ok(created(v))
 }
 
-async fn list_channels(State(ctx): State<Ctx>, Path(client_id): Path<String>) -> Result<Json<Value>> {
-    let channels = ctx.manage.list_channels(&CALLER, id(&client_id, "client")?).await?;
+async fn list_channels(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path(client_id): Path<String>,
+) -> Result<Json<Value>> {
+    let channels = ctx.manage.list_channels(&caller, id(&client_id, "client")?).await?;
     Ok(Json(json!({ "channels": channels.iter().map(channel_json).collect::<Vec<_>>() })))
 }
 
@@ -215,21 +252,23 @@ fn deleted(found: bool, what: &str) -> Result<StatusCode> {
 
 async fn delete_channel(
     State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
     Path((client_id, channel_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     let client: ClientId = id(&client_id, "client")?;
     let channel: ChannelId = id(&channel_id, "channel")?;
-    deleted(ctx.manage.delete_channel(&CALLER, client, channel).await?, "channel")
+    deleted(ctx.manage.delete_channel(&caller, client, channel).await?, "channel")
 }
 
 /// A new receipts secret for the channel, shown in this answer only.
 async fn rotate_receipt_secret(
     State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
     Path((client_id, channel_id)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
     let client: ClientId = id(&client_id, "client")?;
     let channel: ChannelId = id(&channel_id, "channel")?;
-    let (channel, secret) = ctx.manage.rotate_receipt_secret(&CALLER, client, channel).await?;
+    let (channel, secret) = ctx.manage.rotate_receipt_secret(&caller, client, channel).await?;
     Ok(Json(json!({ "receipts": receipts_json(&ctx, &channel, Some(&secret)) })))
 }
 
@@ -243,13 +282,14 @@ struct TestSendBody {
 /// (`"status": "failed"` with its reason), not an error of this request.
 async fn test_channel(
     State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
     Path((client_id, channel_id)): Path<(String, String)>,
     bytes: Bytes,
 ) -> Result<Json<Value>> {
     let client: ClientId = id(&client_id, "client")?;
     let channel: ChannelId = id(&channel_id, "channel")?;
     let b: TestSendBody = body(&bytes)?;
-    Ok(Json(match ctx.manage.test_send(&CALLER, client, channel, &b.to).await? {
+    Ok(Json(match ctx.manage.test_send(&caller, client, channel, &b.to).await? {
         TestSendOutcome::Sent { provider_message_id } => {
             json!({ "status": "sent", "provider_message_id": provider_message_id })
         }
@@ -269,8 +309,13 @@ struct NewTemplateBody {
     versions: BTreeMap<String, TemplateVersion>,
 }
 
-async fn create_template(State(ctx): State<Ctx>, Path(client_id): Path<String>, bytes: Bytes) -> Result<Response> {
-    let client = client_of(&ctx, &client_id).await?;
+async fn create_template(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path(client_id): Path<String>,
+    bytes: Bytes,
+) -> Result<Response> {
+    let client = client_of(&ctx, &caller, &client_id).await?;
     let b: NewTemplateBody = body(&bytes)?;
     let default_lang = Lang::parse(&b.default_lang).map_err(ApiError::from)?;
     let versions = b
@@ -283,18 +328,23 @@ async fn create_template(State(ctx): State<Ctx>, Path(client_id): Path<String>, 
     Ok(created(template_json(&template)))
 }
 
-async fn list_templates(State(ctx): State<Ctx>, Path(client_id): Path<String>) -> Result<Json<Value>> {
-    let templates = ctx.manage.list_templates(&CALLER, id(&client_id, "client")?).await?;
+async fn list_templates(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path(client_id): Path<String>,
+) -> Result<Json<Value>> {
+    let templates = ctx.manage.list_templates(&caller, id(&client_id, "client")?).await?;
     Ok(Json(json!({ "templates": templates.iter().map(template_json).collect::<Vec<_>>() })))
 }
 
 async fn delete_template(
     State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
     Path((client_id, template_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     let client: ClientId = id(&client_id, "client")?;
     let template: TemplateId = id(&template_id, "template")?;
-    deleted(ctx.manage.delete_template(&CALLER, client, template).await?, "template")
+    deleted(ctx.manage.delete_template(&caller, client, template).await?, "template")
 }
 
 #[derive(Deserialize)]
@@ -316,8 +366,13 @@ struct NewProjectBody {
     fallback_after_seconds: Option<u32>,
 }
 
-async fn create_project(State(ctx): State<Ctx>, Path(client_id): Path<String>, bytes: Bytes) -> Result<Response> {
-    let client = client_of(&ctx, &client_id).await?;
+async fn create_project(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path(client_id): Path<String>,
+    bytes: Bytes,
+) -> Result<Response> {
+    let client = client_of(&ctx, &caller, &client_id).await?;
     let b: NewProjectBody = body(&bytes)?;
     let d = ProjectSettings::default();
     let settings = ProjectSettings::new(
@@ -364,18 +419,23 @@ async fn create_project(State(ctx): State<Ctx>, Path(client_id): Path<String>, b
     Ok(created(v))
 }
 
-async fn list_projects(State(ctx): State<Ctx>, Path(client_id): Path<String>) -> Result<Json<Value>> {
-    let projects = ctx.manage.list_projects(&CALLER, id(&client_id, "client")?).await?;
+async fn list_projects(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path(client_id): Path<String>,
+) -> Result<Json<Value>> {
+    let projects = ctx.manage.list_projects(&caller, id(&client_id, "client")?).await?;
     Ok(Json(json!({ "projects": projects.iter().map(project_json).collect::<Vec<_>>() })))
 }
 
 async fn delete_project(
     State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
     Path((client_id, project_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     let client: ClientId = id(&client_id, "client")?;
     let project: ProjectId = id(&project_id, "project")?;
-    deleted(ctx.manage.remove_project(&CALLER, client, project).await?, "project")
+    deleted(ctx.manage.remove_project(&caller, client, project).await?, "project")
 }
 
 #[derive(Deserialize)]
@@ -388,6 +448,7 @@ struct LogQuery {
 
 async fn list_logs(
     State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
     Path(client_id): Path<String>,
     Query(q): Query<LogQuery>,
 ) -> Result<Json<Value>> {
@@ -413,6 +474,52 @@ async fn list_logs(
             .map_err(|_| ApiError::InvalidRequest("before is malformed".into()))?,
         limit: q.limit.unwrap_or(50),
     };
-    let page = ctx.manage.list_logs(&CALLER, client, filter).await?;
+    let page = ctx.manage.list_logs(&caller, client, filter).await?;
     Ok(Json(json!({ "logs": page.entries.iter().map(log_json).collect::<Vec<_>>(), "next_before": page.next_before })))
+}
+
+fn token_json(t: &ApiToken) -> Value {
+    json!({
+        "id": t.id, "name": t.name, "prefix": t.prefix, "created_at": t.created_at, "last_used_at": t.last_used_at,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTokenBody {
+    name: String,
+}
+
+/// A new API token for the client; the token itself is in this answer only.
+async fn create_token(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path(client_id): Path<String>,
+    bytes: Bytes,
+) -> Result<Response> {
+    let client: ClientId = id(&client_id, "client")?;
+    let b: NewTokenBody = body(&bytes)?;
+    let (token, secret) = ctx.manage.create_token(&caller, client, &b.name).await?;
+    let mut v = token_json(&token);
+    v["token"] = json!(secret.expose());
+    Ok(created(v))
+}
+
+async fn list_tokens(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path(client_id): Path<String>,
+) -> Result<Json<Value>> {
+    let tokens = ctx.manage.list_tokens(&caller, id(&client_id, "client")?).await?;
+    Ok(Json(json!({ "tokens": tokens.iter().map(token_json).collect::<Vec<_>>() })))
+}
+
+async fn revoke_token(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path((client_id, token_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let client: ClientId = id(&client_id, "client")?;
+    let token: TokenId = id(&token_id, "token")?;
+    deleted(ctx.manage.revoke_token(&caller, client, token).await?, "token")
 }

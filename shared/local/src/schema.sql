@@ -108,6 +108,18 @@ CREATE TABLE IF NOT EXISTS test_sends (
     PRIMARY KEY (client_id, window_start)
 ) WITHOUT ROWID;
 
+-- Clients' API tokens: only their SHA-256 (found by it) and first characters.
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id           TEXT PRIMARY KEY,
+    client_id    TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    prefix       TEXT NOT NULL,
+    hash         TEXT NOT NULL UNIQUE,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS api_tokens_client ON api_tokens(client_id, id);
+
 CREATE TABLE IF NOT EXISTS logs (
     id              TEXT PRIMARY KEY,
     client_id       TEXT NOT NULL,

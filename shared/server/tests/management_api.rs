@@ -434,3 +434,90 @@ async fn a_project_over_its_quota_is_refused_and_others_are_not() {
         .await;
     assert_ne!(forged.status, StatusCode::TOO_MANY_REQUESTS, "an unauthenticated call never reaches the quota");
 }
+
+/// A request with `token` as the bearer.
+async fn as_token(
+    t: &common::TestApp,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = t.http.request(method, format!("{}{path}", t.base)).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert!(!status.is_server_error(), "{status}: {text}");
+    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+}
+
+/// A client's API token reaches its own records only: another client's are
+/// absent (404, not 403: their ids are not confirmed), the admin-only routes
+/// are 403, nothing of the other client changes, and a revoked token is
+/// refused at once.
+#[tokio::test]
+async fn a_client_token_reaches_its_own_records_only() {
+    use reqwest::Method;
+    let t = spawn_app().await;
+    let mut ids = Vec::new();
+    for email in ["a@example.com", "b@example.com"] {
+        let (s, c) = t.admin(Method::POST, "/v1/clients", Some(json!({ "email": email }))).await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        assert_eq!(c["is_admin"], false, "the demo client is the admin");
+        ids.push(c["id"].as_str().unwrap().to_owned());
+    }
+    let (a, b) = (format!("/v1/clients/{}", ids[0]), format!("/v1/clients/{}", ids[1]));
+    let channel = json!({ "title": "Mail", "method": "email", "provider": "outbox" });
+    let (_, b_channel) = t.admin(Method::POST, &format!("{b}/channels"), Some(channel.clone())).await;
+    let (s, created) = t.admin(Method::POST, &format!("{a}/tokens"), Some(json!({ "name": "CI" }))).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let token = created["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("s2fa_ct_") && token.starts_with(created["prefix"].as_str().unwrap()));
+
+    // Its own records.
+    assert_eq!(
+        as_token(&t, &token, Method::POST, &format!("{a}/channels"), Some(channel.clone())).await.0,
+        StatusCode::CREATED
+    );
+    let (s, listed) = as_token(&t, &token, Method::GET, &format!("{a}/channels"), None).await;
+    assert_eq!((s, listed["channels"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)));
+    let (s, tokens) = as_token(&t, &token, Method::GET, &format!("{a}/tokens"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(tokens["tokens"][0]["last_used_at"].is_i64(), "{tokens}");
+    assert!(!tokens.to_string().contains(&token), "the token is never shown again");
+
+    // Another client's: absent, and unchanged.
+    let b_channel_path = format!("{b}/channels/{}", b_channel["id"].as_str().unwrap());
+    for (method, path, body) in [
+        (Method::GET, format!("{b}/channels"), None),
+        (Method::POST, format!("{b}/channels"), Some(channel.clone())),
+        (Method::DELETE, b_channel_path.clone(), None),
+        (Method::POST, format!("{b_channel_path}/test"), Some(json!({ "to": "x@example.com" }))),
+        (Method::POST, format!("{b_channel_path}/receipts-secret"), None),
+        (Method::GET, format!("{b}/projects"), None),
+        (Method::GET, format!("{b}/logs"), None),
+        (Method::GET, format!("{b}/tokens"), None),
+        (Method::POST, format!("{b}/tokens"), Some(json!({ "name": "x" }))),
+    ] {
+        let (s, body) = as_token(&t, &token, method.clone(), &path, body).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{method} {path}: {body}");
+    }
+    let (_, b_channels) = t.admin(Method::GET, &format!("{b}/channels"), None).await;
+    assert_eq!(b_channels["channels"].as_array().map(Vec::len), Some(1), "b's data unchanged");
+    // Admin-only routes.
+    assert_eq!(as_token(&t, &token, Method::GET, "/v1/clients", None).await.0, StatusCode::FORBIDDEN);
+    let new_client = Some(json!({ "email": "c@example.com" }));
+    assert_eq!(as_token(&t, &token, Method::POST, "/v1/clients", new_client).await.0, StatusCode::FORBIDDEN);
+
+    // Revoked by its owner: refused at once.
+    let revoke = format!("{a}/tokens/{}", created["id"].as_str().unwrap());
+    assert_eq!(as_token(&t, &token, Method::DELETE, &revoke, None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(as_token(&t, &token, Method::GET, &format!("{a}/channels"), None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        as_token(&t, "s2fa_ct_not-a-token-at-all", Method::GET, "/v1/clients", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -19,9 +19,9 @@ use aws_sdk_dynamodb::types::{ConditionCheck, ReturnValuesOnConditionCheckFailur
 use secure2fa_core::clock::UnixTime;
 use secure2fa_core::crypto::Mac;
 use secure2fa_core::crypto::Sealed;
-use secure2fa_core::ids::{ChannelId, ClientId, TemplateId};
-use secure2fa_core::model::{Channel, ChannelMethod, Client, ProviderKind, Template};
-use secure2fa_core::ports::{ChannelStore, ClientStore, StoreError, TemplateStore};
+use secure2fa_core::ids::{ChannelId, ClientId, TemplateId, TokenId};
+use secure2fa_core::model::{ApiToken, Channel, ChannelMethod, Client, ProviderKind, Template};
+use secure2fa_core::ports::{ChannelStore, ClientStore, StoreError, TemplateStore, TokenStore};
 use secure2fa_core::types::Lang;
 
 use super::table::GSI1;
@@ -339,5 +339,116 @@ impl TemplateStore for DynamoStore {
 
     async fn delete_template(&self, client: ClientId, id: TemplateId) -> Result<bool, StoreError> {
         self.delete_unreferenced(client_pk(client), format!("TEMPLATE#{id}")).await
+    }
+}
+
+/// A client's API token, and the lock that finds it by hash.
+///
+/// | item | pk | sk |
+/// |---|---|---|
+/// | token | `CLIENT#<client id>` | `TOKEN#<token id>` |
+/// | hash lock | `APITOKEN#<sha-256 of the token>` | `TOKEN` (holds `client_id`, `token_id`) |
+fn token_item(t: &ApiToken) -> Item {
+    let mut item = key(client_pk(t.client_id), format!("TOKEN#{}", t.id));
+    item.extend([
+        ("id".into(), s(t.id.to_string())),
+        ("client_id".into(), s(t.client_id.to_string())),
+        ("name".into(), s(&t.name)),
+        ("prefix".into(), s(&t.prefix)),
+        ("hash".into(), s(&t.hash)),
+        ("created_at".into(), n(t.created_at)),
+    ]);
+    if let Some(at) = t.last_used_at {
+        item.insert("last_used_at".into(), n(at));
+    }
+    item
+}
+
+fn token_from(item: &Item) -> Result<ApiToken, StoreError> {
+    let r = Reader(item);
+    Ok(ApiToken {
+        id: r.parse("id")?,
+        client_id: r.parse("client_id")?,
+        name: r.s("name")?.to_owned(),
+        prefix: r.s("prefix")?.to_owned(),
+        hash: r.s("hash")?.to_owned(),
+        created_at: r.n("created_at")?,
+        last_used_at: r.opt_n("last_used_at")?,
+    })
+}
+
+fn token_lock_pk(hash: &str) -> String {
+    format!("APITOKEN#{hash}")
+}
+
+#[async_trait]
+impl TokenStore for DynamoStore {
+    async fn insert_token(&self, t: &ApiToken) -> Result<(), StoreError> {
+        let mut lock = key(token_lock_pk(&t.hash), "TOKEN");
+        lock.insert("client_id".into(), s(t.client_id.to_string()));
+        lock.insert("token_id".into(), s(t.id.to_string()));
+        let items =
+            vec![self.client_exists(t.client_id), self.put(token_item(t), NOT_EXISTS), self.put(lock, NOT_EXISTS)];
+        match self.transact(items).await? {
+            TransactOutcome::Committed => Ok(()),
+            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 0) => Err(StoreError::Missing("client")),
+            TransactOutcome::Cancelled(_) => Err(StoreError::Conflict("token")),
+        }
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError> {
+        let Some(lock) = self.get(&token_lock_pk(hash), "TOKEN").await? else { return Ok(None) };
+        let r = Reader(&lock);
+        let (client, id): (ClientId, TokenId) = (r.parse("client_id")?, r.parse("token_id")?);
+        let token = self.get(&client_pk(client), &format!("TOKEN#{id}")).await?;
+        // The lock and the token are written and deleted together; the hash
+        // is compared again all the same.
+        Ok(token.as_ref().map(token_from).transpose()?.filter(|t| t.hash == hash))
+    }
+
+    async fn list_tokens(&self, client: ClientId) -> Result<Vec<ApiToken>, StoreError> {
+        let items = self.query_partition(&client_pk(client), Some("TOKEN#"), None).await?;
+        items.iter().map(token_from).collect()
+    }
+
+    async fn delete_token(&self, client: ClientId, id: TokenId) -> Result<bool, StoreError> {
+        let Some(item) = self.get(&client_pk(client), &format!("TOKEN#{id}")).await? else { return Ok(false) };
+        let token = token_from(&item)?;
+        let items = vec![
+            self.delete_item(
+                client_pk(client),
+                &format!("TOKEN#{id}"),
+                Some(("attribute_exists(#pk) AND #client_id = :client", client)),
+            ),
+            self.delete_item(token_lock_pk(&token.hash), "TOKEN", None),
+        ];
+        match self.transact(items).await? {
+            TransactOutcome::Committed => Ok(true),
+            TransactOutcome::Cancelled(_) => Ok(false),
+        }
+    }
+
+    async fn touch_token(&self, client: ClientId, id: TokenId, at: UnixTime) -> Result<(), StoreError> {
+        let (update, cond) = ("SET #last_used_at = :at", "attribute_exists(#pk)");
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(client_pk(client), format!("TOKEN#{id}"))))
+            .update_expression(update)
+            .condition_expression(cond)
+            .set_expression_attribute_names(Some(names(&[update, cond])))
+            .expression_attribute_values(":at", n(at))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }

@@ -101,7 +101,7 @@ impl DynamoStore {
         TransactWriteItem::builder().update(u).build()
     }
 
-    fn delete_item(&self, pk: String, sk: &str, condition: Option<(&str, ClientId)>) -> TransactWriteItem {
+    pub(crate) fn delete_item(&self, pk: String, sk: &str, condition: Option<(&str, ClientId)>) -> TransactWriteItem {
         let mut d = Delete::builder().table_name(&self.table).set_key(Some(key(pk, sk)));
         if let Some((cond, client)) = condition {
             d = d

@@ -9,6 +9,7 @@ mod log;
 mod project;
 mod receipt;
 mod template;
+mod token;
 mod verification;
 
 pub use channel::{Channel, ChannelMethod, ProviderKind};
@@ -18,6 +19,7 @@ pub use log::{LOG_RETENTION_SECONDS, LogEntry, LogFilter, LogLevel, LogPage};
 pub use project::{Fallback, Project, ProjectSettings, Quota, Webhook};
 pub use receipt::{DeliveryReceipt, DeliveryRef, ReceiptStatus};
 pub use template::{Template, TemplateFormat, TemplateVersion};
+pub use token::{ApiToken, TokenSecret};
 pub use verification::{
     CheckOutcome, CheckVerdict, ClaimOutcome, DeliveryState, DestinationLimit, NewVerification, Verification,
     VerificationStatus,

@@ -6,6 +6,7 @@
 mod account_store;
 mod log_store;
 mod project_store;
+mod token_store;
 mod verification_store;
 
 use std::str::FromStr;
