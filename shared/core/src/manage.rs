@@ -316,20 +316,8 @@ impl Management {
             TestSendOutcome::Sent { .. } => (LogLevel::Info, "sent".to_owned()),
             TestSendOutcome::Failed { reason, .. } => (LogLevel::Danger, format!("failed: {reason}")),
         };
-        let entry = LogEntry {
-            id: LogId::generate(),
-            client_id: client.id,
-            project_id: None,
-            user_ref: None,
-            verification_id: None,
-            level,
-            event: "channel.test".into(),
-            message: format!("Test message through channel {} ({}) {said}", channel.id, channel.provider.as_str()),
-            created_at: now,
-        };
-        if let Err(e) = self.store.append_log(&entry).await {
-            tracing::error!(error = %e, "failed to log a test message");
-        }
+        let message = format!("Test message through channel {} ({}) {said}", channel.id, channel.provider.as_str());
+        self.log_on_client(client.id, level, "channel.test", message).await;
         Ok(outcome)
     }
 
@@ -411,8 +399,9 @@ impl ReceiptSecret {
 /// Who calls a management operation, as the entry point authenticated them.
 /// Every operation on a client's records authorizes through
 /// [`Management::authorize`]: a client reaches only its own records (another
-/// client's look absent), the operator (deployment token) and an admin client
-/// reach every client.
+/// client's look absent, the admin's included); the operator (deployment
+/// token) reaches every client. The admin client may also list and register
+/// clients, nothing more of theirs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Principal {
     /// The deployment's operator token.
@@ -422,9 +411,16 @@ pub enum Principal {
 }
 
 impl Principal {
-    /// Whether this principal may act on every client (list, register).
+    /// Whether this principal may list and register clients.
     pub fn manages_clients(&self) -> bool {
         matches!(self, Self::Operator | Self::Client { is_admin: true, .. })
+    }
+
+    /// Whether this principal may create and revoke API tokens. Not a
+    /// client holding an API token: a stolen token must not mint others
+    /// or revoke its owner's (the dashboard's signed-in sessions will).
+    pub fn manages_credentials(&self) -> bool {
+        matches!(self, Self::Operator)
     }
 }
 
@@ -435,7 +431,7 @@ impl Management {
     /// are the same `NotFound`, so ids of other clients cannot be probed.
     pub async fn authorize(&self, principal: &Principal, id: ClientId) -> Result<Client, ManageError> {
         let allowed = match principal {
-            Principal::Client { id: own, is_admin } => *is_admin || *own == id,
+            Principal::Client { id: own, .. } => *own == id,
             Principal::Operator => true,
         };
         if !allowed {
@@ -516,6 +512,9 @@ impl Management {
         name: &str,
     ) -> Result<(ApiToken, TokenSecret), ManageError> {
         let client = self.authorize(principal, client).await?;
+        if !principal.manages_credentials() {
+            return Err(ManageError::Forbidden);
+        }
         if self.store.list_tokens(client.id).await?.len() >= MAX_TOKENS_PER_CLIENT {
             return Err(ManageError::Invalid(format!("a client has at most {MAX_TOKENS_PER_CLIENT} API tokens")));
         }
@@ -530,6 +529,8 @@ impl Management {
             last_used_at: None,
         };
         self.store.insert_token(&token).await?;
+        let said = format!("API token {} ({}) created", token.id, token.prefix);
+        self.log_on_client(client.id, LogLevel::Info, "token.created", said).await;
         Ok((token, secret))
     }
 
@@ -546,7 +547,32 @@ impl Management {
         id: TokenId,
     ) -> Result<bool, ManageError> {
         let client = self.authorize(principal, client).await?;
-        Ok(self.store.delete_token(client.id, id).await?)
+        if !principal.manages_credentials() {
+            return Err(ManageError::Forbidden);
+        }
+        let revoked = self.store.delete_token(client.id, id).await?;
+        if revoked {
+            self.log_on_client(client.id, LogLevel::Info, "token.revoked", format!("API token {id} revoked")).await;
+        }
+        Ok(revoked)
+    }
+
+    /// Writes an entry in the client's own log (not a project's). Best effort.
+    async fn log_on_client(&self, client: ClientId, level: LogLevel, event: &str, message: String) {
+        let entry = LogEntry {
+            id: LogId::generate(),
+            client_id: client,
+            project_id: None,
+            user_ref: None,
+            verification_id: None,
+            level,
+            event: event.to_owned(),
+            message,
+            created_at: self.clock.now(),
+        };
+        if let Err(e) = self.store.append_log(&entry).await {
+            tracing::error!(error = %e, event, "failed to write a client log entry");
+        }
     }
 
     /// The principal a presented client API token stands for, or `None`

@@ -501,20 +501,45 @@ async fn a_client_token_reaches_its_own_records_only() {
         (Method::GET, format!("{b}/logs"), None),
         (Method::GET, format!("{b}/tokens"), None),
         (Method::POST, format!("{b}/tokens"), Some(json!({ "name": "x" }))),
+        (Method::DELETE, format!("{b}/tokens/tok_01J00000000000000000000000"), None),
+        (Method::GET, format!("{b}/templates"), None),
+        (Method::POST, format!("{b}/templates"), Some(json!({ "title": "T", "default_lang": "en", "versions": {} }))),
     ] {
         let (s, body) = as_token(&t, &token, method.clone(), &path, body).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{method} {path}: {body}");
     }
     let (_, b_channels) = t.admin(Method::GET, &format!("{b}/channels"), None).await;
     assert_eq!(b_channels["channels"].as_array().map(Vec::len), Some(1), "b's data unchanged");
-    // Admin-only routes.
+    // B's channel in a project of A's: as absent as a made-up one.
+    let template = json!({ "title": "T", "default_lang": "en", "versions": { "en": { "subject": "S", "body": "{{ OTP_CODE }}" } } });
+    let (_, a_template) = as_token(&t, &token, Method::POST, &format!("{a}/templates"), Some(template)).await;
+    let project = json!({ "title": "P", "channel_id": b_channel["id"], "template_id": a_template["id"] });
+    let (s, body) = as_token(&t, &token, Method::POST, &format!("{a}/projects"), Some(project)).await;
+    assert_eq!((s, body["error"]["message"].as_str()), (StatusCode::BAD_REQUEST, Some("channel does not exist")));
+    // Admin-only routes; and no token mints or revokes tokens, its own client's included.
     assert_eq!(as_token(&t, &token, Method::GET, "/v1/clients", None).await.0, StatusCode::FORBIDDEN);
     let new_client = Some(json!({ "email": "c@example.com" }));
     assert_eq!(as_token(&t, &token, Method::POST, "/v1/clients", new_client).await.0, StatusCode::FORBIDDEN);
-
-    // Revoked by its owner: refused at once.
+    let another = Some(json!({ "name": "more" }));
+    assert_eq!(as_token(&t, &token, Method::POST, &format!("{a}/tokens"), another).await.0, StatusCode::FORBIDDEN);
     let revoke = format!("{a}/tokens/{}", created["id"].as_str().unwrap());
-    assert_eq!(as_token(&t, &token, Method::DELETE, &revoke, None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(as_token(&t, &token, Method::DELETE, &revoke, None).await.0, StatusCode::FORBIDDEN);
+
+    // The admin client's token lists clients, and reaches no other client's records.
+    let (_, clients) = t.admin(Method::GET, "/v1/clients", None).await;
+    let admin = clients["clients"].as_array().unwrap().iter().find(|c| c["is_admin"] == true).unwrap();
+    let admin_path = format!("/v1/clients/{}", admin["id"].as_str().unwrap());
+    let (_, admin_token) = t.admin(Method::POST, &format!("{admin_path}/tokens"), Some(json!({ "name": "ops" }))).await;
+    let admin_token = admin_token["token"].as_str().unwrap();
+    assert_eq!(as_token(&t, admin_token, Method::GET, "/v1/clients", None).await.0, StatusCode::OK);
+    assert_eq!(as_token(&t, admin_token, Method::GET, &format!("{b}/channels"), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(as_token(&t, admin_token, Method::GET, &format!("{admin_path}/channels"), None).await.0, StatusCode::OK);
+
+    // Revoked (by the operator): refused at once, and both events logged.
+    assert_eq!(t.admin(Method::DELETE, &revoke, None).await.0, StatusCode::NO_CONTENT);
+    let (_, logs) = t.admin(Method::GET, &format!("{a}/logs"), None).await;
+    let events: Vec<&str> = logs["logs"].as_array().unwrap().iter().filter_map(|l| l["event"].as_str()).collect();
+    assert!(events.contains(&"token.created") && events.contains(&"token.revoked"), "{events:?}");
     assert_eq!(as_token(&t, &token, Method::GET, &format!("{a}/channels"), None).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(
         as_token(&t, "s2fa_ct_not-a-token-at-all", Method::GET, "/v1/clients", None).await.0,
