@@ -10,16 +10,9 @@ use secure2fa_core::types::{PublicKey, SecretKey};
 use serde_json::{Value, json};
 
 impl TestApp {
+    /// A request with the operator token.
     async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.creds.operator_token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let text = resp.text().await.unwrap();
-        assert!(!status.is_server_error(), "{status}: {text}");
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+        as_token(self, &self.creds.operator_token, method, path, body).await
     }
 }
 
@@ -437,7 +430,7 @@ async fn a_project_over_its_quota_is_refused_and_others_are_not() {
 
 /// A request with `token` as the bearer.
 async fn as_token(
-    t: &common::TestApp,
+    t: &TestApp,
     token: &str,
     method: reqwest::Method,
     path: &str,
