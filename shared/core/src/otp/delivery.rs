@@ -101,8 +101,7 @@ impl Worker {
             // already. Either way, the claim below decides: a delivery moved
             // by an earlier try of this job whose send failed is still queued
             // on the fallback, and is sent now.
-            let why = format!("no delivered receipt within {} s", parts.fallback_after());
-            self.fail_over(&parts, job, now, None, &why).await?;
+            self.fail_over(&parts, job, now, None, &parts.no_receipt()).await?;
         }
         let mut fallback = match self.claim(job, now).await? {
             Ok(fallback) => fallback,
@@ -116,8 +115,7 @@ impl Worker {
             let (user_ref, id, until) = (&job.user_ref, job.verification_id, now + DELIVERY_LEASE_SECONDS as i64);
             let sent = self.store.finish_delivery(job.project_id, user_ref, id, until, DeliveryState::Sent, None);
             sent.await.map_err(|e| RetryJob::new(e.to_string()))?;
-            let why = format!("no delivered receipt within {} s", parts.fallback_after());
-            if !self.fail_over(&parts, job, now, None, &why).await? {
+            if !self.fail_over(&parts, job, now, None, &parts.no_receipt()).await? {
                 return Ok(JobOutcome::Dropped("delivered, superseded or already on the fallback"));
             }
             fallback = match self.claim(job, now).await? {
@@ -460,8 +458,9 @@ impl Parts {
     fn subject<'a>(&'a self, job: &'a DeliveryJob, now: UnixTime) -> super::Subject<'a> {
         Subject::project(&self.project, now).user(&job.user_ref).verification(job.verification_id)
     }
-    fn fallback_after(&self) -> u32 {
-        self.project.fallback.map_or(0, |f| f.after_seconds)
+    /// Why a receipt check fails over.
+    fn no_receipt(&self) -> String {
+        format!("no delivered receipt within {} s", self.project.fallback.map_or(0, |f| f.after_seconds))
     }
 }
 

@@ -35,10 +35,10 @@ mod request;
 mod sendgrid;
 mod twilio;
 
-/// The largest callback body read.
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
-/// The most events one callback may carry.
-pub const MAX_EVENTS: usize = 100;
+/// The largest callback body read: the receipts endpoint's own bound.
+pub const MAX_BODY_BYTES: usize = secure2fa_core::otp::MAX_RECEIPT_BODY;
+/// The most events one callback may carry: what the receipts use case stores of one.
+pub const MAX_EVENTS: usize = secure2fa_core::otp::MAX_RECEIPTS_PER_CALLBACK;
 /// The most fields a form-encoded callback may carry.
 pub const MAX_FORM_FIELDS: usize = 200;
 
