@@ -25,9 +25,13 @@ pub fn client(email_index: &str) -> Client {
         password_hash: None,
         totp_secret: None,
         totp_last_step: None,
+        totp_pending: None,
         backup_codes: vec![],
         is_admin: false,
-        confirmed_at: None,
+        session_epoch: 0,
+        disabled: false,
+        // Confirmed, as the operator registers them: the first is the admin.
+        confirmed_at: Some(1_000),
         created_at: 1_000,
         data_key: WrappedKey::from_bytes(vec![1, 2, 3]),
     }

@@ -8,6 +8,7 @@
 // The store ports hand refused records back by value in `Err`: fine here.
 #![allow(clippy::result_large_err)]
 
+pub mod accounts;
 pub mod delayed_writes;
 pub mod delivery_faults;
 pub mod fixtures;
@@ -48,6 +49,23 @@ macro_rules! store_contract_tests {
             a_channels_receipts_secret_is_replaced_for_its_client_only,
             api_tokens_are_found_by_hash_and_scoped_to_their_client,
             a_delivery_fails_over_once_and_counts_a_send,
+        );
+        $crate::store_contract_tests!(@each_in accounts; $make;
+            the_first_confirmed_client_is_the_admin,
+            concurrent_confirmations_make_exactly_one_admin,
+            account_tokens_are_single_use_and_expire,
+            totp_steps_are_accepted_once_and_only_forward,
+            backup_codes_are_replaced_only_if_unchanged,
+            sessions_are_stored_touched_and_ended,
+            attempts_are_counted_up_to_the_limit_even_concurrently,
+            sign_up_confirm_enrol_and_sign_in,
+            sign_up_does_not_tell_whether_an_address_has_an_account,
+            the_right_password_is_refused_once_the_guesses_are_used_up,
+            one_backup_code_signs_in_once_under_concurrency,
+            one_totp_code_signs_in_once_under_concurrency,
+            the_right_code_is_refused_once_the_second_factor_guesses_are_used_up,
+            a_password_reset_ends_every_session,
+            log_out_everywhere_ends_other_sessions,
         );
         $crate::store_contract_tests!(@each_in verify_race; $make;
             a_right_guess_behind_concurrent_wrong_ones_is_refused,

@@ -28,7 +28,7 @@ pub const WRITE_DELAY: Duration = Duration::from_millis(20);
 
 /// "Wraps" a data key by XOR with its context, which is enough for tests
 /// that are not about the vault.
-struct XorVault;
+pub(crate) struct XorVault;
 
 fn xor(ctx: &KeyContext, b: &[u8]) -> Vec<u8> {
     b.iter().zip(ctx.id.bytes().cycle()).map(|(a, k)| a ^ k).collect()

@@ -22,12 +22,13 @@ use crate::clock::UnixTime;
 use crate::crypto::{Mac, Sealed};
 use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId, TokenId, VerificationId};
 use crate::model::{
-    ApiToken, Channel, CheckOutcome, ClaimOutcome, Client, DeliveryReceipt, DeliveryState, DestinationLimit, LogEntry,
-    LogFilter, LogPage, NewVerification, Project, Template, UserRef, Verification,
+    AccountToken, AccountTokenPurpose, ApiToken, Channel, CheckOutcome, ClaimOutcome, Client, DeliveryReceipt,
+    DeliveryState, DestinationLimit, LogEntry, LogFilter, LogPage, NewVerification, Project, Session, Template,
+    UserRef, Verification,
 };
 use crate::ports::{
-    ChannelStore, ClientStore, LogStore, ProjectStore, StartError, Store, StoreError, TemplateStore, TokenStore,
-    VerificationStore,
+    ChannelStore, ClientStore, LogStore, ProjectStore, SessionStore, StartError, Store, StoreError, TemplateStore,
+    TokenStore, VerificationStore,
 };
 
 /// One bounded map with a time to live per entry.
@@ -152,6 +153,46 @@ impl ClientStore for CachedStore {
         max: u32,
     ) -> Result<bool, StoreError> {
         self.inner.count_test_send(client, window_start, window_seconds, max).await
+    }
+    async fn confirm_client(
+        &self,
+        id: ClientId,
+        password_hash: &str,
+        at: UnixTime,
+    ) -> Result<Option<Client>, StoreError> {
+        self.written(self.inner.confirm_client(id, password_hash, at).await)
+    }
+    async fn set_password(&self, id: ClientId, password_hash: &str) -> Result<bool, StoreError> {
+        self.written(self.inner.set_password(id, password_hash).await)
+    }
+    async fn end_sessions(&self, id: ClientId) -> Result<bool, StoreError> {
+        self.written(self.inner.end_sessions(id).await)
+    }
+    async fn set_totp_pending(&self, id: ClientId, secret: Option<&Sealed>) -> Result<bool, StoreError> {
+        self.written(self.inner.set_totp_pending(id, secret).await)
+    }
+    async fn activate_totp(
+        &self,
+        id: ClientId,
+        pending: &Sealed,
+        step: i64,
+        backup_codes: &[String],
+    ) -> Result<bool, StoreError> {
+        self.written(self.inner.activate_totp(id, pending, step, backup_codes).await)
+    }
+    async fn use_totp_step(&self, id: ClientId, step: i64) -> Result<bool, StoreError> {
+        self.written(self.inner.use_totp_step(id, step).await)
+    }
+    async fn replace_backup_codes(
+        &self,
+        id: ClientId,
+        expected: &[String],
+        new: &[String],
+    ) -> Result<bool, StoreError> {
+        self.written(self.inner.replace_backup_codes(id, expected, new).await)
+    }
+    async fn remove_totp(&self, id: ClientId) -> Result<bool, StoreError> {
+        self.written(self.inner.remove_totp(id).await)
     }
 }
 
@@ -313,5 +354,44 @@ impl TokenStore for CachedStore {
     }
     async fn touch_token(&self, client: ClientId, id: TokenId, at: UnixTime) -> Result<(), StoreError> {
         self.inner.touch_token(client, id, at).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for CachedStore {
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
+        self.inner.insert_session(session).await
+    }
+    async fn session(&self, hash: &str) -> Result<Option<Session>, StoreError> {
+        self.inner.session(hash).await
+    }
+    async fn touch_session(&self, hash: &str, idle_expires_at: UnixTime) -> Result<(), StoreError> {
+        self.inner.touch_session(hash, idle_expires_at).await
+    }
+    async fn delete_session(&self, hash: &str) -> Result<bool, StoreError> {
+        self.inner.delete_session(hash).await
+    }
+    async fn insert_account_token(&self, token: &AccountToken) -> Result<(), StoreError> {
+        self.inner.insert_account_token(token).await
+    }
+    async fn take_account_token(
+        &self,
+        hash: &str,
+        purpose: AccountTokenPurpose,
+        now: UnixTime,
+    ) -> Result<Option<AccountToken>, StoreError> {
+        self.inner.take_account_token(hash, purpose, now).await
+    }
+    async fn count_attempt(
+        &self,
+        key: &str,
+        window_start: UnixTime,
+        window_seconds: u32,
+        max: u32,
+    ) -> Result<Option<u32>, StoreError> {
+        self.inner.count_attempt(key, window_start, window_seconds, max).await
+    }
+    async fn clear_attempts(&self, key: &str, window_start: UnixTime) -> Result<(), StoreError> {
+        self.inner.clear_attempts(key, window_start).await
     }
 }

@@ -103,6 +103,49 @@ impl From<ParseError> for ManageError {
     }
 }
 
+/// Sign-up, sign-in, authenticators and sessions (`/v1/account/...`).
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// Input that breaks a rule (a password too easy to guess...); the
+    /// message names the field.
+    #[error("{0}")]
+    Invalid(String),
+    /// Wrong email or password, or no such account: never told apart.
+    #[error("the email or password is wrong")]
+    BadCredentials,
+    /// A wrong, used or expired authenticator or backup code.
+    #[error("the code is wrong, expired or already used")]
+    BadCode,
+    /// A mailed link's token that is unknown, used or expired.
+    #[error("this link is invalid, expired or already used")]
+    BadToken,
+    /// No session, or one that ended.
+    #[error("sign in first")]
+    NotSignedIn,
+    /// The session is not at the step this needs (the second factor is
+    /// still awaited, or an authenticator must be enrolled first).
+    #[error("{0}")]
+    WrongStep(&'static str),
+    /// The request conflicts with the account's state.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// Disabled by the deployment's admin.
+    #[error("this account is disabled")]
+    Disabled,
+    #[error("too many attempts; retry after {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u32 },
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<ParseError> for AccountError {
+    fn from(e: ParseError) -> Self {
+        Self::Invalid(e.to_string())
+    }
+}
+
 /// `POST /receipts/...`.
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiptsError {
@@ -147,7 +190,7 @@ macro_rules! dependency_failures {
     )*};
 }
 
-dependency_failures!(GenerateError, VerifyError, ReceiptsError);
+dependency_failures!(GenerateError, VerifyError, ReceiptsError, AccountError);
 
 impl From<QuotaExceeded> for GenerateError {
     fn from(q: QuotaExceeded) -> Self {

@@ -5,6 +5,7 @@
 //! This crate performs no I/O of its own and must not depend on AWS, HTTP
 //! frameworks or SQLite: every effect goes through a trait in [`ports`].
 
+pub mod accounts;
 pub mod cached_store;
 pub mod clock;
 pub mod crypto;

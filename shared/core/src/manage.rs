@@ -70,26 +70,15 @@ impl Management {
     }
 
     pub fn email_index(&self, email: &Email) -> crate::crypto::Mac {
-        self.index_key.index("client_email", &email.canonical())
+        crate::accounts::email_index(&self.index_key, email)
     }
 
-    /// Registers a client by email. The first client ever is the admin.
+    /// Registers a client by email on the operator's or an admin's word:
+    /// confirmed at once (the first confirmed client is the admin); it sets
+    /// its password through a password reset.
     pub async fn register_client(&self, email: &Email) -> Result<Client, ManageError> {
-        let id = ClientId::generate();
-        let (key, wrapped) = self.keys.generate(&KeyContext::client(id)).await?;
-        let client = Client {
-            id,
-            email: key.seal_str(Aad::client_email(&id.to_string()), email.as_str()),
-            email_index: self.email_index(email),
-            password_hash: None,
-            totp_secret: None,
-            totp_last_step: None,
-            backup_codes: vec![],
-            is_admin: false,
-            confirmed_at: None,
-            created_at: self.clock.now(),
-            data_key: wrapped,
-        };
+        let now = self.clock.now();
+        let client = crate::accounts::new_client(&self.keys, &self.index_key, now, email, Some(now)).await?;
         Ok(self.store.insert_client(&client).await?)
     }
 
@@ -406,8 +395,8 @@ impl ReceiptSecret {
 pub enum Principal {
     /// The deployment's operator token.
     Operator,
-    /// A signed-in client.
-    Client { id: ClientId, is_admin: bool },
+    /// A client, by a signed-in session (`signed_in`) or an API token.
+    Client { id: ClientId, is_admin: bool, signed_in: bool },
 }
 
 impl Principal {
@@ -416,11 +405,11 @@ impl Principal {
         matches!(self, Self::Operator | Self::Client { is_admin: true, .. })
     }
 
-    /// Whether this principal may create and revoke API tokens. Not a
-    /// client holding an API token: a stolen token must not mint others
-    /// or revoke its owner's (the dashboard's signed-in sessions will).
+    /// Whether this principal may create and revoke API tokens: the
+    /// operator and signed-in clients, not a client holding an API token (a
+    /// stolen token must not mint others or revoke its owner's).
     pub fn manages_credentials(&self) -> bool {
-        matches!(self, Self::Operator)
+        matches!(self, Self::Operator | Self::Client { signed_in: true, .. })
     }
 }
 
@@ -585,14 +574,16 @@ impl Management {
         let Some(token) = self.store.token_by_hash(&TokenSecret::hash_of(presented)).await? else {
             return Ok(None);
         };
-        let Some(client) = self.store.client(token.client_id).await? else { return Ok(None) };
+        let Some(client) = self.store.client(token.client_id).await?.filter(|c| !c.disabled) else {
+            return Ok(None);
+        };
         let now = self.clock.now();
         if token.last_used_at.is_none_or(|at| now - at >= 60)
             && let Err(e) = self.store.touch_token(client.id, token.id, now).await
         {
             tracing::warn!(error = %e, "could not record a token's use");
         }
-        Ok(Some(Principal::Client { id: client.id, is_admin: client.is_admin }))
+        Ok(Some(Principal::Client { id: client.id, is_admin: client.is_admin, signed_in: false }))
     }
 
     /// A page of the client's logs, newest first (at most 200 entries).

@@ -13,9 +13,9 @@ use crate::clock::UnixTime;
 use crate::crypto::{Mac, Sealed};
 use crate::ids::{ChannelId, ClientId, ProjectId, TemplateId, TokenId, VerificationId};
 use crate::model::{
-    ApiToken, Channel, CheckOutcome, ClaimOutcome, Client, DeliveryReceipt, DeliveryState, DestinationLimit, Job,
-    LogEntry, LogFilter, LogPage, NewVerification, Project, ProviderKind, Template, TemplateFormat, UserRef,
-    Verification,
+    AccountToken, AccountTokenPurpose, ApiToken, Channel, CheckOutcome, ClaimOutcome, Client, DeliveryReceipt,
+    DeliveryState, DestinationLimit, Job, LogEntry, LogFilter, LogPage, NewVerification, Project, ProviderKind,
+    Session, Template, TemplateFormat, UserRef, Verification,
 };
 use crate::types::Recipient;
 
@@ -55,10 +55,47 @@ pub enum StartError {
 #[async_trait]
 pub trait ClientStore: Send + Sync {
     /// Stores a new client. Fails with `Conflict("email")` if the email index
-    /// is taken. The first client ever stored becomes the admin, decided
-    /// atomically by the store (the `is_admin` passed in is ignored); the
-    /// stored client is returned.
+    /// is taken. The first client confirmed becomes the admin, decided
+    /// atomically by the store (the `is_admin` passed in is ignored): a
+    /// client stored confirmed when no admin exists is the admin. The stored
+    /// client is returned.
     async fn insert_client(&self, client: &Client) -> Result<Client, StoreError>;
+    /// Confirms an unconfirmed client and sets its first password; the
+    /// admin if no client is yet (one conditional write decides). `Ok(None)`
+    /// if absent or already confirmed.
+    async fn confirm_client(
+        &self,
+        id: ClientId,
+        password_hash: &str,
+        at: UnixTime,
+    ) -> Result<Option<Client>, StoreError>;
+    /// Replaces the password of a confirmed client and moves its session
+    /// epoch on (every session ends). `Ok(false)` if absent or unconfirmed.
+    async fn set_password(&self, id: ClientId, password_hash: &str) -> Result<bool, StoreError>;
+    /// Moves the session epoch on: every session of the client ends.
+    async fn end_sessions(&self, id: ClientId) -> Result<bool, StoreError>;
+    /// Stores (or clears) the authenticator secret awaiting confirmation.
+    async fn set_totp_pending(&self, id: ClientId, secret: Option<&Sealed>) -> Result<bool, StoreError>;
+    /// Links the pending authenticator: only while `pending` is still the
+    /// pending secret and none is linked. Records `step` as used and stores
+    /// the backup codes' hashes.
+    async fn activate_totp(
+        &self,
+        id: ClientId,
+        pending: &Sealed,
+        step: i64,
+        backup_codes: &[String],
+    ) -> Result<bool, StoreError>;
+    /// Records TOTP time step `step` as used unless it or a later one was:
+    /// the conditional write that makes a code single use.
+    async fn use_totp_step(&self, id: ClientId, step: i64) -> Result<bool, StoreError>;
+    /// Replaces the backup codes' hashes if they are still `expected`: a code
+    /// is used by writing the list without it, so two uses of one code
+    /// cannot both succeed.
+    async fn replace_backup_codes(&self, id: ClientId, expected: &[String], new: &[String])
+    -> Result<bool, StoreError>;
+    /// Unlinks the authenticator, drops the backup codes and ends every session.
+    async fn remove_totp(&self, id: ClientId) -> Result<bool, StoreError>;
     async fn client(&self, id: ClientId) -> Result<Option<Client>, StoreError>;
     async fn client_by_email_index(&self, index: &Mac) -> Result<Option<Client>, StoreError>;
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
@@ -244,13 +281,53 @@ pub trait TokenStore: Send + Sync {
     async fn touch_token(&self, client: ClientId, id: TokenId, at: UnixTime) -> Result<(), StoreError>;
 }
 
+/// Browser sessions, mailed one-time tokens and sign-in attempt counters.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
+    /// The session stored under this hash, expired or not (the caller checks).
+    async fn session(&self, hash: &str) -> Result<Option<Session>, StoreError>;
+    /// Moves the idle timeout on (a no-op for a session deleted meanwhile).
+    async fn touch_session(&self, hash: &str, idle_expires_at: UnixTime) -> Result<(), StoreError>;
+    async fn delete_session(&self, hash: &str) -> Result<bool, StoreError>;
+    async fn insert_account_token(&self, token: &AccountToken) -> Result<(), StoreError>;
+    /// Deletes and returns the token if it exists for this purpose and has
+    /// not expired at `now`: one conditional delete, so a token is used once
+    /// whatever the concurrency.
+    async fn take_account_token(
+        &self,
+        hash: &str,
+        purpose: AccountTokenPurpose,
+        now: UnixTime,
+    ) -> Result<Option<AccountToken>, StoreError>;
+    /// Counts one attempt under `key` in the window starting at
+    /// `window_start` (`window_seconds` long) unless `max` are counted: one
+    /// conditional write. The new count, or `None` when the window is used up.
+    async fn count_attempt(
+        &self,
+        key: &str,
+        window_start: UnixTime,
+        window_seconds: u32,
+        max: u32,
+    ) -> Result<Option<u32>, StoreError>;
+    /// Forgets the attempts counted under `key` in that window.
+    async fn clear_attempts(&self, key: &str, window_start: UnixTime) -> Result<(), StoreError>;
+}
+
 /// Everything the application stores.
 pub trait Store:
-    ClientStore + ChannelStore + TemplateStore + ProjectStore + VerificationStore + LogStore + TokenStore
+    ClientStore + ChannelStore + TemplateStore + ProjectStore + VerificationStore + LogStore + TokenStore + SessionStore
 {
 }
 impl<T> Store for T where
-    T: ClientStore + ChannelStore + TemplateStore + ProjectStore + VerificationStore + LogStore + TokenStore
+    T: ClientStore
+        + ChannelStore
+        + TemplateStore
+        + ProjectStore
+        + VerificationStore
+        + LogStore
+        + TokenStore
+        + SessionStore
 {
 }
 

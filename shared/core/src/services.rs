@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::accounts::{Accounts, PasswordHasher, SystemMailer};
 use crate::cached_store::CachedStore;
 use crate::clock::Clock;
 use crate::crypto::{DataKeyCache, IndexKey, KeyVault};
@@ -99,6 +100,20 @@ impl Services {
             queue: self.queue.clone(),
             clock: self.clock.clone(),
             reader,
+        }
+    }
+
+    /// Sign-up, sign-in and sessions, mailing through `mailer` with links
+    /// to `base_url`; `index_key` comes from the deployment secrets.
+    pub fn accounts(&self, index_key: IndexKey, mailer: SystemMailer, base_url: &str) -> Accounts {
+        Accounts {
+            store: self.store.clone(),
+            keys: self.keys.clone(),
+            index_key,
+            clock: self.clock.clone(),
+            mailer,
+            hasher: PasswordHasher::default(),
+            base_url: base_url.trim_end_matches('/').to_owned(),
         }
     }
 

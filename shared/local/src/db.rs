@@ -51,6 +51,9 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("end_users", "receipt_reason", "TEXT"),
     ("end_users", "receipt_at", "INTEGER"),
     ("end_users", "fallback", "INTEGER NOT NULL DEFAULT 0"),
+    ("clients", "totp_pending", "BLOB"),
+    ("clients", "session_epoch", "INTEGER NOT NULL DEFAULT 0"),
+    ("clients", "disabled", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {

@@ -9,8 +9,11 @@ CREATE TABLE IF NOT EXISTS clients (
     password_hash   TEXT,
     totp_secret     BLOB,
     totp_last_step  INTEGER,
+    totp_pending    BLOB,
     backup_codes    TEXT NOT NULL,
     is_admin        INTEGER NOT NULL,
+    session_epoch   INTEGER NOT NULL DEFAULT 0,
+    disabled        INTEGER NOT NULL DEFAULT 0,
     confirmed_at    INTEGER,
     created_at      INTEGER NOT NULL,
     data_key        BLOB NOT NULL
@@ -119,6 +122,37 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     last_used_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS api_tokens_client ON api_tokens(client_id, id);
+
+-- Browser sessions, by the SHA-256 of their cookie value.
+CREATE TABLE IF NOT EXISTS sessions (
+    hash            TEXT PRIMARY KEY,
+    client_id       TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
+    level           TEXT NOT NULL,
+    epoch           INTEGER NOT NULL,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    idle_expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions(expires_at);
+
+-- Mailed single-use tokens (sign-up confirmation, password reset), by SHA-256.
+CREATE TABLE IF NOT EXISTS account_tokens (
+    hash       TEXT PRIMARY KEY,
+    client_id  TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
+    purpose    TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS account_tokens_expiry ON account_tokens(expires_at);
+
+-- Sign-in and mail attempts per key (account, IP hash) and window.
+CREATE TABLE IF NOT EXISTS attempt_counters (
+    key          TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    count        INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    PRIMARY KEY (key, window_start)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS attempt_counters_expiry ON attempt_counters(expires_at);
 
 CREATE TABLE IF NOT EXISTS logs (
     id              TEXT PRIMARY KEY,

@@ -44,6 +44,12 @@ fn is_loopback_host(host: &str) -> bool {
     name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Newest first; `?limit=` (default 50, at most 1000).
+async fn list(State(outbox): State<Outbox>, Query(p): Query<Params>) -> Result<Json<Vec<OutboxMessage>>, ApiError> {
+    let limit = p.limit.unwrap_or(50).clamp(1, 1000);
+    outbox.list(limit).await.map(Json).map_err(|e| ApiError::Internal(format!("outbox read failed: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_loopback_host;
@@ -66,10 +72,4 @@ mod tests {
             assert!(!is_loopback_host(bad), "{bad}");
         }
     }
-}
-
-/// Newest first; `?limit=` (default 50, at most 1000).
-async fn list(State(outbox): State<Outbox>, Query(p): Query<Params>) -> Result<Json<Vec<OutboxMessage>>, ApiError> {
-    let limit = p.limit.unwrap_or(50).clamp(1, 1000);
-    outbox.list(limit).await.map(Json).map_err(|e| ApiError::Internal(format!("outbox read failed: {e}")))
 }

@@ -43,6 +43,8 @@ fn client_item(c: &Client, is_admin: bool) -> Item {
         ("email_index".into(), s(c.email_index.as_str())),
         ("backup_codes".into(), s(serde_json::to_string(&c.backup_codes).expect("strings serialise"))),
         ("is_admin".into(), boolean(is_admin)),
+        ("session_epoch".into(), n(c.session_epoch)),
+        ("disabled".into(), boolean(c.disabled)),
         ("created_at".into(), n(c.created_at)),
         ("data_key".into(), b(c.data_key.as_bytes())),
     ]);
@@ -51,6 +53,9 @@ fn client_item(c: &Client, is_admin: bool) -> Item {
     }
     if let Some(t) = &c.totp_secret {
         item.insert("totp_secret".into(), b(t.as_bytes()));
+    }
+    if let Some(t) = &c.totp_pending {
+        item.insert("totp_pending".into(), b(t.as_bytes()));
     }
     if let Some(step) = c.totp_last_step {
         item.insert("totp_last_step".into(), n(step));
@@ -70,8 +75,12 @@ fn client_from(item: &Item) -> Result<Client, StoreError> {
         password_hash: r.opt_s("password_hash")?.map(str::to_owned),
         totp_secret: r.opt_sealed("totp_secret")?,
         totp_last_step: r.opt_n("totp_last_step")?,
+        totp_pending: r.opt_sealed("totp_pending")?,
         backup_codes: r.json("backup_codes")?,
         is_admin: r.bool("is_admin")?,
+        // Absent on items written before accounts existed.
+        session_epoch: r.opt_n("session_epoch")?.unwrap_or(0),
+        disabled: item.contains_key("disabled") && r.bool("disabled")?,
         confirmed_at: r.opt_n("confirmed_at")?,
         created_at: r.n("created_at")?,
         data_key: r.wrapped("data_key")?,
@@ -197,20 +206,24 @@ impl ClientStore for DynamoStore {
         let mut admin_marker = key("ADMIN", "ADMIN");
         admin_marker.insert("client_id".into(), s(c.id.to_string()));
 
-        // First try as the admin: succeeds only for the first client ever,
-        // because the ADMIN marker item can be created once.
-        let as_admin = vec![
-            self.put(client_item(c, true), NOT_EXISTS),
-            self.put(email_lock.clone(), NOT_EXISTS),
-            self.put(admin_marker, NOT_EXISTS),
-        ];
-        match self.transact(as_admin).await? {
-            TransactOutcome::Committed => return Ok(Client { is_admin: true, ..c.clone() }),
-            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 1) => {
-                return Err(StoreError::Conflict("email"));
+        // A confirmed client first tries as the admin: succeeds only while
+        // there is none, because the ADMIN marker item can be created once.
+        if c.confirmed_at.is_some() {
+            let as_admin = vec![
+                self.put(client_item(c, true), NOT_EXISTS),
+                self.put(email_lock.clone(), NOT_EXISTS),
+                self.put(admin_marker, NOT_EXISTS),
+            ];
+            match self.transact(as_admin).await? {
+                TransactOutcome::Committed => return Ok(Client { is_admin: true, ..c.clone() }),
+                TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 1) => {
+                    return Err(StoreError::Conflict("email"));
+                }
+                TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 0) => {
+                    return Err(StoreError::Conflict("id"));
+                }
+                TransactOutcome::Cancelled(_) => {}
             }
-            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 0) => return Err(StoreError::Conflict("id")),
-            TransactOutcome::Cancelled(_) => {}
         }
         let as_client = vec![self.put(client_item(c, false), NOT_EXISTS), self.put(email_lock, NOT_EXISTS)];
         match self.transact(as_client).await? {
@@ -235,6 +248,123 @@ impl ClientStore for DynamoStore {
         let mut clients = items.iter().map(client_from).collect::<Result<Vec<_>, _>>()?;
         clients.sort_by_key(|c| c.id);
         Ok(clients)
+    }
+
+    async fn confirm_client(
+        &self,
+        id: ClientId,
+        password_hash: &str,
+        at: UnixTime,
+    ) -> Result<Option<Client>, StoreError> {
+        let confirm = |is_admin: bool| {
+            let update = "SET #password_hash = :hash, #confirmed_at = :at, #is_admin = :admin";
+            let cond = "attribute_exists(#pk) AND attribute_not_exists(#confirmed_at)";
+            let u = aws_sdk_dynamodb::types::Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(client_pk(id), "CLIENT")))
+                .update_expression(update)
+                .condition_expression(cond)
+                .set_expression_attribute_names(Some(names(&[update, cond])))
+                .expression_attribute_values(":hash", s(password_hash))
+                .expression_attribute_values(":at", n(at))
+                .expression_attribute_values(":admin", boolean(is_admin))
+                .build()
+                .expect("complete");
+            TransactWriteItem::builder().update(u).build()
+        };
+        let mut admin_marker = key("ADMIN", "ADMIN");
+        admin_marker.insert("client_id".into(), s(id.to_string()));
+        // The admin if the ADMIN marker can still be created, else a client.
+        match self.transact(vec![confirm(true), self.put(admin_marker, NOT_EXISTS)]).await? {
+            TransactOutcome::Committed => {}
+            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 0) => return Ok(None),
+            TransactOutcome::Cancelled(_) => match self.transact(vec![confirm(false)]).await? {
+                TransactOutcome::Committed => {}
+                TransactOutcome::Cancelled(_) => return Ok(None),
+            },
+        }
+        self.client(id).await
+    }
+
+    async fn set_password(&self, id: ClientId, password_hash: &str) -> Result<bool, StoreError> {
+        self.update_if(
+            key(client_pk(id), "CLIENT"),
+            "SET #password_hash = :hash ADD #session_epoch :one",
+            "attribute_exists(#pk) AND attribute_exists(#confirmed_at)",
+            vec![(":hash", s(password_hash)), (":one", n(1))],
+        )
+        .await
+    }
+
+    async fn end_sessions(&self, id: ClientId) -> Result<bool, StoreError> {
+        self.update_if(
+            key(client_pk(id), "CLIENT"),
+            "ADD #session_epoch :one",
+            "attribute_exists(#pk)",
+            vec![(":one", n(1))],
+        )
+        .await
+    }
+
+    async fn set_totp_pending(&self, id: ClientId, secret: Option<&Sealed>) -> Result<bool, StoreError> {
+        let (update, values) = match secret {
+            Some(sealed) => ("SET #totp_pending = :secret", vec![(":secret", b(sealed.as_bytes()))]),
+            None => ("REMOVE #totp_pending", vec![]),
+        };
+        self.update_if(key(client_pk(id), "CLIENT"), update, "attribute_exists(#pk)", values).await
+    }
+
+    async fn activate_totp(
+        &self,
+        id: ClientId,
+        pending: &Sealed,
+        step: i64,
+        backup_codes: &[String],
+    ) -> Result<bool, StoreError> {
+        let codes = serde_json::to_string(backup_codes).expect("strings serialise");
+        self.update_if(
+            key(client_pk(id), "CLIENT"),
+            "SET #totp_secret = :pending, #totp_last_step = :step, #backup_codes = :codes REMOVE #totp_pending",
+            "#totp_pending = :pending AND attribute_not_exists(#totp_secret)",
+            vec![(":pending", b(pending.as_bytes())), (":step", n(step)), (":codes", s(codes))],
+        )
+        .await
+    }
+
+    async fn use_totp_step(&self, id: ClientId, step: i64) -> Result<bool, StoreError> {
+        self.update_if(
+            key(client_pk(id), "CLIENT"),
+            "SET #totp_last_step = :step",
+            "attribute_exists(#totp_secret) AND (attribute_not_exists(#totp_last_step) OR #totp_last_step < :step)",
+            vec![(":step", n(step))],
+        )
+        .await
+    }
+
+    async fn replace_backup_codes(
+        &self,
+        id: ClientId,
+        expected: &[String],
+        new: &[String],
+    ) -> Result<bool, StoreError> {
+        let json = |v: &[String]| s(serde_json::to_string(v).expect("strings serialise"));
+        self.update_if(
+            key(client_pk(id), "CLIENT"),
+            "SET #backup_codes = :new",
+            "#backup_codes = :expected",
+            vec![(":expected", json(expected)), (":new", json(new))],
+        )
+        .await
+    }
+
+    async fn remove_totp(&self, id: ClientId) -> Result<bool, StoreError> {
+        self.update_if(
+            key(client_pk(id), "CLIENT"),
+            "SET #backup_codes = :none ADD #session_epoch :one REMOVE #totp_secret, #totp_pending, #totp_last_step",
+            "attribute_exists(#pk)",
+            vec![(":none", s("[]")), (":one", n(1))],
+        )
+        .await
     }
 
     async fn count_test_send(

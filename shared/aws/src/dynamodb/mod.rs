@@ -8,6 +8,7 @@ mod item;
 mod log_store;
 mod project_store;
 mod quota_store;
+mod session_store;
 pub mod table;
 mod verification_store;
 
@@ -43,6 +44,16 @@ impl DynamoStore {
     /// Counts one on the counter `key` unless it holds `max` already: one
     /// conditional write. `Ok(false)`: the counter is full.
     pub(crate) async fn count_one(&self, key: Item, max: u32, expires_at: i64) -> Result<bool, StoreError> {
+        Ok(self.count_one_returning(key, max, expires_at).await?.is_some())
+    }
+
+    /// [`Self::count_one`], returning the new count (`None`: full).
+    pub(crate) async fn count_one_returning(
+        &self,
+        key: Item,
+        max: u32,
+        expires_at: i64,
+    ) -> Result<Option<u32>, StoreError> {
         let result = self
             .client
             .update_item()
@@ -52,6 +63,44 @@ impl DynamoStore {
             .condition_expression(UNDER_MAX)
             .set_expression_attribute_names(Some(names(&[COUNT_ONE, UNDER_MAX])))
             .set_expression_attribute_values(Some(count_values(max, expires_at)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let attrs = out.attributes.unwrap_or_default();
+                Ok(Some(Reader(&attrs).n("count")?))
+            }
+            Err(SdkError::ServiceError(e))
+                if matches!(
+                    e.err(),
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// One conditional `UpdateItem`: whether the condition held.
+    pub(crate) async fn update_if(
+        &self,
+        key: Item,
+        update: &str,
+        condition: &str,
+        values: Vec<(&str, aws_sdk_dynamodb::types::AttributeValue)>,
+    ) -> Result<bool, StoreError> {
+        let values: std::collections::HashMap<_, _> = values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names(&[update, condition])))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
             .send()
             .await;
         match result {

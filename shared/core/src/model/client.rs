@@ -17,9 +17,18 @@ pub struct Client {
     pub totp_secret: Option<Sealed>,
     /// The last TOTP time step accepted; a step is never accepted twice.
     pub totp_last_step: Option<i64>,
+    /// Sealed secret of an authenticator being enrolled, until confirmed
+    /// by a code.
+    pub totp_pending: Option<Sealed>,
     /// Hashes of unused backup codes.
     pub backup_codes: Vec<String>,
     pub is_admin: bool,
+    /// Sessions begun under an older epoch are over (log out everywhere,
+    /// password reset).
+    pub session_epoch: u32,
+    /// Disabled by the admin: its sessions, API tokens, API keys and
+    /// projects stop answering.
+    pub disabled: bool,
     pub confirmed_at: Option<UnixTime>,
     pub created_at: UnixTime,
     pub data_key: WrappedKey,

@@ -2,6 +2,7 @@
 //! (see [`crate::crypto::field`]). Adapters persist these shapes; use cases in
 //! [`crate::otp`] open and seal fields with the owning entity's data key.
 
+mod account;
 mod channel;
 mod client;
 mod job;
@@ -12,6 +13,7 @@ mod template;
 mod token;
 mod verification;
 
+pub use account::{AccountToken, AccountTokenPurpose, OpaqueSecret, Session, SessionLevel};
 pub use channel::{Channel, ChannelMethod, ProviderKind};
 pub use client::Client;
 pub use job::{DeliveryJob, DeliveryStep, Job, JobAttempt, WebhookJob};

@@ -180,7 +180,7 @@ impl Receipts {
         // two carried the message, the message says (one provider account's
         // webhook may serve both).
         let project_channel = project.channel_id == channel.id;
-        if !project_channel && !project.fallback.is_some_and(|f| f.channel_id == channel.id) {
+        if !project_channel && project.fallback.is_none_or(|f| f.channel_id != channel.id) {
             return Ok(false);
         }
         let fallback = reference.fallback;

@@ -20,8 +20,11 @@ fn client_row(row: &Row<'_>) -> rusqlite::Result<Client> {
         password_hash: get(row, "password_hash")?,
         totp_secret: sealed_opt(row, "totp_secret")?,
         totp_last_step: get(row, "totp_last_step")?,
+        totp_pending: sealed_opt(row, "totp_pending")?,
         backup_codes: json_col(row, "backup_codes")?,
         is_admin: get(row, "is_admin")?,
+        session_epoch: get(row, "session_epoch")?,
+        disabled: get(row, "disabled")?,
         confirmed_at: get(row, "confirmed_at")?,
         created_at: get(row, "created_at")?,
         data_key: wrapped(row, "data_key")?,
@@ -64,12 +67,15 @@ impl ClientStore for SqliteStore {
         self.db
             .run(move |conn| {
                 // The admin flag is decided inside the INSERT, atomically:
-                // the first client ever stored is the admin.
+                // a client stored confirmed while there is no admin is the
+                // admin (the unique index on is_admin backs this up).
                 let mut stmt = conn
                     .prepare_cached(
                         "INSERT INTO clients (id, email, email_index, password_hash, totp_secret, totp_last_step,
                                               backup_codes, is_admin, confirmed_at, created_at, data_key)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NOT EXISTS (SELECT 1 FROM clients), ?8, ?9, ?10)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+                                 ?8 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM clients WHERE is_admin = 1),
+                                 ?8, ?9, ?10)
                          RETURNING *",
                     )
                     .map_err(sql)?;
@@ -127,6 +133,101 @@ impl ClientStore for SqliteStore {
             .await
     }
 
+    async fn confirm_client(
+        &self,
+        id: ClientId,
+        password_hash: &str,
+        at: UnixTime,
+    ) -> Result<Option<Client>, StoreError> {
+        let hash = password_hash.to_owned();
+        self.db
+            .run(move |conn| {
+                // Admin if none yet, decided in the same statement.
+                conn.prepare_cached(
+                    "UPDATE clients SET password_hash = ?2, confirmed_at = ?3,
+                            is_admin = NOT EXISTS (SELECT 1 FROM clients WHERE is_admin = 1)
+                     WHERE id = ?1 AND confirmed_at IS NULL RETURNING *",
+                )
+                .and_then(|mut s| s.query_row(params![id.to_string(), hash, at], client_row).optional())
+                .map_err(sql)
+            })
+            .await
+    }
+
+    async fn set_password(&self, id: ClientId, password_hash: &str) -> Result<bool, StoreError> {
+        self.update_client(
+            "UPDATE clients SET password_hash = ?2, session_epoch = session_epoch + 1
+             WHERE id = ?1 AND confirmed_at IS NOT NULL",
+            vec![id.to_string().into(), password_hash.to_owned().into()],
+        )
+        .await
+    }
+
+    async fn end_sessions(&self, id: ClientId) -> Result<bool, StoreError> {
+        self.update_client(
+            "UPDATE clients SET session_epoch = session_epoch + 1 WHERE id = ?1",
+            vec![id.to_string().into()],
+        )
+        .await
+    }
+
+    async fn set_totp_pending(&self, id: ClientId, secret: Option<&Sealed>) -> Result<bool, StoreError> {
+        let secret = secret.map(|s| s.as_bytes().to_vec());
+        self.update_client(
+            "UPDATE clients SET totp_pending = ?2 WHERE id = ?1",
+            vec![id.to_string().into(), secret.into()],
+        )
+        .await
+    }
+
+    async fn activate_totp(
+        &self,
+        id: ClientId,
+        pending: &Sealed,
+        step: i64,
+        backup_codes: &[String],
+    ) -> Result<bool, StoreError> {
+        self.update_client(
+            "UPDATE clients SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = ?3,
+                                backup_codes = ?4
+             WHERE id = ?1 AND totp_pending = ?2 AND totp_secret IS NULL",
+            vec![id.to_string().into(), pending.as_bytes().to_vec().into(), step.into(), json(&backup_codes).into()],
+        )
+        .await
+    }
+
+    async fn use_totp_step(&self, id: ClientId, step: i64) -> Result<bool, StoreError> {
+        self.update_client(
+            "UPDATE clients SET totp_last_step = ?2
+             WHERE id = ?1 AND totp_secret IS NOT NULL AND (totp_last_step IS NULL OR totp_last_step < ?2)",
+            vec![id.to_string().into(), step.into()],
+        )
+        .await
+    }
+
+    async fn replace_backup_codes(
+        &self,
+        id: ClientId,
+        expected: &[String],
+        new: &[String],
+    ) -> Result<bool, StoreError> {
+        self.update_client(
+            "UPDATE clients SET backup_codes = ?3 WHERE id = ?1 AND backup_codes = ?2",
+            vec![id.to_string().into(), json(&expected).into(), json(&new).into()],
+        )
+        .await
+    }
+
+    async fn remove_totp(&self, id: ClientId) -> Result<bool, StoreError> {
+        self.update_client(
+            "UPDATE clients SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL,
+                                backup_codes = '[]', session_epoch = session_epoch + 1
+             WHERE id = ?1",
+            vec![id.to_string().into()],
+        )
+        .await
+    }
+
     async fn count_test_send(
         &self,
         client: ClientId,
@@ -152,6 +253,25 @@ impl ClientStore for SqliteStore {
                     .map_err(sql)?;
                 tx.commit().map_err(sql)?;
                 Ok(counted == 1)
+            })
+            .await
+    }
+}
+
+impl SqliteStore {
+    /// One conditional `UPDATE` of a client: whether a row matched.
+    async fn update_client(
+        &self,
+        sql_text: &'static str,
+        params: Vec<rusqlite::types::Value>,
+    ) -> Result<bool, StoreError> {
+        self.db
+            .run(move |conn| {
+                let n = conn
+                    .prepare_cached(sql_text)
+                    .and_then(|mut s| s.execute(rusqlite::params_from_iter(params)))
+                    .map_err(sql)?;
+                Ok(n == 1)
             })
             .await
     }

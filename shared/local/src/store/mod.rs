@@ -6,6 +6,7 @@
 mod account_store;
 mod log_store;
 mod project_store;
+mod session_store;
 mod token_store;
 mod verification_store;
 
@@ -32,8 +33,9 @@ impl SqliteStore {
         &self.db
     }
 
-    /// Deletes log entries and send counters that have expired by `now`
-    /// (what DynamoDB's TTL does on AWS). Returns how many of each went.
+    /// Deletes log entries, and send counters, sessions, mailed tokens and
+    /// attempt counters, that have expired by `now` (what DynamoDB's TTL
+    /// does on AWS). Returns how many logs and how many others went.
     /// Works in chunks so that other operations run in between.
     pub async fn sweep_expired(&self, now: secure2fa_core::clock::UnixTime) -> Result<(u64, u64), StoreError> {
         const CHUNK: i64 = 1000;
@@ -79,9 +81,13 @@ impl SqliteStore {
         let counters = self
             .db
             .run(move |conn| {
-                conn.execute("DELETE FROM send_counters WHERE expires_at <= ?1", [now])
-                    .map(|n| n as u64)
-                    .map_err(crate::db::sql)
+                let mut n = 0;
+                for table in ["send_counters", "sessions", "account_tokens", "attempt_counters"] {
+                    n += conn
+                        .execute(&format!("DELETE FROM {table} WHERE expires_at <= ?1"), [now])
+                        .map_err(crate::db::sql)? as u64;
+                }
+                Ok(n)
             })
             .await?;
         Ok((logs, counters))
