@@ -1,7 +1,7 @@
 //! The management JSON API (`/v1/...`) and its OpenAPI document.
 
 use secure2fa_aws::AwsClients;
-use secure2fa_http::{base_router, management_router};
+use secure2fa_http::{account_router, base_router, management_router};
 use secure2fa_lambda::config::{Config, Needs};
 use secure2fa_lambda::wiring::{management, services};
 
@@ -12,6 +12,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     let cfg = Config::from_env(needs)?;
     let aws = AwsClients::from_env().await;
     let services = services(&aws, &cfg);
-    let (manage, operator_token) = management(&aws, &services, &cfg).await?;
-    secure2fa_lambda::http::run(base_router().merge(management_router(manage, operator_token))).await
+    let (manage, accounts, operator_token) = management(&aws, &services, &cfg).await?;
+    let router = base_router()
+        .merge(management_router(manage, accounts.clone(), operator_token))
+        .merge(account_router(accounts));
+    secure2fa_lambda::http::run(router).await
 }

@@ -216,7 +216,7 @@ impl AccountsFixture {
                 credentials: Arc::new(serde_json::json!({})),
             },
             hasher: PasswordHasher::insecure_fast_for_tests(),
-            base_url: "http://127.0.0.1:8080".into(),
+            base_url: Some("http://127.0.0.1:8080".into()),
         };
         Self { accounts, clock, mail }
     }
@@ -231,7 +231,7 @@ impl AccountsFixture {
         let session = a.login(email, password, None).await.unwrap();
         assert_eq!(session.level, SessionLevel::Enrol, "no authenticator yet: enrolment only");
         let enrolment = a.start_totp(session.secret.expose()).await.unwrap();
-        let secret = secret_from_base32(&enrolment.secret_base32);
+        let secret = TotpSecret::from_base32(&enrolment.secret_base32).unwrap();
         let code = secret.code_at_step(step_at(self.clock.now()));
         let (codes, full) = a.confirm_totp(session.secret.expose(), &code).await.unwrap();
         assert_eq!(full.level, SessionLevel::Full);
@@ -244,11 +244,6 @@ impl AccountsFixture {
         assert_eq!(s.level, SessionLevel::SecondFactor);
         s.secret.expose().to_owned()
     }
-}
-
-fn secret_from_base32(b32: &str) -> TotpSecret {
-    let raw = totp_rs::Secret::Encoded(b32.to_owned()).to_bytes().unwrap();
-    TotpSecret::from_bytes(Zeroizing::new(raw))
 }
 
 const PW: &str = "correct horse battery staple";
@@ -424,4 +419,42 @@ pub async fn log_out_everywhere_ends_other_sessions(store: Arc<dyn Store>) {
     f.accounts.logout_everywhere(second.secret.expose()).await.unwrap();
     assert!(f.accounts.session(&first).await.is_err());
     assert!(f.accounts.session(second.secret.expose()).await.is_err());
+}
+
+pub async fn sessions_time_out_idle_absolute_and_between_the_steps(store: Arc<dyn Store>) {
+    let f = AccountsFixture::new(store);
+    let (secret, _, cookie) = f.enrolled("alice@example.com", PW).await;
+    // Used every 20 minutes, a session lives 12 hours and no more.
+    for _ in 0..35 {
+        f.clock.advance(20 * 60);
+        assert!(f.accounts.signed_in(&cookie).await.is_ok());
+    }
+    f.clock.advance(20 * 60);
+    assert!(matches!(f.accounts.signed_in(&cookie).await, Err(AccountError::NotSignedIn)), "past 12 hours");
+    // The second factor is awaited 10 minutes.
+    let partial = f.password_step("alice@example.com", PW).await;
+    f.clock.advance(10 * 60);
+    let code = secret.code_at_step(step_at(f.clock.now()));
+    assert!(matches!(
+        f.accounts.second_factor(&partial, SecondFactor::Totp(code)).await,
+        Err(AccountError::NotSignedIn)
+    ));
+}
+
+pub async fn mail_requests_are_limited_per_address_and_per_ip(store: Arc<dyn Store>) {
+    let f = AccountsFixture::new(store);
+    let alice = secure2fa_core::types::Email::parse("alice@example.com").unwrap();
+    for _ in 0..3 {
+        f.accounts.sign_up(&alice, Some("198.51.100.7")).await.unwrap();
+    }
+    assert!(matches!(f.accounts.request_password_reset(&alice, None).await, Err(AccountError::RateLimited { .. })));
+    assert_eq!(f.mail.messages().len(), 3, "no mail beyond the limit");
+    for i in 0..7 {
+        let other = secure2fa_core::types::Email::parse(&format!("user{i}@example.com")).unwrap();
+        f.accounts.sign_up(&other, Some("198.51.100.7")).await.unwrap();
+    }
+    let one_more = secure2fa_core::types::Email::parse("late@example.com").unwrap();
+    assert!(matches!(f.accounts.sign_up(&one_more, Some("198.51.100.7")).await, Err(AccountError::RateLimited { .. })));
+    f.clock.advance(3600);
+    assert!(f.accounts.sign_up(&one_more, Some("198.51.100.7")).await.is_ok(), "the next hour");
 }

@@ -66,6 +66,8 @@ macro_rules! store_contract_tests {
             the_right_code_is_refused_once_the_second_factor_guesses_are_used_up,
             a_password_reset_ends_every_session,
             log_out_everywhere_ends_other_sessions,
+            sessions_time_out_idle_absolute_and_between_the_steps,
+            mail_requests_are_limited_per_address_and_per_ip,
         );
         $crate::store_contract_tests!(@each_in verify_race; $make;
             a_right_guess_behind_concurrent_wrong_ones_is_refused,

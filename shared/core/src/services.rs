@@ -105,7 +105,7 @@ impl Services {
 
     /// Sign-up, sign-in and sessions, mailing through `mailer` with links
     /// to `base_url`; `index_key` comes from the deployment secrets.
-    pub fn accounts(&self, index_key: IndexKey, mailer: SystemMailer, base_url: &str) -> Accounts {
+    pub fn accounts(&self, index_key: IndexKey, mailer: SystemMailer, base_url: Option<&str>) -> Accounts {
         Accounts {
             store: self.store.clone(),
             keys: self.keys.clone(),
@@ -113,7 +113,7 @@ impl Services {
             clock: self.clock.clone(),
             mailer,
             hasher: PasswordHasher::default(),
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            base_url: base_url.map(|u| u.trim_end_matches('/').to_owned()),
         }
     }
 

@@ -43,6 +43,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("authentication required")]
     Unauthorized,
+    /// A wrong password or second factor at sign-in.
+    #[error("{0}")]
+    BadCredentials(String),
     #[error("internal error")]
     Internal(String),
     #[error("service temporarily unavailable")]
@@ -74,7 +77,7 @@ impl ApiError {
             Self::InvalidBody(_) | Self::MalformedPayload | Self::InvalidRequest(_) | Self::StaleRequest => {
                 StatusCode::BAD_REQUEST
             }
-            Self::Unauthenticated | Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated | Self::Unauthorized | Self::BadCredentials(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -103,6 +106,7 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::Forbidden(_) => "forbidden",
             Self::Unauthorized => "unauthorized",
+            Self::BadCredentials(_) => "bad_credentials",
             Self::Internal(_) => "internal",
             Self::Unavailable(_) => "unavailable",
         }

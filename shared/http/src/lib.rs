@@ -4,6 +4,7 @@
 //!
 //! Must not depend on AWS or on any storage adapter.
 
+mod account;
 mod client_ip;
 mod error;
 mod management;
@@ -14,6 +15,7 @@ mod receipts;
 use axum::Router;
 use axum::routing::get;
 
+pub use account::{SESSION_COOKIE, account_router};
 pub use client_ip::ClientIp;
 pub use error::{ApiError, RateLimitReason};
 pub use management::{OPENAPI_JSON, management_router, operator_only};

@@ -2,8 +2,9 @@
 //! projects, logs and API tokens. Every route but the OpenAPI document
 //! requires `Authorization: Bearer` with either the deployment's operator
 //! token ([`Principal::Operator`], for automation: every client) or a
-//! client's API token ([`Principal::Client`]: its own records; an admin
-//! client also lists and registers clients). Each handler parses the request
+//! client's API token, or a signed-in session's cookie ([`Principal::Client`]:
+//! its own records; an admin client also lists and registers clients; API
+//! tokens are created and revoked by the operator or a signed-in session). Each handler parses the request
 //! and calls one management operation with the principal, which authorizes
 //! (no handler touches a store); another client's ids answer 404.
 
@@ -16,6 +17,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use secure2fa_core::accounts::Accounts;
 use secure2fa_core::ids::{ChannelId, ClientId, LogId, ProjectId, TemplateId, TokenId};
 use secure2fa_core::manage::{Management, NewProject, Principal, RECEIPTS_USERNAME, TestSendOutcome};
 use secure2fa_core::model::{
@@ -36,13 +38,14 @@ pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 #[derive(Clone)]
 struct Ctx {
     manage: Management,
+    accounts: Accounts,
     token: OperatorToken,
 }
 
 type Result<T> = std::result::Result<T, ApiError>;
 
-pub fn management_router(manage: Management, token: OperatorToken) -> Router {
-    let ctx = Ctx { manage, token };
+pub fn management_router(manage: Management, accounts: Accounts, token: OperatorToken) -> Router {
+    let ctx = Ctx { manage, accounts, token };
     let protected = Router::new()
         .route("/v1/clients", get(list_clients).post(create_client))
         .route("/v1/clients/{client_id}/channels", get(list_channels).post(create_channel))
@@ -58,6 +61,7 @@ pub fn management_router(manage: Management, token: OperatorToken) -> Router {
         .route("/v1/clients/{client_id}/tokens/{token_id}", delete(revoke_token))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .route_layer(middleware::from_fn_with_state(ctx.clone(), authenticate))
+        .route_layer(middleware::from_fn(crate::account::same_origin_only))
         .with_state(ctx.clone());
     Router::new()
         .route("/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON) }))
@@ -92,11 +96,20 @@ async fn require_operator(State(token): State<OperatorToken>, req: Request, next
     next.run(req).await
 }
 
-/// Who the bearer token makes the caller: the operator, or the client that
-/// owns the API token. Anything else is a 401.
+/// Who the caller is: the operator (its bearer token), the client that owns
+/// a bearer API token, or the client signed in with the session cookie
+/// (bearer first). Anything else is a 401.
 async fn authenticate(State(ctx): State<Ctx>, mut req: Request, next: Next) -> Response {
     let presented = bearer(&req);
-    let principal = if ctx.token.matches(presented) {
+    let session = crate::account::session_cookie(req.headers());
+    let principal = if presented.is_empty()
+        && let Some(cookie) = session
+    {
+        match ctx.accounts.signed_in(cookie).await {
+            Ok((_, client)) => Some(Principal::Client { id: client.id, is_admin: client.is_admin, signed_in: true }),
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    } else if ctx.token.matches(presented) {
         Some(Principal::Operator)
     } else {
         match ctx.manage.authenticate_token(presented).await {
@@ -110,7 +123,7 @@ async fn authenticate(State(ctx): State<Ctx>, mut req: Request, next: Next) -> R
 }
 
 /// JSON body parsing whose errors name the position, never the value.
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> std::result::Result<T, ApiError> {
+pub(crate) fn body<T: DeserializeOwned>(bytes: &Bytes) -> std::result::Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
         let what = match e.classify() {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use secure2fa_aws::secrets::{load_deployment_secrets, load_operator_token};
 use secure2fa_aws::{AwsClients, DynamoQuotas, DynamoStore, KmsKeyVault, SesSender, SqsJobQueue};
+use secure2fa_core::accounts::{Accounts, SystemMailer};
 use secure2fa_core::clock::SystemClock;
 use secure2fa_core::crypto::DataKeyCache;
 use secure2fa_core::manage::Management;
@@ -97,12 +98,19 @@ pub async fn management(
     aws: &AwsClients,
     s: &Services,
     cfg: &Config,
-) -> Result<(Management, OperatorToken), SetupError> {
+) -> Result<(Management, Accounts, OperatorToken), SetupError> {
     let sm = aws.secrets();
     let (secrets, token) = tokio::try_join!(
         load_deployment_secrets(&sm, &cfg.deployment_secret_id),
         load_operator_token(&sm, &cfg.operator_token_secret_id)
     )?;
     let manage = s.core.management(secrets.index_key.clone(), cfg.allow_http_webhooks).with_sender(senders(aws, cfg)?);
-    Ok((manage, token))
+    // Account mail (sign-up, reset) through SES from the deployment's sender.
+    let mailer = SystemMailer {
+        sender: Arc::new(SesSender::new(aws.ses(), cfg.ses_from_address.clone(), cfg.ses_configuration_set.clone())),
+        provider: ProviderKind::Ses,
+        credentials: Arc::new(serde_json::json!({})),
+    };
+    let accounts = s.core.accounts(secrets.index_key.clone(), mailer, cfg.public_url.as_deref());
+    Ok((manage, accounts, token))
 }

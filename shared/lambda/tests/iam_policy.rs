@@ -38,7 +38,9 @@ use secure2fa_core::ids::{ChannelId, ClientId};
 use secure2fa_core::manage::NewProject;
 use secure2fa_core::model::{ChannelMethod, Fallback, ProjectSettings, ProviderKind, TemplateFormat, TemplateVersion};
 use secure2fa_core::types::{Email, Lang, PublicKey, SecretKey};
-use secure2fa_http::{IpRateLimit, OtpRoutes, base_router, management_router, otp_router, receipts_router};
+use secure2fa_http::{
+    IpRateLimit, OtpRoutes, account_router, base_router, management_router, otp_router, receipts_router,
+};
 use secure2fa_lambda::config::{Config, Needs};
 use secure2fa_lambda::http::prepare;
 use secure2fa_lambda::sqs::SqsWorker;
@@ -368,14 +370,22 @@ async fn drive_management(
 ) -> Function {
     let manage = Function::new(template, base, "ManagementApiFunction");
     let clients = manage.start(sdk);
-    let (m, token) = management(&clients, &services(&clients, &manage.cfg), &manage.cfg).await.unwrap();
-    let api = prepare(base_router().merge(management_router(m, token)));
+    let (m, accounts, token) = management(&clients, &services(&clients, &manage.cfg), &manage.cfg).await.unwrap();
+    let api =
+        prepare(base_router().merge(management_router(m, accounts.clone(), token)).merge(account_router(accounts)));
     let token = fixture()["operator_token"].as_str().unwrap().to_owned();
     let call = |method: &'static str, path: String, body: Option<Value>| {
         let (api, token) = (api.clone(), token.clone());
         async move { request(&api, method, &path, Some(&token), body).await }
     };
     assert_eq!(request(&api, "GET", "/v1/openapi.json", None, None).await.0, 200);
+    // Sign-up (a client, its email lock, a mailed token through SES, the
+    // mail counters) and a refused sign-in (the attempt counters).
+    let signup = json!({ "email": "new@example.com" });
+    let (s, body) = request(&api, "POST", "/v1/account/signup", None, Some(signup)).await;
+    assert_eq!(s, 202, "{body}");
+    let login = json!({ "email": "new@example.com", "password": "not the password at all" });
+    assert_eq!(request(&api, "POST", "/v1/account/login", None, Some(login)).await.0, 401);
     assert_eq!(request(&api, "GET", "/v1/clients", Some("not-the-operator-token-at-all"), None).await.0, 401);
     let (s, body) = call("GET", "/v1/clients".into(), None).await;
     assert_eq!((s, body["clients"].as_array().map(|c| c.len() >= 2)), (200, Some(true)), "{body}");

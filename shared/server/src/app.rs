@@ -8,6 +8,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use axum::middleware::{self, Next};
+use secure2fa_core::accounts::{Accounts, SystemMailer};
 use secure2fa_core::clock::Clock;
 use secure2fa_core::crypto::DataKeyCache;
 use secure2fa_core::manage::Management;
@@ -54,6 +55,8 @@ pub struct LocalConfig {
     /// The URL the providers reach this server at, for delivery receipts
     /// (`--public-url`); `None`: Twilio and Plivo get no status callback.
     pub public_url: Option<String>,
+    /// This server's URL as quoted in account mails (sign-up, reset).
+    pub base_url: Option<String>,
 }
 
 impl LocalConfig {
@@ -67,6 +70,7 @@ impl LocalConfig {
             public: false,
             provider_endpoints: ProviderEndpoints::default(),
             public_url: None,
+            base_url: None,
         }
     }
 }
@@ -82,6 +86,7 @@ pub struct LocalApp {
     pub otp: OtpService,
     pub worker: Worker,
     pub manage: Management,
+    pub accounts: Accounts,
     pub receipts: Receipts,
     pub operator_token: OperatorToken,
     /// The management API token, for `dev-credentials.json`.
@@ -136,6 +141,14 @@ impl LocalApp {
         let otp = services.otp();
         let worker = services.worker(senders.clone(), Arc::new(webhooks));
         let manage = services.management(secrets.index_key.clone(), true).with_sender(senders);
+        // Account mail (sign-up, reset) goes to the outbox, like the codes.
+        let mailer = SystemMailer {
+            sender: Arc::new(outbox.clone()),
+            provider: ProviderKind::Outbox,
+            credentials: Arc::new(serde_json::json!({})),
+        };
+        let base_url = config.public_url.clone().or_else(|| config.base_url.clone());
+        let accounts = services.accounts(secrets.index_key.clone(), mailer, base_url.as_deref());
         let receipts = services.receipts(Arc::new(ProviderReceiptReader));
         let keys = services.keys.clone();
         Ok(Self {
@@ -147,6 +160,7 @@ impl LocalApp {
             otp,
             worker,
             manage,
+            accounts,
             receipts,
             operator_token,
             raw_operator_token,
@@ -159,7 +173,12 @@ impl LocalApp {
         let ip_limit = self.config.ip_limit_per_minute.map(IpRateLimit::per_minute);
         let router = secure2fa_http::base_router()
             .merge(secure2fa_http::otp_router(self.otp.clone(), secure2fa_http::OtpRoutes::Both, ip_limit))
-            .merge(secure2fa_http::management_router(self.manage.clone(), self.operator_token.clone()))
+            .merge(secure2fa_http::management_router(
+                self.manage.clone(),
+                self.accounts.clone(),
+                self.operator_token.clone(),
+            ))
+            .merge(secure2fa_http::account_router(self.accounts.clone()))
             .merge(secure2fa_http::receipts_router(self.receipts.clone(), self.config.public_url.clone()))
             .merge(self.dev_router())
             .layer(middleware::from_fn(client_ip_from_peer));

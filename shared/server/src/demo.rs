@@ -25,6 +25,18 @@ pub struct DevCredentials {
     /// Bearer token of the management API (`/v1/...`).
     #[serde(default)]
     pub operator_token: String,
+    /// The demo client's sign-in (it is the admin).
+    #[serde(default)]
+    pub login: Option<DemoLogin>,
+}
+
+/// What a newcomer signs in with: the demo client's email, a generated
+/// password and the TOTP secret (base32), so that scripts can compute codes.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct DemoLogin {
+    pub email: String,
+    pub password: String,
+    pub totp_secret: String,
 }
 
 impl std::fmt::Debug for DevCredentials {
@@ -39,7 +51,7 @@ impl LocalApp {
     pub async fn ensure_demo_project(&self, base_url: &str) -> anyhow::Result<DevCredentials> {
         let path = self.config.data_dir.join("dev-credentials.json");
         let existing: Option<DevCredentials> = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
-        let creds = match existing {
+        let mut creds = match existing {
             Some(c) if self.store_has_project(&c.public_key).await? => DevCredentials {
                 base_url: base_url.to_owned(),
                 outbox_url: format!("{base_url}/dev/outbox"),
@@ -48,6 +60,9 @@ impl LocalApp {
             },
             _ => self.create_demo_project(base_url).await?,
         };
+        if creds.login.is_none() {
+            creds.login = Some(self.provision_demo_login().await?);
+        }
         files::write_private(&path, &serde_json::to_vec_pretty(&creds)?)
             .context("cannot write dev-credentials.json")?;
         Ok(creds)
@@ -56,6 +71,24 @@ impl LocalApp {
     async fn store_has_project(&self, public_key: &str) -> anyhow::Result<bool> {
         use secure2fa_core::ports::ProjectStore;
         Ok(self.store.project_by_public_key(public_key).await?.is_some())
+    }
+
+    /// A password and an authenticator for the demo client.
+    async fn provision_demo_login(&self) -> anyhow::Result<DemoLogin> {
+        use secure2fa_core::ports::ClientStore;
+        let email = Email::parse(DEMO_EMAIL).expect("the demo address is valid");
+        let client = self
+            .store
+            .client_by_email_index(&self.manage.email_index(&email))
+            .await?
+            .context("the demo client is missing")?;
+        let (password, totp_secret) =
+            self.accounts.provision_login(&client).await.map_err(|e| anyhow::anyhow!("demo sign-in: {e}"))?;
+        Ok(DemoLogin {
+            email: DEMO_EMAIL.to_owned(),
+            password: password.to_string(),
+            totp_secret: totp_secret.to_string(),
+        })
     }
 
     async fn create_demo_project(&self, base_url: &str) -> anyhow::Result<DevCredentials> {
@@ -106,6 +139,7 @@ impl LocalApp {
             secret_key: keys.secret_key.to_base64(),
             outbox_url: format!("{base_url}/dev/outbox"),
             operator_token: self.raw_operator_token.to_string(),
+            login: None,
         })
     }
 }

@@ -77,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("another secure2fa process is serving {}", config.data_dir.display()))?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let base_url = format!("http://{}", listener.local_addr()?);
+    config.base_url = Some(base_url.clone());
     config.public_url = public_url
         .map(|u| secure2fa_core::providers::public_url(&u))
         .transpose()

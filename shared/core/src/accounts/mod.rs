@@ -158,13 +158,27 @@ pub struct Accounts {
     pub clock: Arc<dyn Clock>,
     pub mailer: SystemMailer,
     pub hasher: PasswordHasher,
-    /// The deployment's base URL, quoted in mails.
-    pub base_url: String,
+    /// The deployment's base URL, quoted in mails (`None`: unknown, the
+    /// mails name the path only).
+    pub base_url: Option<String>,
 }
 
 impl Accounts {
     fn now(&self) -> UnixTime {
         self.clock.now()
+    }
+
+    /// `path` on this deployment, as quoted in a mail.
+    fn url(&self, path: &str) -> String {
+        match &self.base_url {
+            Some(base) => format!("{base}{path}"),
+            None => format!("https://<your Secure-2FA deployment>{path}"),
+        }
+    }
+
+    /// How the deployment is named in mails.
+    fn deployment(&self) -> &str {
+        self.base_url.as_deref().unwrap_or("your Secure-2FA deployment")
     }
 
     /// Counts one attempt under `limit` for `subject`; refused with the
@@ -233,11 +247,12 @@ impl Accounts {
         let client = match existing {
             Some(c) if c.confirmed_at.is_some() => {
                 let body = format!(
-                    "Someone asked to sign up to Secure-2FA at {base} with this address, which already has an \
-                     account. If it was you, sign in, or reset your password with\n\n  curl -X POST \
-                     {base}/v1/account/password-reset -H 'content-type: application/json' -d \
-                     '{{\"email\": \"<this address>\"}}'\n\nIf it was not you, ignore this message.\n",
-                    base = self.base_url
+                    "Someone asked to sign up to Secure-2FA at {} with this address, which already has an \
+                     account. If it was you, sign in, or reset your password with\n\n  curl -X POST {} -H \
+                     'content-type: application/json' -d '{{\"email\": \"<this address>\"}}'\n\nIf it was not \
+                     you, ignore this message.\n",
+                    self.deployment(),
+                    self.url("/v1/account/password-reset")
                 );
                 return self.mailer.send(email, "Your Secure-2FA account", body).await;
             }
@@ -254,11 +269,12 @@ impl Accounts {
         };
         let token = self.mail_token(client.id, AccountTokenPurpose::Confirm).await?;
         let body = format!(
-            "Welcome to Secure-2FA at {base}.\n\nTo confirm this address and choose your password (12 to 128 \
-             characters), send this token within 24 hours:\n\n  {token}\n\n  curl -X POST \
-             {base}/v1/account/confirm -H 'content-type: application/json' -d '{{\"token\": \"{token}\", \
-             \"password\": \"<your password>\"}}'\n\nIf you did not sign up, ignore this message.\n",
-            base = self.base_url,
+            "Welcome to Secure-2FA at {deployment}.\n\nTo confirm this address and choose your password (12 to \
+             128 characters), send this token within 24 hours:\n\n  {token}\n\n  curl -X POST {url} -H \
+             'content-type: application/json' -d '{{\"token\": \"{token}\", \"password\": \"<your \
+             password>\"}}'\n\nIf you did not sign up, ignore this message.\n",
+            deployment = self.deployment(),
+            url = self.url("/v1/account/confirm"),
             token = token.expose()
         );
         self.mailer.send(email, "Confirm your Secure-2FA account", body).await
@@ -304,12 +320,13 @@ impl Accounts {
         }
         let token = self.mail_token(client.id, AccountTokenPurpose::Reset).await?;
         let body = format!(
-            "Someone asked to reset the password of your Secure-2FA account at {base}.\n\nTo choose a new \
+            "Someone asked to reset the password of your Secure-2FA account at {deployment}.\n\nTo choose a new \
              password, send this token within an hour (every session of the account ends):\n\n  {token}\n\n  \
-             curl -X POST {base}/v1/account/password-reset/confirm -H 'content-type: application/json' -d \
-             '{{\"token\": \"{token}\", \"password\": \"<new password>\"}}'\n\nIf it was not you, ignore this \
-             message: your password is unchanged.\n",
-            base = self.base_url,
+             curl -X POST {url} -H 'content-type: application/json' -d '{{\"token\": \"{token}\", \
+             \"password\": \"<new password>\"}}'\n\nIf it was not you, ignore this message: your password is \
+             unchanged.\n",
+            deployment = self.deployment(),
+            url = self.url("/v1/account/password-reset/confirm"),
             token = token.expose()
         );
         self.mailer.send(&email.clone(), "Reset your Secure-2FA password", body).await
@@ -375,7 +392,8 @@ impl Accounts {
                 "There were {} failed attempts to sign in to your Secure-2FA account at {} in the last minutes; \
                  sign-in is paused for a while. If it was not you, your password is still safe as long as it \
                  is not used elsewhere; consider changing it.\n",
-                PASSWORD_LIMITS[0].max, self.base_url
+                PASSWORD_LIMITS[0].max,
+                self.deployment()
             );
             // The notice is best effort: the refusal is the answer.
             if let Err(e) = self.mailer.send(email, "Failed sign-in attempts on your Secure-2FA account", body).await {
@@ -677,6 +695,37 @@ impl Accounts {
         self.store.end_sessions(client.id).await?;
         self.store.delete_session(&session.hash).await?;
         Ok(())
+    }
+
+    /// Gives a confirmed client (the local demo's) a generated password and
+    /// a freshly linked authenticator, replacing any: what a newcomer's
+    /// scripts sign in with. Returns the password and the TOTP secret (base32).
+    pub async fn provision_login(
+        &self,
+        client: &Client,
+    ) -> Result<(Zeroizing<String>, Zeroizing<String>), AccountError> {
+        let generated = OpaqueSecret::generate();
+        let password = Password::new(generated.expose(), &[])?;
+        let hashed = self.hasher.hash(&password).await;
+        let set = match client.confirmed_at {
+            Some(_) => self.store.set_password(client.id, &hashed).await?,
+            // A data directory from before accounts: its demo client is unconfirmed.
+            None => self.store.confirm_client(client.id, &hashed, self.now()).await?.is_some(),
+        };
+        if !set {
+            return Err(AccountError::Conflict("the client changed meanwhile"));
+        }
+        self.store.remove_totp(client.id).await?;
+        let secret = TotpSecret::generate();
+        let key = self.keys.get(&KeyContext::client(client.id), &client.data_key).await?;
+        let sealed = key.seal(Aad::client_totp_secret(&client.id.to_string()), secret.as_bytes());
+        self.store.set_totp_pending(client.id, Some(&sealed)).await?;
+        let (_, hashes) = self.generate_backup_codes(client.id);
+        // Codes of the current step on are accepted.
+        if !self.store.activate_totp(client.id, &sealed, step_at(self.now()) - 2, &hashes).await? {
+            return Err(AccountError::Conflict("the authenticator changed meanwhile"));
+        }
+        Ok((Zeroizing::new(generated.expose().to_owned()), secret.base32()))
     }
 
     pub async fn view(&self, cookie: &str) -> Result<AccountView, AccountError> {

@@ -29,6 +29,12 @@ impl TotpSecret {
         Self(b)
     }
 
+    /// A secret as an authenticator app takes it (base32, RFC 4648).
+    pub fn from_base32(text: &str) -> Option<Self> {
+        let raw = Secret::Encoded(text.trim().to_ascii_uppercase()).to_bytes().ok()?;
+        (raw.len() >= 16).then(|| Self(Zeroizing::new(raw)))
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -124,6 +130,7 @@ mod tests {
         let uri = s.otpauth_uri("alice@example.com");
         assert!(uri.starts_with("otpauth://totp/Secure-2FA:alice%40example.com?"), "{}", *uri);
         assert!(uri.contains(&format!("secret={}", *s.base32())));
+        assert_eq!(TotpSecret::from_base32(&s.base32()).unwrap().as_bytes(), s.as_bytes());
         let svg = s.qr_svg("alice@example.com");
         assert!(svg.contains("<svg") && svg.contains("</svg>"));
     }

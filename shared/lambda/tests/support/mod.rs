@@ -235,8 +235,11 @@ impl AwsEnv {
     }
 
     pub async fn management_router(&self) -> Router {
-        let (manage, token) = secure2fa_lambda::wiring::management(&self.clients, &self.api, &self.cfg).await.unwrap();
-        base_router().merge(secure2fa_http::management_router(manage, token))
+        let (manage, accounts, token) =
+            secure2fa_lambda::wiring::management(&self.clients, &self.api, &self.cfg).await.unwrap();
+        base_router()
+            .merge(secure2fa_http::management_router(manage, accounts.clone(), token))
+            .merge(secure2fa_http::account_router(accounts))
     }
 
     pub fn otp_router(&self) -> Router {

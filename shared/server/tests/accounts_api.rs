@@ -1,0 +1,198 @@
+//! The account flow over HTTP on the local server, as a newcomer runs it
+//! with curl: sign up, confirm from the outbox, set a password, enrol TOTP,
+//! sign in, create an API token and records with the session, and get
+//! nothing of another client's.
+
+mod common;
+
+use common::*;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use secure2fa_core::accounts::{TotpSecret, step_at};
+use serde_json::{Value, json};
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Answer {
+    /// The session cookie's value this answer sets.
+    fn cookie(&self) -> String {
+        let set = self.headers["set-cookie"].to_str().unwrap();
+        for attr in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+            assert!(set.contains(attr), "{set} lacks {attr}");
+        }
+        set.split(';').next().unwrap().strip_prefix("s2fa_session=").unwrap().to_owned()
+    }
+}
+
+impl TestApp {
+    async fn call(&self, method: Method, path: &str, cookie: Option<&str>, body: Option<Value>) -> Answer {
+        self.call_from(method, path, cookie, body, None).await
+    }
+
+    async fn call_from(
+        &self,
+        method: Method,
+        path: &str,
+        cookie: Option<&str>,
+        body: Option<Value>,
+        origin: Option<&str>,
+    ) -> Answer {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(c) = cookie {
+            req = req.header("cookie", format!("s2fa_session={c}"));
+        }
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let text = resp.text().await.unwrap();
+        assert!(!status.is_server_error(), "{status}: {text}");
+        Answer { status, headers, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+    }
+
+    /// The token quoted in the newest outbox message to `to`.
+    async fn mailed_token(&self, to: &str) -> String {
+        let list: Value = self.http.get(&self.creds.outbox_url).send().await.unwrap().json().await.unwrap();
+        let body = list.as_array().unwrap().iter().find(|m| m["to"] == to).expect("a message")["body"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let start = body.find("\"token\": \"").expect("a token") + 10;
+        body[start..start + 43].to_owned()
+    }
+
+    fn totp(&self, secret: &TotpSecret) -> String {
+        secret.code_at_step(step_at(self.now()))
+    }
+}
+
+const PW: &str = "a long and private passphrase";
+
+#[tokio::test]
+async fn a_newcomer_signs_up_enrols_and_manages_only_their_own_records() {
+    let t = spawn_app().await;
+    let me = "dev@acme.example";
+    let a = t.call(Method::POST, "/v1/account/signup", None, Some(json!({ "email": me }))).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    let token = t.mailed_token(me).await;
+    let weak = t
+        .call(Method::POST, "/v1/account/confirm", None, Some(json!({ "token": token, "password": "password1234" })))
+        .await;
+    assert_eq!((weak.status, weak.body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    let ok = t.call(Method::POST, "/v1/account/confirm", None, Some(json!({ "token": token, "password": PW }))).await;
+    assert_eq!(ok.status, StatusCode::OK, "a refused password does not burn the link: {}", ok.body);
+
+    let login = t.call(Method::POST, "/v1/account/login", None, Some(json!({ "email": me, "password": PW }))).await;
+    assert_eq!((login.status, &login.body["next"]), (StatusCode::OK, &json!("enrol_totp")));
+    let enrol = login.cookie();
+    assert_eq!(t.call(Method::GET, "/v1/account", Some(&enrol), None).await.status, StatusCode::FORBIDDEN);
+    let start = t.call(Method::POST, "/v1/account/totp", Some(&enrol), None).await;
+    assert_eq!(start.status, StatusCode::OK, "{}", start.body);
+    assert_eq!(start.headers["cache-control"], "no-store");
+    assert!(start.body["otpauth_uri"].as_str().unwrap().starts_with("otpauth://totp/Secure-2FA:dev%40acme.example?"));
+    assert!(start.body["qr_svg"].as_str().unwrap().starts_with("<?xml"));
+    let secret = TotpSecret::from_base32(start.body["secret"].as_str().unwrap()).unwrap();
+    let done =
+        t.call(Method::POST, "/v1/account/totp/confirm", Some(&enrol), Some(json!({ "code": t.totp(&secret) }))).await;
+    assert_eq!((done.status, &done.body["next"]), (StatusCode::OK, &json!("signed_in")), "{}", done.body);
+    assert_eq!(done.body["backup_codes"].as_array().unwrap().len(), 10);
+    let session = done.cookie();
+    assert_ne!(session, enrol, "the cookie value changes with the privilege");
+    assert_eq!(t.call(Method::GET, "/v1/account", Some(&enrol), None).await.status, StatusCode::UNAUTHORIZED);
+
+    let account = t.call(Method::GET, "/v1/account", Some(&session), None).await;
+    assert_eq!((account.body["email"].as_str(), account.body["is_admin"].as_bool()), (Some(me), Some(false)));
+    let c = format!("/v1/clients/{}", account.body["id"].as_str().unwrap());
+
+    // The session manages the client's own records, API tokens included.
+    let tok = t.call(Method::POST, &format!("{c}/tokens"), Some(&session), Some(json!({ "name": "ci" }))).await;
+    assert_eq!(tok.status, StatusCode::CREATED, "{}", tok.body);
+    let channel = json!({ "title": "Mail", "method": "email", "provider": "outbox" });
+    let made = t.call(Method::POST, &format!("{c}/channels"), Some(&session), Some(channel.clone())).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    // A page of another site cannot use the cookie.
+    let forged = t
+        .call_from(
+            Method::POST,
+            &format!("{c}/channels"),
+            Some(&session),
+            Some(channel.clone()),
+            Some("https://evil.example"),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let own_origin = t.base.clone();
+    let same =
+        t.call_from(Method::POST, &format!("{c}/channels"), Some(&session), Some(channel), Some(&own_origin)).await;
+    assert_eq!(same.status, StatusCode::CREATED);
+
+    // Nothing of another client's: the demo client's ids answer 404, the
+    // clients list is the admin's.
+    let demo = t.app.manage.store.list_clients().await.unwrap().into_iter().find(|c| c.is_admin).unwrap();
+    for path in ["channels", "templates", "projects", "logs", "tokens"] {
+        let other = t.call(Method::GET, &format!("/v1/clients/{}/{path}", demo.id), Some(&session), None).await;
+        assert_eq!(other.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(t.call(Method::GET, "/v1/clients", Some(&session), None).await.status, StatusCode::FORBIDDEN);
+
+    // A second sign-in: password, then TOTP of a later step.
+    t.clock.advance(30);
+    let login = t.call(Method::POST, "/v1/account/login", None, Some(json!({ "email": me, "password": PW }))).await;
+    assert_eq!(login.body["next"], "second_factor");
+    let partial = login.cookie();
+    assert_eq!(t.call(Method::GET, &format!("{c}/channels"), Some(&partial), None).await.status, StatusCode::FORBIDDEN);
+    let wrong = t
+        .call(Method::POST, "/v1/account/login/second-factor", Some(&partial), Some(json!({ "code": "000000" })))
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let second = t
+        .call(Method::POST, "/v1/account/login/second-factor", Some(&partial), Some(json!({ "code": t.totp(&secret) })))
+        .await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+    let other_session = second.cookie();
+
+    // Log out everywhere: both sessions end.
+    let out = t.call(Method::POST, "/v1/account/logout-everywhere", Some(&other_session), None).await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    assert!(out.headers["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(t.call(Method::GET, "/v1/account", Some(&session), None).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_demo_client_signs_in_with_dev_credentials_and_sees_all_clients() {
+    let t = spawn_app().await;
+    let login = t.creds.login.clone().expect("dev-credentials.json has a sign-in");
+    let body = json!({ "email": login.email, "password": login.password });
+    let first = t.call(Method::POST, "/v1/account/login", None, Some(body)).await;
+    assert_eq!((first.status, &first.body["next"]), (StatusCode::OK, &json!("second_factor")), "{}", first.body);
+    let secret = TotpSecret::from_base32(&login.totp_secret).unwrap();
+    let code = json!({ "code": t.totp(&secret) });
+    let second = t.call(Method::POST, "/v1/account/login/second-factor", Some(&first.cookie()), Some(code)).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+    let clients = t.call(Method::GET, "/v1/clients", Some(&second.cookie()), None).await;
+    assert_eq!(clients.status, StatusCode::OK, "the demo client is the admin");
+}
+
+#[tokio::test]
+async fn repeated_wrong_passwords_are_throttled_with_retry_after() {
+    let t = spawn_app().await;
+    let login = t.creds.login.clone().unwrap();
+    for _ in 0..5 {
+        let wrong = json!({ "email": login.email, "password": "not the password" });
+        let a = t.call(Method::POST, "/v1/account/login", None, Some(wrong)).await;
+        assert_eq!((a.status, a.body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("bad_credentials")));
+    }
+    let right = json!({ "email": login.email, "password": login.password });
+    let a = t.call(Method::POST, "/v1/account/login", None, Some(right)).await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry: u32 = a.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry));
+}
