@@ -458,3 +458,17 @@ pub async fn mail_requests_are_limited_per_address_and_per_ip(store: Arc<dyn Sto
     f.clock.advance(3600);
     assert!(f.accounts.sign_up(&one_more, Some("198.51.100.7")).await.is_ok(), "the next hour");
 }
+
+pub async fn a_client_is_disabled_and_enabled_but_never_the_admin(store: Arc<dyn Store>) {
+    let admin = store.insert_client(&client("idx-a")).await.unwrap();
+    let other = store.insert_client(&client("idx-b")).await.unwrap();
+    assert!(admin.is_admin);
+    assert!(!store.set_client_disabled(admin.id, true).await.unwrap(), "the admin stays enabled");
+    assert!(!store.client(admin.id).await.unwrap().unwrap().disabled);
+    assert!(store.set_client_disabled(other.id, true).await.unwrap());
+    let disabled = store.client(other.id).await.unwrap().unwrap();
+    assert_eq!((disabled.disabled, disabled.session_epoch), (true, 1), "disabling ends the sessions");
+    assert!(store.set_client_disabled(other.id, false).await.unwrap());
+    assert!(!store.client(other.id).await.unwrap().unwrap().disabled);
+    assert!(!store.set_client_disabled(secure2fa_core::ids::ClientId::generate(), true).await.unwrap());
+}

@@ -115,6 +115,10 @@ impl ClientStore for DelayedWrites {
         self.pause().await;
         self.inner.remove_totp(id).await
     }
+    async fn set_client_disabled(&self, id: ClientId, disabled: bool) -> Result<bool, StoreError> {
+        self.pause().await;
+        self.inner.set_client_disabled(id, disabled).await
+    }
 }
 
 #[async_trait]

@@ -68,6 +68,7 @@ macro_rules! store_contract_tests {
             log_out_everywhere_ends_other_sessions,
             sessions_time_out_idle_absolute_and_between_the_steps,
             mail_requests_are_limited_per_address_and_per_ip,
+            a_client_is_disabled_and_enabled_but_never_the_admin,
         );
         $crate::store_contract_tests!(@each_in verify_race; $make;
             a_right_guess_behind_concurrent_wrong_ones_is_refused,

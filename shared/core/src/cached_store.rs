@@ -194,6 +194,9 @@ impl ClientStore for CachedStore {
     async fn remove_totp(&self, id: ClientId) -> Result<bool, StoreError> {
         self.written(self.inner.remove_totp(id).await)
     }
+    async fn set_client_disabled(&self, id: ClientId, disabled: bool) -> Result<bool, StoreError> {
+        self.written(self.inner.set_client_disabled(id, disabled).await)
+    }
 }
 
 #[async_trait]

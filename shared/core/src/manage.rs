@@ -445,6 +445,30 @@ impl Management {
         self.register_client(email).await
     }
 
+    /// Disables (or re-enables) a client: its sessions end and its API
+    /// tokens, API keys and projects stop answering. The operator and the
+    /// admin only; the admin itself cannot be disabled.
+    pub async fn set_client_disabled(
+        &self,
+        principal: &Principal,
+        client: ClientId,
+        disabled: bool,
+    ) -> Result<Client, ManageError> {
+        if !principal.manages_clients() {
+            return Err(ManageError::Forbidden);
+        }
+        let target = self.store.client(client).await?.ok_or(ManageError::NotFound("client"))?;
+        if target.is_admin {
+            return Err(ManageError::Conflict("the admin cannot be disabled".into()));
+        }
+        if !self.store.set_client_disabled(client, disabled).await? {
+            return Err(ManageError::NotFound("client"));
+        }
+        let event = if disabled { "client.disabled" } else { "client.enabled" };
+        self.log_on_client(client, LogLevel::Warning, event, format!("{event} by the admin")).await;
+        self.store.client(client).await?.ok_or(ManageError::NotFound("client"))
+    }
+
     pub async fn list_channels(&self, principal: &Principal, client: ClientId) -> Result<Vec<Channel>, ManageError> {
         let client = self.authorize(principal, client).await?;
         Ok(self.store.list_channels(client.id).await?)

@@ -96,6 +96,9 @@ pub trait ClientStore: Send + Sync {
     -> Result<bool, StoreError>;
     /// Unlinks the authenticator, drops the backup codes and ends every session.
     async fn remove_totp(&self, id: ClientId) -> Result<bool, StoreError>;
+    /// Disables or re-enables a client (never the admin: `Ok(false)`, like
+    /// an absent client). Disabling moves the session epoch on.
+    async fn set_client_disabled(&self, id: ClientId, disabled: bool) -> Result<bool, StoreError>;
     async fn client(&self, id: ClientId) -> Result<Option<Client>, StoreError>;
     async fn client_by_email_index(&self, index: &Mac) -> Result<Option<Client>, StoreError>;
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;

@@ -48,6 +48,8 @@ pub fn management_router(manage: Management, accounts: Accounts, token: Operator
     let ctx = Ctx { manage, accounts, token };
     let protected = Router::new()
         .route("/v1/clients", get(list_clients).post(create_client))
+        .route("/v1/clients/{client_id}/disable", post(disable_client))
+        .route("/v1/clients/{client_id}/enable", post(enable_client))
         .route("/v1/clients/{client_id}/channels", get(list_channels).post(create_channel))
         .route("/v1/clients/{client_id}/channels/{channel_id}", delete(delete_channel))
         .route("/v1/clients/{client_id}/channels/{channel_id}/test", post(test_channel))
@@ -146,7 +148,7 @@ async fn client_of(ctx: &Ctx, caller: &Principal, raw: &str) -> std::result::Res
 async fn client_json(ctx: &Ctx, c: &Client) -> std::result::Result<Value, ApiError> {
     Ok(json!({
         "id": c.id, "email": ctx.manage.client_email(c).await?, "is_admin": c.is_admin,
-        "confirmed": c.confirmed_at.is_some(), "created_at": c.created_at,
+        "confirmed": c.confirmed_at.is_some(), "disabled": c.disabled, "created_at": c.created_at,
     }))
 }
 
@@ -205,6 +207,24 @@ async fn create_client(
     let email = Email::parse(&b.email).map_err(ApiError::from)?;
     let client = ctx.manage.create_client(&caller, &email).await?;
     Ok(created(client_json(&ctx, &client).await?))
+}
+
+async fn disable_client(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path(client_id): Path<String>,
+) -> Result<Json<Value>> {
+    let client = ctx.manage.set_client_disabled(&caller, id(&client_id, "client")?, true).await?;
+    Ok(Json(client_json(&ctx, &client).await?))
+}
+
+async fn enable_client(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path(client_id): Path<String>,
+) -> Result<Json<Value>> {
+    let client = ctx.manage.set_client_disabled(&caller, id(&client_id, "client")?, false).await?;
+    Ok(Json(client_json(&ctx, &client).await?))
 }
 
 async fn list_clients(State(ctx): State<Ctx>, Extension(caller): Extension<Principal>) -> Result<Json<Value>> {

@@ -196,3 +196,84 @@ async fn repeated_wrong_passwords_are_throttled_with_retry_after() {
     let retry: u32 = a.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=900).contains(&retry));
 }
+
+impl TestApp {
+    /// Signs `email` up and in (TOTP enrolled): the session cookie's value.
+    async fn signed_in(&self, email: &str) -> String {
+        self.call(Method::POST, "/v1/account/signup", None, Some(json!({ "email": email }))).await;
+        let token = self.mailed_token(email).await;
+        self.call(Method::POST, "/v1/account/confirm", None, Some(json!({ "token": token, "password": PW }))).await;
+        let login =
+            self.call(Method::POST, "/v1/account/login", None, Some(json!({ "email": email, "password": PW }))).await;
+        let enrol = login.cookie();
+        let start = self.call(Method::POST, "/v1/account/totp", Some(&enrol), None).await;
+        let secret = TotpSecret::from_base32(start.body["secret"].as_str().unwrap()).unwrap();
+        let code = json!({ "code": self.totp(&secret) });
+        self.call(Method::POST, "/v1/account/totp/confirm", Some(&enrol), Some(code)).await.cookie()
+    }
+}
+
+#[tokio::test]
+async fn a_disabled_client_loses_its_sessions_tokens_and_projects_until_enabled() {
+    use secure2fa_core::crypto::payload;
+    use secure2fa_core::types::{PublicKey, SecretKey};
+    let t = spawn_app().await;
+    let session = t.signed_in("dev@acme.example").await;
+    let me = t.call(Method::GET, "/v1/account", Some(&session), None).await.body;
+    let c = format!("/v1/clients/{}", me["id"].as_str().unwrap());
+    let token = t.call(Method::POST, &format!("{c}/tokens"), Some(&session), Some(json!({ "name": "ci" }))).await;
+    let token = token.body["token"].as_str().unwrap().to_owned();
+    let ch = json!({ "title": "Mail", "method": "email", "provider": "outbox" });
+    let ch = t.call(Method::POST, &format!("{c}/channels"), Some(&session), Some(ch)).await.body;
+    let tpl = json!({ "title": "T", "default_lang": "en", "versions": { "en": { "subject": "Code", "body": "{{ OTP_CODE }}" } } });
+    let tpl = t.call(Method::POST, &format!("{c}/templates"), Some(&session), Some(tpl)).await.body;
+    let prj = json!({ "title": "App", "channel_id": ch["id"], "template_id": tpl["id"] });
+    let prj = t.call(Method::POST, &format!("{c}/projects"), Some(&session), Some(prj)).await.body;
+    let (pk, sk) = (
+        PublicKey::parse(prj["public_key"].as_str().unwrap()).unwrap(),
+        SecretKey::from_base64(prj["secret_key"].as_str().unwrap()).unwrap(),
+    );
+    let generate = |user: &str| {
+        let plain = json!({ "user_id": user, "to": "u1@example.com", "iat": t.now() }).to_string();
+        let body = json!({ "public_key": pk.to_string(), "encrypted_data": payload::seal(&sk, &pk, plain.as_bytes()) });
+        t.post_raw("/otp/generate", body.to_string(), Some("application/json"))
+    };
+    assert_eq!(generate("u1").await.status, StatusCode::ACCEPTED);
+    let with_token = |path: String| t.http.get(format!("{}{path}", t.base)).bearer_auth(token.clone()).send();
+    assert_eq!(with_token(format!("{c}/channels")).await.unwrap().status(), StatusCode::OK);
+
+    // Only the admin (or the operator) disables, and never the admin.
+    let other = t.signed_in("other@acme.example").await;
+    assert_eq!(t.call(Method::POST, &format!("{c}/disable"), Some(&other), None).await.status, StatusCode::FORBIDDEN);
+    let login = t.creds.login.clone().unwrap();
+    let first = t
+        .call(
+            Method::POST,
+            "/v1/account/login",
+            None,
+            Some(json!({ "email": login.email, "password": login.password })),
+        )
+        .await;
+    let code = json!({ "code": t.totp(&TotpSecret::from_base32(&login.totp_secret).unwrap()) });
+    let admin =
+        t.call(Method::POST, "/v1/account/login/second-factor", Some(&first.cookie()), Some(code)).await.cookie();
+    let admin_id = t.call(Method::GET, "/v1/account", Some(&admin), None).await.body["id"].as_str().unwrap().to_owned();
+    let own = t.call(Method::POST, &format!("/v1/clients/{admin_id}/disable"), Some(&admin), None).await;
+    assert_eq!(own.status, StatusCode::CONFLICT);
+    let off = t.call(Method::POST, &format!("{c}/disable"), Some(&admin), None).await;
+    assert_eq!((off.status, &off.body["disabled"]), (StatusCode::OK, &json!(true)), "{}", off.body);
+
+    assert_eq!(t.call(Method::GET, "/v1/account", Some(&session), None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(with_token(format!("{c}/channels")).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let refused = generate("u2").await;
+    assert_eq!((refused.status, refused.error_code()), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+    let relogin = t
+        .call(Method::POST, "/v1/account/login", None, Some(json!({ "email": "dev@acme.example", "password": PW })))
+        .await;
+    assert_eq!(relogin.status, StatusCode::FORBIDDEN, "the right password of a disabled account opens nothing");
+
+    let on = t.call(Method::POST, &format!("{c}/enable"), Some(&admin), None).await;
+    assert_eq!(on.status, StatusCode::OK);
+    assert_eq!(generate("u3").await.status, StatusCode::ACCEPTED);
+    assert_eq!(with_token(format!("{c}/channels")).await.unwrap().status(), StatusCode::OK);
+}

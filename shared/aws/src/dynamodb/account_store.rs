@@ -367,6 +367,16 @@ impl ClientStore for DynamoStore {
         .await
     }
 
+    async fn set_client_disabled(&self, id: ClientId, disabled: bool) -> Result<bool, StoreError> {
+        self.update_if(
+            key(client_pk(id), "CLIENT"),
+            "SET #disabled = :disabled ADD #session_epoch :bump",
+            "attribute_exists(#pk) AND #is_admin = :false",
+            vec![(":disabled", boolean(disabled)), (":bump", n(u32::from(disabled))), (":false", boolean(false))],
+        )
+        .await
+    }
+
     async fn count_test_send(
         &self,
         client: ClientId,

@@ -147,7 +147,14 @@ impl OtpService {
         let public_key = PublicKey::parse(public_key).map_err(|_| RequestError::Unauthenticated)?;
         let project =
             self.store.project_by_public_key(public_key.as_str()).await?.ok_or(RequestError::Unauthenticated)?;
-        let key = self.keys.get(&KeyContext::project(project.id), &project.data_key).await?;
+        // A disabled client's projects answer like unknown keys.
+        let ctx = KeyContext::project(project.id);
+        let (client, key) =
+            futures::join!(self.store.client(project.client_id), self.keys.get(&ctx, &project.data_key));
+        if client?.is_none_or(|c| c.disabled) {
+            return Err(RequestError::Unauthenticated.into());
+        }
+        let key = key?;
         let secret = key
             .open(Aad::project_secret_key(&project.id.to_string()), &project.secret_key)
             .ok()

@@ -228,6 +228,14 @@ impl ClientStore for SqliteStore {
         .await
     }
 
+    async fn set_client_disabled(&self, id: ClientId, disabled: bool) -> Result<bool, StoreError> {
+        self.update_client(
+            "UPDATE clients SET disabled = ?2, session_epoch = session_epoch + ?2 WHERE id = ?1 AND is_admin = 0",
+            vec![id.to_string().into(), i64::from(disabled).into()],
+        )
+        .await
+    }
+
     async fn count_test_send(
         &self,
         client: ClientId,
