@@ -31,31 +31,21 @@ fn unconfirmed(index: &str) -> secure2fa_core::model::Client {
     secure2fa_core::model::Client { confirmed_at: None, ..client(index) }
 }
 
-pub async fn the_first_confirmed_client_is_the_admin(store: Arc<dyn Store>) {
+pub async fn a_self_sign_up_never_becomes_the_admin(store: Arc<dyn Store>) {
     let a = store.insert_client(&unconfirmed("idx-a")).await.unwrap();
-    let b = store.insert_client(&unconfirmed("idx-b")).await.unwrap();
-    assert!(!a.is_admin && !b.is_admin, "an unconfirmed sign-up is never the admin");
-    let b = store.confirm_client(b.id, "hash-b", NOW).await.unwrap().expect("unconfirmed");
-    assert!(b.is_admin);
-    assert_eq!((b.password_hash.as_deref(), b.confirmed_at), (Some("hash-b"), Some(NOW)));
+    assert!(!a.is_admin, "an unconfirmed sign-up is never the admin");
     let a = store.confirm_client(a.id, "hash-a", NOW).await.unwrap().expect("unconfirmed");
-    assert!(!a.is_admin);
+    assert!(!a.is_admin, "nor once confirmed, even first");
+    assert_eq!((a.password_hash.as_deref(), a.confirmed_at), (Some("hash-a"), Some(NOW)));
     assert!(store.confirm_client(a.id, "again", NOW).await.unwrap().is_none(), "confirmed once");
     assert_eq!(store.client(a.id).await.unwrap().unwrap().password_hash.as_deref(), Some("hash-a"));
-    // A client stored confirmed once an admin exists is not the admin either.
+    // The first client the operator registers (stored confirmed) is.
+    assert!(store.insert_client(&client("idx-b")).await.unwrap().is_admin);
     assert!(!store.insert_client(&client("idx-c")).await.unwrap().is_admin);
-}
-
-pub async fn concurrent_confirmations_make_exactly_one_admin(store: Arc<dyn Store>) {
-    let mut ids = vec![];
-    for i in 0..8 {
-        ids.push(store.insert_client(&unconfirmed(&format!("idx-{i}"))).await.unwrap().id);
-    }
-    let store = slowed(store, Duration::from_millis(20));
-    let confirmed = join_all(ids.iter().map(|id| store.confirm_client(*id, "h", NOW))).await;
-    let admins = confirmed.into_iter().filter(|c| c.as_ref().unwrap().as_ref().unwrap().is_admin).count();
-    assert_eq!(admins, 1);
-    assert_eq!(store.list_clients().await.unwrap().iter().filter(|c| c.is_admin).count(), 1);
+    // A disabled sign-up cannot confirm.
+    let d = store.insert_client(&unconfirmed("idx-d")).await.unwrap();
+    assert!(store.set_client_disabled(d.id, true).await.unwrap());
+    assert!(store.confirm_client(d.id, "h", NOW).await.unwrap().is_none());
 }
 
 pub async fn account_tokens_are_single_use_and_expire(store: Arc<dyn Store>) {
@@ -256,7 +246,7 @@ pub async fn sign_up_confirm_enrol_and_sign_in(store: Arc<dyn Store>) {
     let view = a.view(&cookie).await.unwrap();
     assert_eq!(
         (view.email.as_str(), view.is_admin, view.totp_enabled, view.backup_codes_left),
-        ("alice@example.com", true, true, 10)
+        ("alice@example.com", false, true, 10)
     );
     // The confirmation link was used: it cannot set a password again.
     let used = f.mail.messages()[0].2.clone();
@@ -471,4 +461,43 @@ pub async fn a_client_is_disabled_and_enabled_but_never_the_admin(store: Arc<dyn
     assert!(store.set_client_disabled(other.id, false).await.unwrap());
     assert!(!store.client(other.id).await.unwrap().unwrap().disabled);
     assert!(!store.set_client_disabled(secure2fa_core::ids::ClientId::generate(), true).await.unwrap());
+}
+
+pub async fn account_mail_goes_to_the_stored_address_not_the_typed_one(store: Arc<dyn Store>) {
+    let f = AccountsFixture::new(store);
+    let stored = secure2fa_core::types::Email::parse("alice@example.com").unwrap();
+    let typed = secure2fa_core::types::Email::parse("ALICE@EXAMPLE.COM").unwrap();
+    f.accounts.sign_up(&stored, None).await.unwrap();
+    f.accounts.sign_up(&typed, None).await.unwrap();
+    f.accounts.request_password_reset(&typed, None).await.unwrap();
+    assert!(f.mail.messages().iter().all(|m| m.0 == "alice@example.com"), "{:?}", f.mail.messages());
+}
+
+pub async fn a_password_reset_lifts_a_lock_out(store: Arc<dyn Store>) {
+    let f = AccountsFixture::new(store);
+    f.enrolled("alice@example.com", PW).await;
+    for _ in 0..5 {
+        assert!(f.accounts.login("alice@example.com", "somebody guessing", None).await.is_err());
+    }
+    assert!(matches!(f.accounts.login("alice@example.com", PW, None).await, Err(AccountError::RateLimited { .. })));
+    let email = secure2fa_core::types::Email::parse("alice@example.com").unwrap();
+    f.accounts.request_password_reset(&email, None).await.unwrap();
+    f.accounts.reset_password(&f.mail.last_token("alice@example.com"), "a brand new passphrase").await.unwrap();
+    assert!(f.accounts.login("alice@example.com", "a brand new passphrase", None).await.is_ok());
+}
+
+pub async fn an_ipv6_prefix_counts_as_one_address(store: Arc<dyn Store>) {
+    let f = AccountsFixture::new(store);
+    for i in 0..secure2fa_core::accounts::PASSWORD_IP_LIMIT.max {
+        let ip = format!("2001:db8:1:2::{i:x}");
+        let email = format!("user{i}@example.com");
+        assert!(matches!(
+            f.accounts.login(&email, "guess guess guess", Some(&ip)).await,
+            Err(AccountError::BadCredentials)
+        ));
+    }
+    let same_prefix = f.accounts.login("late@example.com", "guess guess guess", Some("2001:db8:1:2:ffff::1")).await;
+    assert!(matches!(same_prefix, Err(AccountError::RateLimited { .. })), "{same_prefix:?}");
+    let other = f.accounts.login("late@example.com", "guess guess guess", Some("2001:db8:1:3::1")).await;
+    assert!(matches!(other, Err(AccountError::BadCredentials)), "another /64 is another subscriber");
 }

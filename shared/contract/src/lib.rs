@@ -51,8 +51,7 @@ macro_rules! store_contract_tests {
             a_delivery_fails_over_once_and_counts_a_send,
         );
         $crate::store_contract_tests!(@each_in accounts; $make;
-            the_first_confirmed_client_is_the_admin,
-            concurrent_confirmations_make_exactly_one_admin,
+            a_self_sign_up_never_becomes_the_admin,
             account_tokens_are_single_use_and_expire,
             totp_steps_are_accepted_once_and_only_forward,
             backup_codes_are_replaced_only_if_unchanged,
@@ -69,6 +68,9 @@ macro_rules! store_contract_tests {
             sessions_time_out_idle_absolute_and_between_the_steps,
             mail_requests_are_limited_per_address_and_per_ip,
             a_client_is_disabled_and_enabled_but_never_the_admin,
+            account_mail_goes_to_the_stored_address_not_the_typed_one,
+            a_password_reset_lifts_a_lock_out,
+            an_ipv6_prefix_counts_as_one_address,
         );
         $crate::store_contract_tests!(@each_in verify_race; $make;
             a_right_guess_behind_concurrent_wrong_ones_is_refused,

@@ -395,8 +395,10 @@ impl ReceiptSecret {
 pub enum Principal {
     /// The deployment's operator token.
     Operator,
-    /// A client, by a signed-in session (`signed_in`) or an API token.
-    Client { id: ClientId, is_admin: bool, signed_in: bool },
+    /// A client, by a signed-in session or an API token; `recent_sign_in`:
+    /// a session begun (password and second factor) within
+    /// [`crate::accounts::RECENT_SIGN_IN_SECONDS`].
+    Client { id: ClientId, is_admin: bool, recent_sign_in: bool },
 }
 
 impl Principal {
@@ -406,10 +408,11 @@ impl Principal {
     }
 
     /// Whether this principal may create and revoke API tokens: the
-    /// operator and signed-in clients, not a client holding an API token (a
-    /// stolen token must not mint others or revoke its owner's).
+    /// operator and a client that signed in recently; not a client holding
+    /// an API token or an older session (a stolen token or cookie must not
+    /// mint tokens that outlive it).
     pub fn manages_credentials(&self) -> bool {
-        matches!(self, Self::Operator | Self::Client { signed_in: true, .. })
+        matches!(self, Self::Operator | Self::Client { recent_sign_in: true, .. })
     }
 }
 
@@ -607,7 +610,7 @@ impl Management {
         {
             tracing::warn!(error = %e, "could not record a token's use");
         }
-        Ok(Some(Principal::Client { id: client.id, is_admin: client.is_admin, signed_in: false }))
+        Ok(Some(Principal::Client { id: client.id, is_admin: client.is_admin, recent_sign_in: false }))
     }
 
     /// A page of the client's logs, newest first (at most 200 entries).

@@ -55,14 +55,15 @@ pub enum StartError {
 #[async_trait]
 pub trait ClientStore: Send + Sync {
     /// Stores a new client. Fails with `Conflict("email")` if the email index
-    /// is taken. The first client confirmed becomes the admin, decided
-    /// atomically by the store (the `is_admin` passed in is ignored): a
-    /// client stored confirmed when no admin exists is the admin. The stored
-    /// client is returned.
+    /// is taken. The admin is the first client stored confirmed (registered
+    /// by the operator: the local demo client, the deployer's first client
+    /// on AWS), decided atomically by the store (the `is_admin` passed in is
+    /// ignored); a self sign-up is stored unconfirmed and never becomes the
+    /// admin, so whoever signs up first on a fresh deployment gains nothing.
+    /// The stored client is returned.
     async fn insert_client(&self, client: &Client) -> Result<Client, StoreError>;
-    /// Confirms an unconfirmed client and sets its first password; the
-    /// admin if no client is yet (one conditional write decides). `Ok(None)`
-    /// if absent or already confirmed.
+    /// Confirms an unconfirmed, enabled client and sets its first password.
+    /// `Ok(None)` if absent, disabled or already confirmed.
     async fn confirm_client(
         &self,
         id: ClientId,

@@ -7,7 +7,7 @@
 //! forgery), on these routes and on the management API alike.
 
 use axum::body::Bytes;
-use axum::extract::{Extension, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +23,7 @@ use crate::management::body;
 use crate::{ApiError, ClientIp};
 
 /// The session cookie's name.
-pub const SESSION_COOKIE: &str = "s2fa_session";
+pub const SESSION_COOKIE: &str = "__Host-s2fa_session";
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -45,7 +45,28 @@ pub fn account_router(accounts: Accounts) -> Router {
         .route("/v1/account/logout-everywhere", post(logout_everywhere))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .route_layer(middleware::from_fn(same_origin_only))
+        .route_layer(middleware::from_fn(json_only))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(accounts)
+}
+
+/// Account requests are small: an email, a password, a token, a code.
+const MAX_BODY_BYTES: usize = 8 * 1024;
+
+/// A request with a body must say it is JSON: an HTML form (another site's
+/// included) cannot send that without a CORS preflight, which we never grant.
+async fn json_only(req: Request, next: Next) -> Response {
+    let has_body = req.headers().get(header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0")
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+    if has_body && !is_json {
+        return ApiError::UnsupportedMediaType.into_response();
+    }
+    next.run(req).await
 }
 
 /// The session cookie's value, if the request carries one.
@@ -179,11 +200,10 @@ struct PasswordChange {
 
 async fn view(State(a): State<Accounts>, headers: HeaderMap) -> Result<Response> {
     let v = a.view(cookie(&headers)).await?;
-    Ok(Json(json!({
+    Ok(no_store(json!({
         "id": v.id, "email": v.email, "is_admin": v.is_admin, "totp_enabled": v.totp_enabled,
         "backup_codes_left": v.backup_codes_left, "created_at": v.created_at,
-    }))
-    .into_response())
+    })))
 }
 
 async fn sign_up(State(a): State<Accounts>, addr: Option<Extension<ClientIp>>, raw: Bytes) -> Result<Response> {

@@ -108,7 +108,11 @@ async fn authenticate(State(ctx): State<Ctx>, mut req: Request, next: Next) -> R
         && let Some(cookie) = session
     {
         match ctx.accounts.signed_in(cookie).await {
-            Ok((_, client)) => Some(Principal::Client { id: client.id, is_admin: client.is_admin, signed_in: true }),
+            Ok((session, client)) => Some(Principal::Client {
+                id: client.id,
+                is_admin: client.is_admin,
+                recent_sign_in: ctx.accounts.is_recent(&session),
+            }),
             Err(e) => return ApiError::from(e).into_response(),
         }
     } else if ctx.token.matches(presented) {
@@ -535,7 +539,10 @@ async fn create_token(
     let (token, secret) = ctx.manage.create_token(&caller, client, &b.name).await?;
     let mut v = token_json(&token);
     v["token"] = json!(secret.expose());
-    Ok(created(v))
+    // Shown once: never cached.
+    let mut response = created(v);
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
 }
 
 async fn list_tokens(

@@ -24,7 +24,7 @@ impl Answer {
         for attr in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
             assert!(set.contains(attr), "{set} lacks {attr}");
         }
-        set.split(';').next().unwrap().strip_prefix("s2fa_session=").unwrap().to_owned()
+        set.split(';').next().unwrap().strip_prefix("__Host-s2fa_session=").unwrap().to_owned()
     }
 }
 
@@ -43,7 +43,7 @@ impl TestApp {
     ) -> Answer {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(c) = cookie {
-            req = req.header("cookie", format!("s2fa_session={c}"));
+            req = req.header("cookie", format!("__Host-s2fa_session={c}"));
         }
         if let Some(o) = origin {
             req = req.header("origin", o);
@@ -158,6 +158,28 @@ async fn a_newcomer_signs_up_enrols_and_manages_only_their_own_records() {
         .await;
     assert_eq!(second.status, StatusCode::OK, "{}", second.body);
     let other_session = second.cookie();
+
+    // A session older than a quarter of an hour may not mint API tokens
+    // (a stolen cookie must not outlive itself), but still manages records.
+    t.clock.advance(16 * 60);
+    let stale =
+        t.call(Method::POST, &format!("{c}/tokens"), Some(&other_session), Some(json!({ "name": "late" }))).await;
+    assert_eq!(stale.status, StatusCode::FORBIDDEN);
+    assert_eq!(t.call(Method::GET, &format!("{c}/channels"), Some(&other_session), None).await.status, StatusCode::OK);
+    // Account requests with a body must be JSON (no cross-site form posts),
+    // and a cookie request from another origin is refused there too.
+    let form = t
+        .http
+        .post(format!("{}/v1/account/login", t.base))
+        .header("content-type", "text/plain")
+        .body(json!({ "email": me, "password": PW }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let forged =
+        t.call_from(Method::POST, "/v1/account/logout-everywhere", Some(&other_session), None, Some("null")).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
 
     // Log out everywhere: both sessions end.
     let out = t.call(Method::POST, "/v1/account/logout-everywhere", Some(&other_session), None).await;

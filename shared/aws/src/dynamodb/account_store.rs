@@ -256,32 +256,18 @@ impl ClientStore for DynamoStore {
         password_hash: &str,
         at: UnixTime,
     ) -> Result<Option<Client>, StoreError> {
-        let confirm = |is_admin: bool| {
-            let update = "SET #password_hash = :hash, #confirmed_at = :at, #is_admin = :admin";
-            let cond = "attribute_exists(#pk) AND attribute_not_exists(#confirmed_at)";
-            let u = aws_sdk_dynamodb::types::Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(client_pk(id), "CLIENT")))
-                .update_expression(update)
-                .condition_expression(cond)
-                .set_expression_attribute_names(Some(names(&[update, cond])))
-                .expression_attribute_values(":hash", s(password_hash))
-                .expression_attribute_values(":at", n(at))
-                .expression_attribute_values(":admin", boolean(is_admin))
-                .build()
-                .expect("complete");
-            TransactWriteItem::builder().update(u).build()
-        };
-        let mut admin_marker = key("ADMIN", "ADMIN");
-        admin_marker.insert("client_id".into(), s(id.to_string()));
-        // The admin if the ADMIN marker can still be created, else a client.
-        match self.transact(vec![confirm(true), self.put(admin_marker, NOT_EXISTS)]).await? {
-            TransactOutcome::Committed => {}
-            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 0) => return Ok(None),
-            TransactOutcome::Cancelled(_) => match self.transact(vec![confirm(false)]).await? {
-                TransactOutcome::Committed => {}
-                TransactOutcome::Cancelled(_) => return Ok(None),
-            },
+        // A self sign-up never becomes the admin (see `ClientStore::insert_client`).
+        let confirmed = self
+            .update_if(
+                key(client_pk(id), "CLIENT"),
+                "SET #password_hash = :hash, #confirmed_at = :at",
+                "attribute_exists(#pk) AND attribute_not_exists(#confirmed_at) AND \
+                 (attribute_not_exists(#disabled) OR #disabled = :false)",
+                vec![(":hash", s(password_hash)), (":at", n(at)), (":false", boolean(false))],
+            )
+            .await?;
+        if !confirmed {
+            return Ok(None);
         }
         self.client(id).await
     }

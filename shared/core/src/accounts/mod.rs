@@ -32,6 +32,9 @@ pub const PARTIAL_SESSION_SECONDS: i64 = 10 * 60;
 /// A session's idle timeout is moved on at most once a minute.
 const TOUCH_EVERY_SECONDS: i64 = 60;
 
+/// A session this young counts as a recent sign-in (it may create API tokens).
+pub const RECENT_SIGN_IN_SECONDS: i64 = 15 * 60;
+
 pub const CONFIRM_TOKEN_SECONDS: i64 = 24 * 3600;
 pub const RESET_TOKEN_SECONDS: i64 = 3600;
 pub const BACKUP_CODES: usize = 10;
@@ -45,9 +48,10 @@ pub struct Limit {
 }
 
 /// Password attempts per account (by email, known or not), cleared by a
-/// successful sign-in: 5 a quarter of an hour, then 20 a day.
-pub const PASSWORD_LIMITS: [Limit; 2] =
-    [Limit { name: "pw15m", window: 900, max: 5 }, Limit { name: "pw1d", window: 86_400, max: 20 }];
+/// successful sign-in or a password reset: 5 a quarter of an hour. No daily
+/// tier: the second factor stands behind the password, and a daily cap
+/// would let anyone lock an account out for the day with 20 requests.
+pub const PASSWORD_LIMITS: [Limit; 1] = [Limit { name: "pw15m", window: 900, max: 5 }];
 /// Password attempts per IP address, whichever the account.
 pub const PASSWORD_IP_LIMIT: Limit = Limit { name: "pwip", window: 900, max: 30 };
 /// Second-factor attempts per account, cleared by a success.
@@ -201,8 +205,19 @@ impl Accounts {
         Ok(self.store.clear_attempts(&format!("{}:{subject}", limit.name), start).await?)
     }
 
+    /// The IP's throttling key: the address, or its /64 for IPv6 (one
+    /// subscriber's prefix), hashed.
     fn ip_subject(&self, ip: Option<&str>) -> Option<String> {
-        ip.map(|ip| self.index_key.index("throttle_ip", ip).as_str().to_owned())
+        let ip = ip?;
+        let key = match ip.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            Ok(std::net::IpAddr::V6(v6)) => v6.to_ipv4_mapped().expect("mapped").to_string(),
+            _ => ip.to_owned(),
+        };
+        Some(self.index_key.index("throttle_ip", &key).as_str().to_owned())
     }
 
     async fn client_email(&self, client: &Client) -> Result<Email, AccountError> {
@@ -245,7 +260,10 @@ impl Accounts {
         self.throttle_mail(email, ip).await?;
         let existing = self.store.client_by_email_index(&email_index(&self.index_key, email)).await?;
         let client = match existing {
+            // Mail goes to the address stored, never to the one typed: two
+            // spellings that find the same account must not divert its mail.
             Some(c) if c.confirmed_at.is_some() => {
+                let stored = self.client_email(&c).await?;
                 let body = format!(
                     "Someone asked to sign up to Secure-2FA at {} with this address, which already has an \
                      account. If it was you, sign in, or reset your password with\n\n  curl -X POST {} -H \
@@ -254,7 +272,7 @@ impl Accounts {
                     self.deployment(),
                     self.url("/v1/account/password-reset")
                 );
-                return self.mailer.send(email, "Your Secure-2FA account", body).await;
+                return self.mailer.send(&stored, "Your Secure-2FA account", body).await;
             }
             Some(c) => c,
             None => {
@@ -267,6 +285,7 @@ impl Accounts {
                 }
             }
         };
+        let to = self.client_email(&client).await?;
         let token = self.mail_token(client.id, AccountTokenPurpose::Confirm).await?;
         let body = format!(
             "Welcome to Secure-2FA at {deployment}.\n\nTo confirm this address and choose your password (12 to \
@@ -277,7 +296,7 @@ impl Accounts {
             url = self.url("/v1/account/confirm"),
             token = token.expose()
         );
-        self.mailer.send(email, "Confirm your Secure-2FA account", body).await
+        self.mailer.send(&to, "Confirm your Secure-2FA account", body).await
     }
 
     /// Confirms a sign-up with the mailed token and sets the first password.
@@ -318,6 +337,7 @@ impl Accounts {
         if client.confirmed_at.is_none() || client.disabled {
             return Ok(());
         }
+        let to = self.client_email(&client).await?;
         let token = self.mail_token(client.id, AccountTokenPurpose::Reset).await?;
         let body = format!(
             "Someone asked to reset the password of your Secure-2FA account at {deployment}.\n\nTo choose a new \
@@ -329,7 +349,7 @@ impl Accounts {
             url = self.url("/v1/account/password-reset/confirm"),
             token = token.expose()
         );
-        self.mailer.send(&email.clone(), "Reset your Secure-2FA password", body).await
+        self.mailer.send(&to, "Reset your Secure-2FA password", body).await
     }
 
     /// Sets a new password with a mailed reset token; every session ends.
@@ -354,6 +374,10 @@ impl Accounts {
         let hashed = self.hasher.hash(&password).await;
         if !self.store.set_password(client.id, &hashed).await? {
             return Err(AccountError::BadToken);
+        }
+        // The owner proved the mailbox: a lock-out by wrong guesses ends.
+        for limit in PASSWORD_LIMITS {
+            self.clear(limit, client.email_index.as_str()).await?;
         }
         Ok(())
     }
@@ -385,9 +409,10 @@ impl Accounts {
             }
             return Ok(());
         }
-        if let (Some(_), Some(email)) = (hash, email)
+        if let (Some(_), Some(_), Some(client)) = (hash, email, client)
             && counts[0] == PASSWORD_LIMITS[0].max
         {
+            let email = &self.client_email(client).await?;
             let body = format!(
                 "There were {} failed attempts to sign in to your Secure-2FA account at {} in the last minutes; \
                  sign-in is paused for a while. If it was not you, your password is still safe as long as it \
@@ -476,6 +501,11 @@ impl Accounts {
             self.store.touch_session(&session.hash, idle).await?;
         }
         Ok((session, client))
+    }
+
+    /// Whether `session` began within [`RECENT_SIGN_IN_SECONDS`].
+    pub fn is_recent(&self, session: &Session) -> bool {
+        self.now() - session.created_at <= RECENT_SIGN_IN_SECONDS
     }
 
     /// A signed-in session (second factor done).

@@ -114,6 +114,10 @@ impl Default for PasswordHasher {
     }
 }
 
+/// Hashes running at once in this process: each takes 19 MiB and a core,
+/// so a flood of sign-ins queues here instead of exhausting memory.
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 /// A fixed hash verified when the email is unknown, so that the answer
 /// takes as long as for a known one.
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
@@ -149,11 +153,13 @@ impl PasswordHasher {
     }
 
     pub async fn hash(&self, password: &Password) -> String {
+        let _slot = HASHING.acquire().await.expect("never closed");
         let (this, pw) = (self.clone(), Password(password.0.clone()));
         tokio::task::spawn_blocking(move || this.hash_blocking(&pw)).await.expect("hashing does not panic")
     }
 
     pub async fn verify(&self, password: &Password, hash: Option<&str>) -> bool {
+        let _slot = HASHING.acquire().await.expect("never closed");
         let (this, pw, hash) = (self.clone(), Password(password.0.clone()), hash.map(str::to_owned));
         tokio::task::spawn_blocking(move || this.verify_blocking(&pw, hash.as_deref())).await.expect("no panic")
     }

@@ -142,11 +142,10 @@ impl ClientStore for SqliteStore {
         let hash = password_hash.to_owned();
         self.db
             .run(move |conn| {
-                // Admin if none yet, decided in the same statement.
+                // A self sign-up never becomes the admin (see `insert_client`).
                 conn.prepare_cached(
-                    "UPDATE clients SET password_hash = ?2, confirmed_at = ?3,
-                            is_admin = NOT EXISTS (SELECT 1 FROM clients WHERE is_admin = 1)
-                     WHERE id = ?1 AND confirmed_at IS NULL RETURNING *",
+                    "UPDATE clients SET password_hash = ?2, confirmed_at = ?3
+                     WHERE id = ?1 AND confirmed_at IS NULL AND disabled = 0 RETURNING *",
                 )
                 .and_then(|mut s| s.query_row(params![id.to_string(), hash, at], client_row).optional())
                 .map_err(sql)
