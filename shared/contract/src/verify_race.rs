@@ -89,6 +89,7 @@ impl RaceFixture {
             clock: clock.clone(),
             allow_insecure_webhooks: false,
             public_url: None,
+            queues: None,
         };
         let client = manage.register_client(&Email::parse("race@example.com").unwrap()).await.unwrap();
         let channel = manage

@@ -8,14 +8,16 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::crypto::{DataKeyCache, IndexKey, KeyContext};
-use crate::error::{Internal, ManageError};
+use crate::error::{Internal, ManageError, Unavailable};
 use crate::ids::{ChannelId, ClientId, LogId, ProjectId, TemplateId, TokenId};
 use crate::model::{
     ApiToken, Channel, ChannelMethod, Client, Fallback, LogEntry, LogLevel, Project, ProjectSettings, ProviderKind,
     Template, TemplateFormat, TemplateVersion, TokenSecret, Webhook,
 };
 use crate::otp::{Aad, WebhookSecret};
-use crate::ports::{MessageSender, OutgoingMessage, ProviderCredentials, SendError, Store};
+use crate::ports::{
+    MessageSender, OutgoingMessage, ProviderCredentials, QueueAdmin, QueueHealth, Redrive, SendError, Store,
+};
 use crate::render::{self, RenderLimits, RenderVars, render_with_limits};
 use crate::types::{Email, Lang, ParseError, PhoneNumber, PublicKey, Recipient, SecretKey};
 
@@ -31,6 +33,9 @@ pub struct Management {
     pub allow_insecure_webhooks: bool,
     /// The deployment's public base URL, if configured (receipts URLs).
     pub public_url: Option<String>,
+    /// The background queues' statistics and redrive; `None`: this entry
+    /// point offers none.
+    pub queues: Option<Arc<dyn QueueAdmin>>,
 }
 
 /// The user name of the HTTP basic auth a provider presents to the receipts
@@ -67,6 +72,31 @@ impl Management {
     /// The same use cases, sending test messages through `sender`.
     pub fn with_sender(self, sender: Arc<dyn MessageSender>) -> Self {
         Self { sender: Some(sender), ..self }
+    }
+
+    /// The same use cases, with the queues' health and redrive.
+    pub fn with_queue_admin(self, queues: Arc<dyn QueueAdmin>) -> Self {
+        Self { queues: Some(queues), ..self }
+    }
+
+    fn queue_admin(&self, principal: &Principal) -> Result<&Arc<dyn QueueAdmin>, ManageError> {
+        if !principal.manages_clients() {
+            return Err(ManageError::Forbidden);
+        }
+        // Not offered by this entry point (the Lambda functions' SQS adapter is not built yet).
+        self.queues.as_ref().ok_or(ManageError::NotFound("queue"))
+    }
+
+    /// Depth, in flight, delayed and dead letters of each background queue:
+    /// the operator and the admin only.
+    pub async fn queue_health(&self, principal: &Principal) -> Result<Vec<QueueHealth>, ManageError> {
+        self.queue_admin(principal)?.health().await.map_err(|e| Unavailable(e.to_string()).into())
+    }
+
+    /// Moves a queue's dead letters back to it: the operator and the admin only.
+    pub async fn redrive(&self, principal: &Principal, queue: &str) -> Result<Redrive, ManageError> {
+        let admin = self.queue_admin(principal)?;
+        admin.redrive(queue).await.map_err(|e| Unavailable(e.to_string()))?.ok_or(ManageError::NotFound("queue"))
     }
 
     pub fn email_index(&self, email: &Email) -> crate::crypto::Mac {

@@ -348,6 +348,38 @@ pub trait JobQueue: Send + Sync {
     async fn enqueue_after(&self, job: &Job, delay_seconds: u32) -> Result<(), QueueError>;
 }
 
+/// One background queue's health, as the admin sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueHealth {
+    /// `delivery` or `webhook`.
+    pub queue: String,
+    /// Ready to run now.
+    pub ready: u64,
+    /// Taken by a worker, not yet done.
+    pub in_flight: u64,
+    /// Waiting for a delay (a retry's backoff, a failover's wait).
+    pub delayed: u64,
+    /// Given up on after the last attempt.
+    pub dead_letters: u64,
+}
+
+/// What a redrive did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redrive {
+    /// Moved back at once (the local job table).
+    Moved(u64),
+    /// A move task started (SQS `StartMessageMoveTask`), with its handle.
+    Started(String),
+}
+
+/// Queue statistics and the redrive of dead letters (the admin's).
+#[async_trait]
+pub trait QueueAdmin: Send + Sync {
+    async fn health(&self) -> Result<Vec<QueueHealth>, QueueError>;
+    /// Moves `queue`'s dead letters back to it; `Ok(None)`: no such queue.
+    async fn redrive(&self, queue: &str) -> Result<Option<Redrive>, QueueError>;
+}
+
 /// The longest delay [`JobQueue::enqueue_after`] takes.
 pub const MAX_JOB_DELAY_SECONDS: u32 = 900;
 

@@ -128,6 +128,7 @@ impl Services {
             clock: self.clock.clone(),
             allow_insecure_webhooks,
             public_url: self.public_url.clone(),
+            queues: None,
         }
     }
 }

@@ -25,6 +25,7 @@ use secure2fa_core::model::{
     ProviderKind, Quota, Template, TemplateFormat, TemplateVersion,
 };
 use secure2fa_core::otp::receipts_path;
+use secure2fa_core::ports::Redrive;
 use secure2fa_core::secrets::OperatorToken;
 use secure2fa_core::types::{CodeLength, Email, Lang};
 use serde::Deserialize;
@@ -48,6 +49,8 @@ pub fn management_router(manage: Management, accounts: Accounts, token: Operator
     let ctx = Ctx { manage, accounts, token };
     let protected = Router::new()
         .route("/v1/clients", get(list_clients).post(create_client))
+        .route("/v1/admin/queues", get(queue_health))
+        .route("/v1/admin/queues/{queue}/redrive", post(redrive))
         .route("/v1/clients/{client_id}/disable", post(disable_client))
         .route("/v1/clients/{client_id}/enable", post(enable_client))
         .route("/v1/clients/{client_id}/channels", get(list_channels).post(create_channel))
@@ -211,6 +214,31 @@ async fn create_client(
     let email = Email::parse(&b.email).map_err(ApiError::from)?;
     let client = ctx.manage.create_client(&caller, &email).await?;
     Ok(created(client_json(&ctx, &client).await?))
+}
+
+async fn queue_health(State(ctx): State<Ctx>, Extension(caller): Extension<Principal>) -> Result<Json<Value>> {
+    let queues: Vec<Value> = ctx
+        .manage
+        .queue_health(&caller)
+        .await?
+        .into_iter()
+        .map(|q| {
+            json!({ "queue": q.queue, "ready": q.ready, "in_flight": q.in_flight, "delayed": q.delayed,
+                    "dead_letters": q.dead_letters })
+        })
+        .collect();
+    Ok(Json(json!({ "queues": queues })))
+}
+
+async fn redrive(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path(queue): Path<String>,
+) -> Result<Json<Value>> {
+    Ok(Json(match ctx.manage.redrive(&caller, &queue).await? {
+        Redrive::Moved(n) => json!({ "queue": queue, "moved": n }),
+        Redrive::Started(task) => json!({ "queue": queue, "task": task }),
+    }))
 }
 
 async fn disable_client(

@@ -289,3 +289,26 @@ impl LocalJobQueue {
             .await
     }
 }
+
+#[async_trait::async_trait]
+impl secure2fa_core::ports::QueueAdmin for LocalJobQueue {
+    async fn health(&self) -> Result<Vec<secure2fa_core::ports::QueueHealth>, QueueError> {
+        let stats = self.stats().await.map_err(|e| QueueError(e.to_string()))?;
+        Ok(stats
+            .into_iter()
+            .map(|q| secure2fa_core::ports::QueueHealth {
+                queue: q.queue,
+                ready: q.ready,
+                in_flight: q.in_flight,
+                delayed: q.delayed,
+                dead_letters: q.dead_letters,
+            })
+            .collect())
+    }
+
+    async fn redrive(&self, queue: &str) -> Result<Option<secure2fa_core::ports::Redrive>, QueueError> {
+        let Some(queue) = QUEUES.iter().find(|q| **q == queue) else { return Ok(None) };
+        let moved = LocalJobQueue::redrive(self, queue).await.map_err(|e| QueueError(e.to_string()))?;
+        Ok(Some(secure2fa_core::ports::Redrive::Moved(moved)))
+    }
+}

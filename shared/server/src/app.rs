@@ -140,7 +140,10 @@ impl LocalApp {
             .context("cannot build the webhook HTTP client")?;
         let otp = services.otp();
         let worker = services.worker(senders.clone(), Arc::new(webhooks));
-        let manage = services.management(secrets.index_key.clone(), true).with_sender(senders);
+        let manage = services
+            .management(secrets.index_key.clone(), true)
+            .with_sender(senders)
+            .with_queue_admin(Arc::new(queue.clone()));
         // Account mail (sign-up, reset) goes to the outbox, like the codes.
         let mailer = SystemMailer {
             sender: Arc::new(outbox.clone()),

@@ -199,8 +199,15 @@ async fn the_demo_client_signs_in_with_dev_credentials_and_sees_all_clients() {
     let code = json!({ "code": t.totp(&secret) });
     let second = t.call(Method::POST, "/v1/account/login/second-factor", Some(&first.cookie()), Some(code)).await;
     assert_eq!(second.status, StatusCode::OK, "{}", second.body);
-    let clients = t.call(Method::GET, "/v1/clients", Some(&second.cookie()), None).await;
+    let admin = second.cookie();
+    let clients = t.call(Method::GET, "/v1/clients", Some(&admin), None).await;
     assert_eq!(clients.status, StatusCode::OK, "the demo client is the admin");
+    let queues = t.call(Method::GET, "/v1/admin/queues", Some(&admin), None).await;
+    assert_eq!(queues.body["queues"].as_array().map(Vec::len), Some(2), "{}", queues.body);
+    let other = t.signed_in("dev@acme.example").await;
+    assert_eq!(t.call(Method::GET, "/v1/admin/queues", Some(&other), None).await.status, StatusCode::FORBIDDEN);
+    let redrive = t.call(Method::POST, "/v1/admin/queues/webhook/redrive", Some(&other), None).await;
+    assert_eq!(redrive.status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

@@ -293,7 +293,16 @@ async fn failing_webhooks_are_retried_with_backoff_then_dead_lettered_and_redriv
     let logs = t.app.store.list_logs(client.id, &LogFilter { limit: 50, ..Default::default() }).await.unwrap().entries;
     assert!(logs.iter().any(|l| l.event == "webhook.failed" && l.level == LogLevel::Danger));
 
-    assert_eq!(t.app.queue.redrive("webhook").await.unwrap(), 1);
+    // The admin API shows the dead letter and moves it back.
+    let admin = |req: reqwest::RequestBuilder| req.bearer_auth(&t.creds.operator_token).send();
+    let health: Value = admin(t.http.get(format!("{}/v1/admin/queues", t.base))).await.unwrap().json().await.unwrap();
+    let shown = health["queues"].as_array().unwrap().iter().find(|q| q["queue"] == "webhook").unwrap().clone();
+    assert_eq!((&shown["dead_letters"], &shown["ready"]), (&json!(1), &json!(0)), "{health}");
+    let unknown = admin(t.http.post(format!("{}/v1/admin/queues/nope/redrive", t.base))).await.unwrap();
+    assert_eq!(unknown.status(), reqwest::StatusCode::NOT_FOUND);
+    let moved: Value =
+        admin(t.http.post(format!("{}/v1/admin/queues/webhook/redrive", t.base))).await.unwrap().json().await.unwrap();
+    assert_eq!(moved, json!({ "queue": "webhook", "moved": 1 }));
     assert_eq!(t.app.process_pending_jobs().await.unwrap(), 1);
     assert_eq!(seen.lock().unwrap().len(), 6);
 }

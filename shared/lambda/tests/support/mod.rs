@@ -178,6 +178,7 @@ impl AwsEnv {
             clock: Arc::new(SystemClock),
             allow_insecure_webhooks: true,
             public_url: None,
+            queues: None,
         };
         Self { endpoint, counter, clients, cfg, api, worker, manage }
     }
