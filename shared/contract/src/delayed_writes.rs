@@ -177,6 +177,10 @@ impl ProjectStore for DelayedWrites {
     async fn project_by_public_key(&self, public_key: &str) -> Result<Option<Project>, StoreError> {
         self.inner.project_by_public_key(public_key).await
     }
+    async fn update_project(&self, old: &Project, new: &Project) -> Result<bool, StoreError> {
+        self.pause().await;
+        self.inner.update_project(old, new).await
+    }
     async fn list_projects(&self, client: ClientId) -> Result<Vec<Project>, StoreError> {
         self.inner.list_projects(client).await
     }

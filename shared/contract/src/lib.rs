@@ -49,6 +49,7 @@ macro_rules! store_contract_tests {
             a_channels_receipts_secret_is_replaced_for_its_client_only,
             api_tokens_are_found_by_hash_and_scoped_to_their_client,
             a_delivery_fails_over_once_and_counts_a_send,
+            a_project_is_relinked_with_its_links_reference_counts,
         );
         $crate::store_contract_tests!(@each_in accounts; $make;
             a_self_sign_up_never_becomes_the_admin,

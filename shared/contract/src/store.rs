@@ -732,3 +732,50 @@ pub async fn a_delivery_fails_over_once_and_counts_a_send(store: Arc<dyn Store>)
     assert!(approved(&store.check_code(p.id, &y.user_ref, &m("c4"), None, NOW).await.unwrap()));
     assert!(!store.start_fallback(p.id, &y.user_ref, y.verification_id, NOW + 6, None, None).await.unwrap());
 }
+
+pub async fn a_project_is_relinked_with_its_links_reference_counts(store: Arc<dyn Store>) {
+    use secure2fa_core::model::Fallback;
+    let p = seeded_project(store.as_ref()).await;
+    let (ch2, t2) = (channel(p.client_id), template(p.client_id));
+    store.insert_channel(&ch2).await.unwrap();
+    store.insert_template(&t2).await.unwrap();
+    let moved = secure2fa_core::model::Project {
+        title: "Renamed".into(),
+        channel_id: ch2.id,
+        template_id: t2.id,
+        fallback: Some(Fallback { channel_id: p.channel_id, after_seconds: 60 }),
+        ..p.clone()
+    };
+    assert!(store.update_project(&p, &moved).await.unwrap());
+    let stored = store.project(p.id).await.unwrap().unwrap();
+    assert_eq!(stored, moved);
+    assert_eq!(store.project_by_public_key(p.public_key.as_str()).await.unwrap().unwrap().title, "Renamed");
+    // The old template is free, the new links are held (the old channel as fallback).
+    assert!(store.delete_template(p.client_id, p.template_id).await.unwrap());
+    assert!(matches!(store.delete_template(p.client_id, t2.id).await, Err(StoreError::InUse)));
+    assert!(matches!(store.delete_channel(p.client_id, ch2.id).await, Err(StoreError::InUse)));
+    assert!(matches!(store.delete_channel(p.client_id, p.channel_id).await, Err(StoreError::InUse)));
+    // An edit read before this one is refused, and changes nothing.
+    let stale = secure2fa_core::model::Project { title: "Stale".into(), ..p.clone() };
+    assert!(!store.update_project(&p, &stale).await.unwrap());
+    assert_eq!(store.project(p.id).await.unwrap().unwrap().title, "Renamed");
+    // Swap channel and fallback: the counts move by their net change.
+    let swapped = secure2fa_core::model::Project {
+        channel_id: p.channel_id,
+        fallback: Some(Fallback { channel_id: ch2.id, after_seconds: 60 }),
+        ..moved.clone()
+    };
+    assert!(store.update_project(&moved, &swapped).await.unwrap());
+    // Another client's template is refused.
+    let other = store.insert_client(&client("idx-other")).await.unwrap();
+    let foreign = template(other.id);
+    store.insert_template(&foreign).await.unwrap();
+    let bad = secure2fa_core::model::Project { template_id: foreign.id, ..swapped.clone() };
+    assert!(matches!(store.update_project(&swapped, &bad).await, Err(StoreError::Missing(_))));
+    assert_eq!(store.project(p.id).await.unwrap().unwrap(), swapped);
+    // Unlinked, everything can go.
+    assert!(store.delete_project(p.client_id, p.id).await.unwrap());
+    assert!(store.delete_channel(p.client_id, ch2.id).await.unwrap());
+    assert!(store.delete_channel(p.client_id, p.channel_id).await.unwrap());
+    assert!(store.delete_template(p.client_id, t2.id).await.unwrap());
+}

@@ -49,6 +49,19 @@ pub struct ProjectKeys {
     pub webhook_secret: Option<WebhookSecret>,
 }
 
+/// What an edit of a project changes; `None`: unchanged.
+#[derive(Default)]
+pub struct ProjectEdit {
+    pub title: Option<String>,
+    pub channel_id: Option<ChannelId>,
+    pub template_id: Option<TemplateId>,
+    pub settings: Option<ProjectSettings>,
+    /// `Some(None)` removes the webhook.
+    pub webhook_url: Option<Option<String>>,
+    /// `Some(None)` removes the fallback.
+    pub fallback: Option<Option<Fallback>>,
+}
+
 pub struct NewProject {
     pub title: String,
     pub channel_id: ChannelId,
@@ -191,11 +204,10 @@ impl Management {
 
     /// Creates a project with its own data key, a fresh key pair and, if a
     /// webhook URL is given, a webhook signing secret.
-    pub async fn create_project(
-        &self,
-        client: ClientId,
-        new: NewProject,
-    ) -> Result<(Project, ProjectKeys), ManageError> {
+    /// Checks a project's links and settings as created or edited: the
+    /// client's channel and template, an SMS template that fits, a webhook
+    /// URL we may call, a fallback of the same method. Returns the channel.
+    async fn check_project(&self, client: ClientId, new: &NewProject) -> Result<Channel, ManageError> {
         let channel = self
             .store
             .channel(client, new.channel_id)
@@ -227,6 +239,15 @@ impl Management {
                 return Err(ParseError::new("fallback_after_seconds", "must be between 30 and 900").into());
             }
         }
+        Ok(channel)
+    }
+
+    pub async fn create_project(
+        &self,
+        client: ClientId,
+        new: NewProject,
+    ) -> Result<(Project, ProjectKeys), ManageError> {
+        let channel = self.check_project(client, &new).await?;
         let id = ProjectId::generate();
         let pid = id.to_string();
         let (key, wrapped) = self.keys.generate(&KeyContext::project(id)).await?;
@@ -366,6 +387,81 @@ impl Management {
         key.open_string(Aad::client_email(&client.id.to_string()), &client.email)
             .map(|s| s.to_string())
             .map_err(|_| Internal(format!("email of {} cannot be opened", client.id)).into())
+    }
+
+    /// One of the client's projects.
+    pub async fn get_project(
+        &self,
+        principal: &Principal,
+        client: ClientId,
+        id: ProjectId,
+    ) -> Result<Project, ManageError> {
+        let client = self.authorize(principal, client).await?;
+        self.store.project(id).await?.filter(|p| p.client_id == client.id).ok_or(ManageError::NotFound("project"))
+    }
+
+    /// Edits a project: any of its title, channel, template, settings,
+    /// webhook URL (`Some(None)` removes it) and fallback (`Some(None)`
+    /// removes it), validated as at creation. Its keys stay. A webhook added
+    /// to a project that had none gets a signing secret, returned once.
+    pub async fn update_project(
+        &self,
+        principal: &Principal,
+        client: ClientId,
+        id: ProjectId,
+        edit: ProjectEdit,
+    ) -> Result<(Project, Option<WebhookSecret>), ManageError> {
+        let client = self.authorize(principal, client).await?;
+        let old = self
+            .store
+            .project(id)
+            .await?
+            .filter(|p| p.client_id == client.id)
+            .ok_or(ManageError::NotFound("project"))?;
+        let merged = NewProject {
+            title: edit.title.unwrap_or_else(|| old.title.clone()),
+            channel_id: edit.channel_id.unwrap_or(old.channel_id),
+            template_id: edit.template_id.unwrap_or(old.template_id),
+            settings: edit.settings.unwrap_or(old.settings),
+            webhook_url: None,
+            fallback: edit.fallback.unwrap_or(old.fallback),
+        };
+        let merged = NewProject { webhook_url: edit.webhook_url.clone().flatten(), ..merged };
+        let channel = self.check_project(client.id, &merged).await?;
+        let pid = old.id.to_string();
+        let key = self.keys.get(&KeyContext::project(old.id), &old.data_key).await?;
+        let mut new_secret = None;
+        let webhook = match edit.webhook_url {
+            None => old.webhook.clone(),
+            Some(None) => None,
+            Some(Some(url)) => {
+                let signing_secret = match &old.webhook {
+                    Some(w) => w.signing_secret.clone(),
+                    None => {
+                        let secret = WebhookSecret::generate();
+                        let sealed = key.seal_str(Aad::webhook_secret(&pid), secret.expose());
+                        new_secret = Some(secret);
+                        sealed
+                    }
+                };
+                Some(Webhook { url: key.seal_str(Aad::webhook_url(&pid), &url), signing_secret })
+            }
+        };
+        let new = Project {
+            title: title("title", &merged.title)?,
+            channel_id: channel.id,
+            channel_method: channel.method,
+            template_id: merged.template_id,
+            settings: merged.settings,
+            webhook,
+            fallback: merged.fallback,
+            ..old.clone()
+        };
+        if !self.store.update_project(&old, &new).await? {
+            return Err(ManageError::Conflict("the project changed meanwhile; read it again".into()));
+        }
+        self.log_on_client(client.id, LogLevel::Info, "project.updated", format!("project {} edited", old.id)).await;
+        Ok((new, new_secret))
     }
 
     /// Deletes a project and forgets its cached data key: with the wrapped

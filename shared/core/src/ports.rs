@@ -144,6 +144,13 @@ pub trait ProjectStore: Send + Sync {
     async fn insert_project(&self, project: &Project) -> Result<(), StoreError>;
     async fn project(&self, id: ProjectId) -> Result<Option<Project>, StoreError>;
     async fn project_by_public_key(&self, public_key: &str) -> Result<Option<Project>, StoreError>;
+    /// Replaces a project's editable fields (title, channel, template,
+    /// settings, webhook, fallback, secret keys) with `new`'s, if the stored
+    /// project still links what `old` links (its channel, template and
+    /// fallback: what the links' reference counts are moved from).
+    /// `Ok(false)` if it changed meanwhile or is absent; `Missing` if a new
+    /// channel or template is not the client's.
+    async fn update_project(&self, old: &Project, new: &Project) -> Result<bool, StoreError>;
     async fn list_projects(&self, client: ClientId) -> Result<Vec<Project>, StoreError>;
     /// Deletes a project with its wrapped data key (so everything sealed
     /// under it becomes unreadable) and its end users. `Ok(false)` if absent.

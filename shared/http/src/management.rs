@@ -19,7 +19,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use secure2fa_core::accounts::Accounts;
 use secure2fa_core::ids::{ChannelId, ClientId, LogId, ProjectId, TemplateId, TokenId};
-use secure2fa_core::manage::{Management, NewProject, Principal, RECEIPTS_USERNAME, TestSendOutcome};
+use secure2fa_core::manage::{Management, NewProject, Principal, ProjectEdit, RECEIPTS_USERNAME, TestSendOutcome};
 use secure2fa_core::model::{
     ApiToken, Channel, ChannelMethod, Client, Fallback, LogEntry, LogFilter, LogLevel, Project, ProjectSettings,
     ProviderKind, Quota, Template, TemplateFormat, TemplateVersion,
@@ -60,7 +60,10 @@ pub fn management_router(manage: Management, accounts: Accounts, token: Operator
         .route("/v1/clients/{client_id}/templates", get(list_templates).post(create_template))
         .route("/v1/clients/{client_id}/templates/{template_id}", delete(delete_template))
         .route("/v1/clients/{client_id}/projects", get(list_projects).post(create_project))
-        .route("/v1/clients/{client_id}/projects/{project_id}", delete(delete_project))
+        .route(
+            "/v1/clients/{client_id}/projects/{project_id}",
+            get(get_project).patch(update_project).delete(delete_project),
+        )
         .route("/v1/clients/{client_id}/logs", get(list_logs))
         .route("/v1/clients/{client_id}/tokens", get(list_tokens).post(create_token))
         .route("/v1/clients/{client_id}/tokens/{token_id}", delete(revoke_token))
@@ -429,6 +432,118 @@ struct NewProjectBody {
     webhook_url: Option<String>,
     fallback_channel_id: Option<String>,
     fallback_after_seconds: Option<u32>,
+}
+
+/// Absent: `None`; `null`: `Some(None)`; a value: `Some(Some(v))`.
+fn double_option<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchProjectBody {
+    title: Option<String>,
+    channel_id: Option<String>,
+    template_id: Option<String>,
+    expiration_seconds: Option<u32>,
+    max_attempts: Option<u32>,
+    code_length: Option<u8>,
+    resend_cooldown_seconds: Option<u32>,
+    sends_per_destination: Option<u32>,
+    send_window_seconds: Option<u32>,
+    requests_per_second: Option<u32>,
+    burst: Option<u32>,
+    #[serde(default, deserialize_with = "double_option")]
+    webhook_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    fallback_channel_id: Option<Option<String>>,
+    fallback_after_seconds: Option<u32>,
+}
+
+async fn get_project(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path((client_id, project_id)): Path<(String, String)>,
+) -> Result<Json<Value>> {
+    let p = ctx.manage.get_project(&caller, id(&client_id, "client")?, id(&project_id, "project")?).await?;
+    Ok(Json(project_json(&p)))
+}
+
+async fn update_project(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path((client_id, project_id)): Path<(String, String)>,
+    bytes: Bytes,
+) -> Result<Json<Value>> {
+    let (client, project): (ClientId, ProjectId) = (id(&client_id, "client")?, id(&project_id, "project")?);
+    let b: PatchProjectBody = body(&bytes)?;
+    let current = ctx.manage.get_project(&caller, client, project).await?;
+    let c = current.settings;
+    let touches_settings = b.expiration_seconds.is_some()
+        || b.max_attempts.is_some()
+        || b.code_length.is_some()
+        || b.resend_cooldown_seconds.is_some()
+        || b.sends_per_destination.is_some()
+        || b.send_window_seconds.is_some()
+        || b.requests_per_second.is_some()
+        || b.burst.is_some();
+    let settings = if touches_settings {
+        Some(
+            ProjectSettings::new(
+                b.expiration_seconds.unwrap_or(c.expiration_seconds),
+                b.max_attempts.unwrap_or(c.max_attempts),
+                b.code_length.map(CodeLength::new).transpose().map_err(ApiError::from)?.unwrap_or(c.code_length),
+                b.resend_cooldown_seconds.unwrap_or(c.resend_cooldown_seconds),
+                b.sends_per_destination.unwrap_or(c.sends_per_destination),
+                b.send_window_seconds.unwrap_or(c.send_window_seconds),
+                Quota::new(b.requests_per_second.unwrap_or(c.quota.per_second), b.burst.unwrap_or(c.quota.burst))
+                    .map_err(ApiError::from)?,
+            )
+            .map_err(ApiError::from)?,
+        )
+    } else {
+        None
+    };
+    let fallback = match (b.fallback_channel_id, b.fallback_after_seconds) {
+        (Some(None), _) => Some(None),
+        (Some(Some(channel)), after) => Some(Some(Fallback {
+            channel_id: channel
+                .parse()
+                .map_err(|_| ApiError::InvalidRequest("fallback_channel_id: channel does not exist".into()))?,
+            after_seconds: after
+                .or(current.fallback.map(|f| f.after_seconds))
+                .unwrap_or(Fallback::DEFAULT_AFTER_SECONDS),
+        })),
+        (None, Some(after)) => match current.fallback {
+            Some(f) => Some(Some(Fallback { after_seconds: after, ..f })),
+            None => return Err(ApiError::InvalidRequest("fallback_after_seconds needs a fallback_channel_id".into())),
+        },
+        (None, None) => None,
+    };
+    let edit = ProjectEdit {
+        title: b.title,
+        channel_id: b
+            .channel_id
+            .map(|c| c.parse().map_err(|_| ApiError::InvalidRequest("channel does not exist".into())))
+            .transpose()?,
+        template_id: b
+            .template_id
+            .map(|t| t.parse().map_err(|_| ApiError::InvalidRequest("template does not exist".into())))
+            .transpose()?,
+        settings,
+        webhook_url: b.webhook_url,
+        fallback,
+    };
+    let (p, webhook_secret) = ctx.manage.update_project(&caller, client, project, edit).await?;
+    let mut v = project_json(&p);
+    if let Some(secret) = webhook_secret {
+        v["webhook_secret"] = json!(secret.expose());
+    }
+    Ok(Json(v))
 }
 
 async fn create_project(

@@ -539,3 +539,89 @@ async fn a_client_token_reaches_its_own_records_only() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn a_project_is_edited_in_place_and_keeps_its_keys() {
+    use reqwest::Method;
+    let t = spawn_app().await;
+    let (_, client) = t.admin(Method::POST, "/v1/clients", Some(json!({ "email": "edit@acme.example" }))).await;
+    let c = format!("/v1/clients/{}", client["id"].as_str().unwrap());
+    let (_, ch) = t
+        .admin(
+            Method::POST,
+            &format!("{c}/channels"),
+            Some(json!({ "title": "Mail", "method": "email", "provider": "outbox" })),
+        )
+        .await;
+    let tpl = |title: &str| json!({ "title": title, "default_lang": "en", "versions": { "en": { "subject": "Code", "body": "{{ OTP_CODE }}" } } });
+    let (_, t1) = t.admin(Method::POST, &format!("{c}/templates"), Some(tpl("One"))).await;
+    let (_, t2) = t.admin(Method::POST, &format!("{c}/templates"), Some(tpl("Two"))).await;
+    let (s, prj) = t
+        .admin(
+            Method::POST,
+            &format!("{c}/projects"),
+            Some(json!({ "title": "App", "channel_id": ch["id"], "template_id": t1["id"] })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{prj}");
+    let p = format!("{c}/projects/{}", prj["id"].as_str().unwrap());
+
+    let (s, edited) =
+        t.admin(Method::PATCH, &p, Some(json!({ "title": "Shop", "template_id": t2["id"], "max_attempts": 3 }))).await;
+    assert_eq!(s, StatusCode::OK, "{edited}");
+    assert_eq!(
+        (&edited["title"], &edited["template_id"], &edited["settings"]["max_attempts"]),
+        (&json!("Shop"), &t2["id"], &json!(3))
+    );
+    assert_eq!(
+        edited["settings"]["expiration_seconds"], prj["settings"]["expiration_seconds"],
+        "untouched settings stay"
+    );
+    let (_, read) = t.admin(Method::GET, &p, None).await;
+    assert_eq!(
+        (read["public_key"].clone(), read["title"].clone()),
+        (prj["public_key"].clone(), json!("Shop")),
+        "same keys"
+    );
+    // The template no longer linked can go; the linked one cannot.
+    let t1_path = format!("{c}/templates/{}", t1["id"].as_str().unwrap());
+    assert_eq!(t.admin(Method::DELETE, &t1_path, None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        t.admin(Method::DELETE, &format!("{c}/templates/{}", t2["id"].as_str().unwrap()), None).await.0,
+        StatusCode::CONFLICT
+    );
+
+    // A webhook added gets a secret once; a new URL keeps it; null removes it.
+    let (s, hooked) =
+        t.admin(Method::PATCH, &p, Some(json!({ "webhook_url": "https://hooks.acme.example/otp" }))).await;
+    assert_eq!(s, StatusCode::OK, "{hooked}");
+    assert!(hooked["webhook_secret"].as_str().is_some_and(|s| s.len() >= 32));
+    let (_, moved) =
+        t.admin(Method::PATCH, &p, Some(json!({ "webhook_url": "https://hooks2.acme.example/otp" }))).await;
+    assert!(moved.get("webhook_secret").is_none() && moved["has_webhook"] == true);
+    let (_, unhooked) = t.admin(Method::PATCH, &p, Some(json!({ "webhook_url": null }))).await;
+    assert_eq!(unhooked["has_webhook"], false);
+
+    // Refusals change nothing.
+    let (_, demo) = t.admin(Method::GET, "/v1/clients", None).await;
+    let demo_id = demo["clients"].as_array().unwrap().iter().find(|c| c["is_admin"] == true).unwrap()["id"].clone();
+    let (_, demo_templates) =
+        t.admin(Method::GET, &format!("/v1/clients/{}/templates", demo_id.as_str().unwrap()), None).await;
+    let foreign = demo_templates["templates"][0]["id"].clone();
+    for (body, status) in [
+        (json!({ "template_id": foreign }), StatusCode::BAD_REQUEST),
+        (json!({ "max_attempts": 0 }), StatusCode::BAD_REQUEST),
+        (json!({ "public_key": "pk_x" }), StatusCode::BAD_REQUEST),
+        (json!({ "title": "" }), StatusCode::BAD_REQUEST),
+    ] {
+        let (s, e) = t.admin(Method::PATCH, &p, Some(body.clone())).await;
+        assert_eq!(s, status, "{body} -> {e}");
+    }
+    let (_, after) = t.admin(Method::GET, &p, None).await;
+    assert_eq!(
+        (&after["title"], &after["template_id"], &after["settings"]["max_attempts"]),
+        (&json!("Shop"), &t2["id"], &json!(3))
+    );
+    let elsewhere = format!("/v1/clients/{}/projects/{}", demo_id.as_str().unwrap(), prj["id"].as_str().unwrap());
+    assert_eq!(t.admin(Method::GET, &elsewhere, None).await.0, StatusCode::NOT_FOUND, "under another client: 404");
+}

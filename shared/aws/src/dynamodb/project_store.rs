@@ -180,6 +180,50 @@ impl ProjectStore for DynamoStore {
         Ok(self.project(id).await?.filter(|p| p.public_key.as_str() == public_key))
     }
 
+    async fn update_project(&self, old: &Project, new: &Project) -> Result<bool, StoreError> {
+        // The links' reference counts move by their net change (one update
+        // per item: a transaction may not touch an item twice).
+        let mut deltas: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+        let links = |p: &Project| {
+            let mut l = vec![format!("CHANNEL#{}", p.channel_id), format!("TEMPLATE#{}", p.template_id)];
+            l.extend(p.fallback.map(|f| format!("CHANNEL#{}", f.channel_id)));
+            l
+        };
+        for sk in links(old) {
+            *deltas.entry(sk).or_default() -= 1;
+        }
+        for sk in links(new) {
+            *deltas.entry(sk).or_default() += 1;
+        }
+        let mut cond = "attribute_exists(#pk) AND #client_id = :client AND #channel_id = :oc AND #template_id = :ot \
+                        AND "
+            .to_owned();
+        cond.push_str(match old.fallback {
+            Some(_) => "#fallback_channel_id = :of",
+            None => "attribute_not_exists(#fallback_channel_id)",
+        });
+        let mut put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(project_item(new)))
+            .condition_expression(&cond)
+            .set_expression_attribute_names(Some(names(&[&cond])))
+            .expression_attribute_values(":client", s(old.client_id.to_string()))
+            .expression_attribute_values(":oc", s(old.channel_id.to_string()))
+            .expression_attribute_values(":ot", s(old.template_id.to_string()));
+        if let Some(f) = old.fallback {
+            put = put.expression_attribute_values(":of", s(f.channel_id.to_string()));
+        }
+        let mut items = vec![TransactWriteItem::builder().put(put.build().expect("complete")).build()];
+        for (sk, delta) in deltas.into_iter().filter(|(_, d)| *d != 0) {
+            items.push(self.move_refs(new.client_id, sk, delta));
+        }
+        match self.transact(items).await? {
+            TransactOutcome::Committed => Ok(true),
+            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 0) => Ok(false),
+            TransactOutcome::Cancelled(_) => Err(StoreError::Missing("channel or template")),
+        }
+    }
+
     async fn list_projects(&self, client: ClientId) -> Result<Vec<Project>, StoreError> {
         let items = self.query_index(GSI2, "gsi2pk", &format!("CLIENT#{client}#PROJECTS"), None).await?;
         let mut projects = items.iter().map(project_from).collect::<Result<Vec<_>, _>>()?;

@@ -120,6 +120,79 @@ impl ProjectStore for SqliteStore {
             .await
     }
 
+    async fn update_project(&self, old: &Project, new: &Project) -> Result<bool, StoreError> {
+        let (old, p) = (old.clone(), new.clone());
+        self.db
+            .run(move |conn| {
+                let tx = conn.savepoint().map_err(sql)?;
+                // The row must still link what `old` links (the caller
+                // validated against it), and the new links be the client's.
+                let current: bool = tx
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM projects WHERE id = ?1 AND client_id = ?2 AND channel_id = ?3
+                                          AND template_id = ?4 AND fallback_channel_id IS ?5)",
+                        params![
+                            old.id.to_string(),
+                            old.client_id.to_string(),
+                            old.channel_id.to_string(),
+                            old.template_id.to_string(),
+                            old.fallback.map(|f| f.channel_id.to_string()),
+                        ],
+                        |r| r.get(0),
+                    )
+                    .map_err(sql)?;
+                if !current {
+                    return Ok(false);
+                }
+                let links_ok: bool = tx
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM channels WHERE id = ?1 AND client_id = ?3)
+                            AND EXISTS (SELECT 1 FROM templates WHERE id = ?2 AND client_id = ?3)
+                            AND (?4 IS NULL OR EXISTS (SELECT 1 FROM channels WHERE id = ?4 AND client_id = ?3))",
+                        params![
+                            p.channel_id.to_string(),
+                            p.template_id.to_string(),
+                            p.client_id.to_string(),
+                            p.fallback.map(|f| f.channel_id.to_string()),
+                        ],
+                        |r| r.get(0),
+                    )
+                    .map_err(sql)?;
+                if !links_ok {
+                    return Err(StoreError::Missing("channel or template"));
+                }
+                let n = tx
+                    .execute(
+                        "UPDATE projects SET title = ?3, secret_key = ?4, channel_id = ?5, channel_method = ?6,
+                                template_id = ?7, settings = ?8, webhook_url = ?9, webhook_secret = ?10,
+                                fallback_channel_id = ?11, fallback_after = ?12
+                         WHERE id = ?1 AND client_id = ?2 AND channel_id = ?13 AND template_id = ?14
+                           AND fallback_channel_id IS ?15",
+                        params![
+                            p.id.to_string(),
+                            p.client_id.to_string(),
+                            p.title,
+                            p.secret_key.as_bytes(),
+                            p.channel_id.to_string(),
+                            p.channel_method.as_str(),
+                            p.template_id.to_string(),
+                            serde_json::to_string(&p.settings).expect("settings serialise"),
+                            p.webhook.as_ref().map(|w| w.url.as_bytes().to_vec()),
+                            p.webhook.as_ref().map(|w| w.signing_secret.as_bytes().to_vec()),
+                            p.fallback.map(|f| f.channel_id.to_string()),
+                            p.fallback.map(|f| f.after_seconds),
+                            old.channel_id.to_string(),
+                            old.template_id.to_string(),
+                            old.fallback.map(|f| f.channel_id.to_string()),
+                        ],
+                    )
+                    .map_err(sql)?;
+                tx.commit().map_err(sql)?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
     async fn list_projects(&self, client: ClientId) -> Result<Vec<Project>, StoreError> {
         self.db
             .run(move |conn| {
