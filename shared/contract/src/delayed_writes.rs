@@ -141,6 +141,16 @@ impl ChannelStore for DelayedWrites {
         self.pause().await;
         self.inner.set_receipt_secret(client, id, secret).await
     }
+    async fn update_channel(
+        &self,
+        client: ClientId,
+        id: ChannelId,
+        title: &str,
+        credentials: Option<&Sealed>,
+    ) -> Result<bool, StoreError> {
+        self.pause().await;
+        self.inner.update_channel(client, id, title, credentials).await
+    }
 }
 
 #[async_trait]
@@ -149,9 +159,9 @@ impl TemplateStore for DelayedWrites {
         self.pause().await;
         self.inner.insert_template(template).await
     }
-    async fn update_template(&self, template: &Template) -> Result<bool, StoreError> {
+    async fn update_template(&self, old: &Template, new: &Template) -> Result<bool, StoreError> {
         self.pause().await;
-        self.inner.update_template(template).await
+        self.inner.update_template(old, new).await
     }
     async fn template(&self, client: ClientId, id: TemplateId) -> Result<Option<Template>, StoreError> {
         self.inner.template(client, id).await

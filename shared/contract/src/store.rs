@@ -70,9 +70,31 @@ pub async fn channels_and_templates_are_scoped_to_their_client(store: Arc<dyn St
     assert!(store.list_templates(b.id).await.unwrap().is_empty());
     assert!(!store.delete_channel(b.id, ch.id).await.unwrap(), "another client cannot delete it");
 
+    let before = t.clone();
     t.title = "Renamed".into();
-    assert!(store.update_template(&t).await.unwrap());
+    let fr = secure2fa_core::types::Lang::parse("fr").unwrap();
+    t.versions.insert(
+        fr.clone(),
+        secure2fa_core::model::TemplateVersion { subject: "Code".into(), body: "{{ OTP_CODE }}".into() },
+    );
+    assert!(store.update_template(&before, &t).await.unwrap());
+    assert_eq!(store.template(a.id, t.id).await.unwrap().unwrap(), t);
+    // An edit of the versions read before this one is refused: it would drop `fr`.
+    let mut stale = before.clone();
+    stale.title = "Stale".into();
+    assert!(!store.update_template(&before, &stale).await.unwrap());
+    assert!(
+        !store.update_template(&t, &secure2fa_core::model::Template { client_id: b.id, ..t.clone() }).await.unwrap(),
+        "another client's"
+    );
     assert_eq!(store.template(a.id, t.id).await.unwrap().unwrap().title, "Renamed");
+    // A channel is renamed and its credentials replaced, by its client only.
+    assert!(store.update_channel(a.id, ch.id, "Mail 2", Some(&sealed("new credentials"))).await.unwrap());
+    let renamed = store.channel(a.id, ch.id).await.unwrap().unwrap();
+    assert_eq!((renamed.title.as_str(), renamed.credentials), ("Mail 2", sealed("new credentials")));
+    assert!(store.update_channel(a.id, ch.id, "Mail 3", None).await.unwrap());
+    assert_eq!(store.channel(a.id, ch.id).await.unwrap().unwrap().credentials, sealed("new credentials"), "kept");
+    assert!(!store.update_channel(b.id, ch.id, "Theirs", None).await.unwrap());
     assert!(store.delete_template(a.id, t.id).await.unwrap());
     assert!(store.template(a.id, t.id).await.unwrap().is_none());
     assert!(!store.delete_template(a.id, t.id).await.unwrap());

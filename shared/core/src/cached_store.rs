@@ -216,6 +216,15 @@ impl ChannelStore for CachedStore {
     async fn set_receipt_secret(&self, client: ClientId, id: ChannelId, secret: &Sealed) -> Result<bool, StoreError> {
         self.written(self.inner.set_receipt_secret(client, id, secret).await)
     }
+    async fn update_channel(
+        &self,
+        client: ClientId,
+        id: ChannelId,
+        title: &str,
+        credentials: Option<&Sealed>,
+    ) -> Result<bool, StoreError> {
+        self.written(self.inner.update_channel(client, id, title, credentials).await)
+    }
 }
 
 #[async_trait]
@@ -223,8 +232,8 @@ impl TemplateStore for CachedStore {
     async fn insert_template(&self, template: &Template) -> Result<(), StoreError> {
         self.written(self.inner.insert_template(template).await)
     }
-    async fn update_template(&self, template: &Template) -> Result<bool, StoreError> {
-        self.written(self.inner.update_template(template).await)
+    async fn update_template(&self, old: &Template, new: &Template) -> Result<bool, StoreError> {
+        self.written(self.inner.update_template(old, new).await)
     }
     async fn template(&self, client: ClientId, id: TemplateId) -> Result<Option<Template>, StoreError> {
         self.cached(&self.templates, (client, id), self.inner.template(client, id)).await

@@ -49,6 +49,16 @@ pub struct ProjectKeys {
     pub webhook_secret: Option<WebhookSecret>,
 }
 
+/// What an edit of a template changes; `None` and empty: unchanged.
+#[derive(Default)]
+pub struct TemplateEdit {
+    pub title: Option<String>,
+    pub default_lang: Option<Lang>,
+    pub format: Option<TemplateFormat>,
+    pub set_versions: BTreeMap<Lang, TemplateVersion>,
+    pub remove_versions: Vec<Lang>,
+}
+
 /// What an edit of a project changes; `None`: unchanged.
 #[derive(Default)]
 pub struct ProjectEdit {
@@ -387,6 +397,113 @@ impl Management {
         key.open_string(Aad::client_email(&client.id.to_string()), &client.email)
             .map(|s| s.to_string())
             .map_err(|_| Internal(format!("email of {} cannot be opened", client.id)).into())
+    }
+
+    /// One of the client's channels (its credentials stay sealed).
+    pub async fn get_channel(
+        &self,
+        principal: &Principal,
+        client: ClientId,
+        id: ChannelId,
+    ) -> Result<Channel, ManageError> {
+        let client = self.authorize(principal, client).await?;
+        self.store.channel(client.id, id).await?.ok_or(ManageError::NotFound("channel"))
+    }
+
+    /// Renames a channel and, with `credentials`, replaces them whole
+    /// (validated against the provider's schema, sealed, never returned).
+    /// The provider and method stay: another provider is another channel.
+    pub async fn update_channel(
+        &self,
+        principal: &Principal,
+        client: ClientId,
+        id: ChannelId,
+        new_title: Option<&str>,
+        credentials: Option<&serde_json::Value>,
+    ) -> Result<Channel, ManageError> {
+        let client = self.authorize(principal, client).await?;
+        let channel = self.store.channel(client.id, id).await?.ok_or(ManageError::NotFound("channel"))?;
+        let new_title = title("title", new_title.unwrap_or(&channel.title))?;
+        let sealed = match credentials {
+            Some(c) => {
+                crate::providers::validate_credentials(channel.provider, c)
+                    .map_err(|e| ManageError::Invalid(e.to_string()))?;
+                let key = self.keys.get(&KeyContext::client(client.id), &client.data_key).await?;
+                let raw = serde_json::to_vec(c).map_err(|e| Internal(e.to_string()))?;
+                Some(key.seal(Aad::channel_credentials(&id.to_string()), &raw))
+            }
+            None => None,
+        };
+        if !self.store.update_channel(client.id, id, &new_title, sealed.as_ref()).await? {
+            return Err(ManageError::NotFound("channel"));
+        }
+        if sealed.is_some() {
+            self.log_on_client(client.id, LogLevel::Info, "channel.credentials_replaced", format!("channel {id}"))
+                .await;
+        }
+        self.store.channel(client.id, id).await?.ok_or(ManageError::NotFound("channel"))
+    }
+
+    /// One of the client's templates.
+    pub async fn get_template(
+        &self,
+        principal: &Principal,
+        client: ClientId,
+        id: TemplateId,
+    ) -> Result<Template, ManageError> {
+        let client = self.authorize(principal, client).await?;
+        self.store.template(client.id, id).await?.ok_or(ManageError::NotFound("template"))
+    }
+
+    /// Edits a template: its title, default language, format, and versions
+    /// set or removed, checked as at creation (every version renders and
+    /// holds the code, the default language keeps a version) and against
+    /// every SMS project that links it. A concurrent edit answers 409.
+    pub async fn update_template(
+        &self,
+        principal: &Principal,
+        client: ClientId,
+        id: TemplateId,
+        edit: TemplateEdit,
+    ) -> Result<Template, ManageError> {
+        let client = self.authorize(principal, client).await?;
+        let old = self.store.template(client.id, id).await?.ok_or(ManageError::NotFound("template"))?;
+        let mut new = old.clone();
+        if let Some(t) = &edit.title {
+            new.title = title("title", t)?;
+        }
+        if let Some(lang) = edit.default_lang {
+            new.default_lang = lang;
+        }
+        if let Some(format) = edit.format {
+            new.format = format;
+        }
+        for (lang, version) in edit.set_versions {
+            new.versions.insert(lang, version);
+        }
+        for lang in &edit.remove_versions {
+            if *lang == new.default_lang {
+                return Err(ManageError::Conflict("the default language's version cannot be removed".into()));
+            }
+            if new.versions.remove(lang).is_none() {
+                return Err(ManageError::NotFound("template version"));
+            }
+        }
+        if !new.versions.contains_key(&new.default_lang) {
+            return Err(ManageError::Invalid("the default language needs a version".into()));
+        }
+        for (lang, version) in &new.versions {
+            render::validate(new.format, version).map_err(|e| ManageError::Invalid(format!("{lang}: {e}")))?;
+        }
+        for project in self.store.list_projects(client.id).await? {
+            if project.template_id == id && project.channel_method == ChannelMethod::Sms {
+                check_sms_template(&new, &project.title, project.settings.expiration_seconds)?;
+            }
+        }
+        if !self.store.update_template(&old, &new).await? {
+            return Err(ManageError::Conflict("the template changed meanwhile; read it again".into()));
+        }
+        Ok(new)
     }
 
     /// One of the client's projects.

@@ -122,6 +122,15 @@ pub trait ChannelStore: Send + Sync {
     async fn list_channels(&self, client: ClientId) -> Result<Vec<Channel>, StoreError>;
     /// Replaces the channel's sealed receipts secret. `Ok(false)` if absent.
     async fn set_receipt_secret(&self, client: ClientId, id: ChannelId, secret: &Sealed) -> Result<bool, StoreError>;
+    /// Renames a channel and, with `credentials`, replaces them whole.
+    /// `Ok(false)` if the client has no such channel.
+    async fn update_channel(
+        &self,
+        client: ClientId,
+        id: ChannelId,
+        title: &str,
+        credentials: Option<&Sealed>,
+    ) -> Result<bool, StoreError>;
     /// `Ok(false)` if absent; `Err(InUse)` while a project links it.
     async fn delete_channel(&self, client: ClientId, id: ChannelId) -> Result<bool, StoreError>;
 }
@@ -129,8 +138,11 @@ pub trait ChannelStore: Send + Sync {
 #[async_trait]
 pub trait TemplateStore: Send + Sync {
     async fn insert_template(&self, template: &Template) -> Result<(), StoreError>;
-    /// Replaces title, default language, format and versions.
-    async fn update_template(&self, template: &Template) -> Result<bool, StoreError>;
+    /// Replaces title, default language, format and versions with `new`'s
+    /// if the stored default language, format and versions are still
+    /// `old`'s (so that an edit never drops another one's version, nor the
+    /// default language's). `Ok(false)`: absent or changed meanwhile.
+    async fn update_template(&self, old: &Template, new: &Template) -> Result<bool, StoreError>;
     async fn template(&self, client: ClientId, id: TemplateId) -> Result<Option<Template>, StoreError>;
     async fn list_templates(&self, client: ClientId) -> Result<Vec<Template>, StoreError>;
     /// `Ok(false)` if absent; `Err(InUse)` while a project links it.

@@ -15,11 +15,13 @@ use axum::extract::{Extension, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use secure2fa_core::accounts::Accounts;
 use secure2fa_core::ids::{ChannelId, ClientId, LogId, ProjectId, TemplateId, TokenId};
-use secure2fa_core::manage::{Management, NewProject, Principal, ProjectEdit, RECEIPTS_USERNAME, TestSendOutcome};
+use secure2fa_core::manage::{
+    Management, NewProject, Principal, ProjectEdit, RECEIPTS_USERNAME, TemplateEdit, TestSendOutcome,
+};
 use secure2fa_core::model::{
     ApiToken, Channel, ChannelMethod, Client, Fallback, LogEntry, LogFilter, LogLevel, Project, ProjectSettings,
     ProviderKind, Quota, Template, TemplateFormat, TemplateVersion,
@@ -54,11 +56,21 @@ pub fn management_router(manage: Management, accounts: Accounts, token: Operator
         .route("/v1/clients/{client_id}/disable", post(disable_client))
         .route("/v1/clients/{client_id}/enable", post(enable_client))
         .route("/v1/clients/{client_id}/channels", get(list_channels).post(create_channel))
-        .route("/v1/clients/{client_id}/channels/{channel_id}", delete(delete_channel))
+        .route(
+            "/v1/clients/{client_id}/channels/{channel_id}",
+            get(get_channel).patch(update_channel).delete(delete_channel),
+        )
         .route("/v1/clients/{client_id}/channels/{channel_id}/test", post(test_channel))
         .route("/v1/clients/{client_id}/channels/{channel_id}/receipts-secret", post(rotate_receipt_secret))
         .route("/v1/clients/{client_id}/templates", get(list_templates).post(create_template))
-        .route("/v1/clients/{client_id}/templates/{template_id}", delete(delete_template))
+        .route(
+            "/v1/clients/{client_id}/templates/{template_id}",
+            get(get_template).patch(update_template).delete(delete_template),
+        )
+        .route(
+            "/v1/clients/{client_id}/templates/{template_id}/versions/{lang}",
+            put(set_template_version).delete(remove_template_version),
+        )
         .route("/v1/clients/{client_id}/projects", get(list_projects).post(create_project))
         .route(
             "/v1/clients/{client_id}/projects/{project_id}",
@@ -394,6 +406,96 @@ async fn create_template(
         .map_err(ApiError::from)?;
     let template = ctx.manage.create_template(client.id, &b.title, default_lang, b.format, versions).await?;
     Ok(created(template_json(&template)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchChannelBody {
+    title: Option<String>,
+    credentials: Option<Value>,
+}
+
+async fn get_channel(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path((client_id, channel_id)): Path<(String, String)>,
+) -> Result<Json<Value>> {
+    let c = ctx.manage.get_channel(&caller, id(&client_id, "client")?, id(&channel_id, "channel")?).await?;
+    Ok(Json(channel_json(&c)))
+}
+
+async fn update_channel(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path((client_id, channel_id)): Path<(String, String)>,
+    bytes: Bytes,
+) -> Result<Json<Value>> {
+    let b: PatchChannelBody = body(&bytes)?;
+    let (client, channel) = (id(&client_id, "client")?, id(&channel_id, "channel")?);
+    let c = ctx.manage.update_channel(&caller, client, channel, b.title.as_deref(), b.credentials.as_ref()).await?;
+    Ok(Json(channel_json(&c)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchTemplateBody {
+    title: Option<String>,
+    default_lang: Option<String>,
+    format: Option<TemplateFormat>,
+}
+
+async fn get_template(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path((client_id, template_id)): Path<(String, String)>,
+) -> Result<Json<Value>> {
+    let t = ctx.manage.get_template(&caller, id(&client_id, "client")?, id(&template_id, "template")?).await?;
+    Ok(Json(template_json(&t)))
+}
+
+async fn update_template(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path((client_id, template_id)): Path<(String, String)>,
+    bytes: Bytes,
+) -> Result<Json<Value>> {
+    let b: PatchTemplateBody = body(&bytes)?;
+    let edit = TemplateEdit {
+        title: b.title,
+        default_lang: b.default_lang.map(|l| Lang::parse(&l)).transpose().map_err(ApiError::from)?,
+        format: b.format,
+        ..TemplateEdit::default()
+    };
+    let (client, template) = (id(&client_id, "client")?, id(&template_id, "template")?);
+    Ok(Json(template_json(&ctx.manage.update_template(&caller, client, template, edit).await?)))
+}
+
+/// A language in a path: unknown or malformed ones are not found.
+fn lang_in_path(raw: &str) -> std::result::Result<Lang, ApiError> {
+    Lang::parse(raw).map_err(|_| ApiError::NotFound("no such template version".into()))
+}
+
+async fn set_template_version(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path((client_id, template_id, lang)): Path<(String, String, String)>,
+    bytes: Bytes,
+) -> Result<Json<Value>> {
+    let version: TemplateVersion = body(&bytes)?;
+    let lang = Lang::parse(&lang).map_err(ApiError::from)?;
+    let edit = TemplateEdit { set_versions: BTreeMap::from([(lang, version)]), ..TemplateEdit::default() };
+    let (client, template) = (id(&client_id, "client")?, id(&template_id, "template")?);
+    Ok(Json(template_json(&ctx.manage.update_template(&caller, client, template, edit).await?)))
+}
+
+async fn remove_template_version(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path((client_id, template_id, lang)): Path<(String, String, String)>,
+) -> Result<Json<Value>> {
+    let edit = TemplateEdit { remove_versions: vec![lang_in_path(&lang)?], ..TemplateEdit::default() };
+    let (client, template) = (id(&client_id, "client")?, id(&template_id, "template")?);
+    Ok(Json(template_json(&ctx.manage.update_template(&caller, client, template, edit).await?)))
 }
 
 async fn list_templates(

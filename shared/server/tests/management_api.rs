@@ -625,3 +625,68 @@ async fn a_project_is_edited_in_place_and_keeps_its_keys() {
     let elsewhere = format!("/v1/clients/{}/projects/{}", demo_id.as_str().unwrap(), prj["id"].as_str().unwrap());
     assert_eq!(t.admin(Method::GET, &elsewhere, None).await.0, StatusCode::NOT_FOUND, "under another client: 404");
 }
+
+#[tokio::test]
+async fn channels_and_templates_are_edited_in_place() {
+    use reqwest::Method;
+    let t = spawn_app().await;
+    let (_, client) = t.admin(Method::POST, "/v1/clients", Some(json!({ "email": "edit@acme.example" }))).await;
+    let c = format!("/v1/clients/{}", client["id"].as_str().unwrap());
+    let creds = json!({ "server_token": "pm-secret-1", "from": "otp@acme.example" });
+    let (s, ch) = t
+        .admin(
+            Method::POST,
+            &format!("{c}/channels"),
+            Some(json!({ "title": "Mail", "method": "email", "provider": "postmark", "credentials": creds })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{ch}");
+    let chp = format!("{c}/channels/{}", ch["id"].as_str().unwrap());
+    let (s, renamed) = t.admin(Method::PATCH, &chp, Some(json!({ "title": "Postmark", "credentials": { "server_token": "pm-secret-2", "from": "login@acme.example" } }))).await;
+    assert_eq!((s, &renamed["title"]), (StatusCode::OK, &json!("Postmark")), "{renamed}");
+    assert!(!renamed.to_string().contains("pm-secret"), "credentials are never returned");
+    let (_, read) = t.admin(Method::GET, &chp, None).await;
+    assert_eq!((&read["title"], &read["provider"]), (&json!("Postmark"), &json!("postmark")));
+    let (s, e) = t.admin(Method::PATCH, &chp, Some(json!({ "credentials": { "from": "x@acme.example" } }))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "credentials replaced whole, checked against the provider's schema: {e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("server_token"));
+    assert!(!e.to_string().contains("x@acme.example"));
+
+    let body = json!({ "title": "Login", "default_lang": "en", "versions": { "en": { "subject": "Code", "body": "Code {{ OTP_CODE }}" } } });
+    let (_, tpl) = t.admin(Method::POST, &format!("{c}/templates"), Some(body)).await;
+    let tp = format!("{c}/templates/{}", tpl["id"].as_str().unwrap());
+    let fr = json!({ "subject": "Code", "body": "Votre code {{ OTP_CODE }}" });
+    let (s, with_fr) = t.admin(Method::PUT, &format!("{tp}/versions/fr"), Some(fr)).await;
+    assert_eq!(s, StatusCode::OK, "{with_fr}");
+    assert_eq!(with_fr["versions"]["fr"]["body"], "Votre code {{ OTP_CODE }}");
+    let (s, e) = t
+        .admin(Method::PUT, &format!("{tp}/versions/de"), Some(json!({ "subject": "Code", "body": "kein Code" })))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "every version holds the code: {e}");
+    let (s, _) = t.admin(Method::DELETE, &format!("{tp}/versions/en"), None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "the default language's version stays");
+    let (s, moved) = t.admin(Method::PATCH, &tp, Some(json!({ "default_lang": "fr", "title": "Connexion" }))).await;
+    assert_eq!((s, &moved["default_lang"], &moved["title"]), (StatusCode::OK, &json!("fr"), &json!("Connexion")));
+    let (s, only_fr) = t.admin(Method::DELETE, &format!("{tp}/versions/en"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(only_fr["versions"].as_object().unwrap().len(), 1);
+    assert_eq!(t.admin(Method::DELETE, &format!("{tp}/versions/en"), None).await.0, StatusCode::NOT_FOUND);
+    let (_, read) = t.admin(Method::GET, &tp, None).await;
+    assert_eq!(read, only_fr);
+
+    // An SMS project's template must stay text and fit: an HTML switch is refused.
+    let (s, sms) = t.admin(Method::POST, &format!("{c}/channels"), Some(json!({ "title": "SMS", "method": "sms", "provider": "twilio", "credentials": { "account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "0123456789abcdef0123456789abcdef", "from": "+15005550006" } }))).await;
+    assert_eq!(s, StatusCode::CREATED, "{sms}");
+    let (s, prj) = t
+        .admin(
+            Method::POST,
+            &format!("{c}/projects"),
+            Some(json!({ "title": "App", "channel_id": sms["id"], "template_id": tpl["id"] })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{prj}");
+    let (s, e) = t.admin(Method::PATCH, &tp, Some(json!({ "format": "html" }))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    let (_, after) = t.admin(Method::GET, &tp, None).await;
+    assert_eq!(after["format"], "text");
+}

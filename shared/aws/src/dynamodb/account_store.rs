@@ -414,6 +414,21 @@ impl ChannelStore for DynamoStore {
         }
     }
 
+    async fn update_channel(
+        &self,
+        client: ClientId,
+        id: ChannelId,
+        title: &str,
+        credentials: Option<&Sealed>,
+    ) -> Result<bool, StoreError> {
+        let (update, mut values) = match credentials {
+            Some(c) => ("SET #title = :title, #credentials = :credentials", vec![(":credentials", b(c.as_bytes()))]),
+            None => ("SET #title = :title", vec![]),
+        };
+        values.push((":title", s(title)));
+        self.update_if(key(client_pk(client), format!("CHANNEL#{id}")), update, "attribute_exists(#pk)", values).await
+    }
+
     async fn delete_channel(&self, client: ClientId, id: ChannelId) -> Result<bool, StoreError> {
         self.delete_unreferenced(client_pk(client), format!("CHANNEL#{id}")).await
     }
@@ -425,33 +440,24 @@ impl TemplateStore for DynamoStore {
         self.insert_child(t.client_id, template_item(t)).await
     }
 
-    async fn update_template(&self, t: &Template) -> Result<bool, StoreError> {
-        let update = "SET #title = :title, #default_lang = :lang, #format = :format, #versions = :versions";
-        let cond = "attribute_exists(#pk)";
+    async fn update_template(&self, old: &Template, t: &Template) -> Result<bool, StoreError> {
         let item = template_item(t);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(client_pk(t.client_id), format!("TEMPLATE#{}", t.id))))
-            .update_expression(update)
-            .condition_expression(cond)
-            .set_expression_attribute_names(Some(names(&[update, cond])))
-            .expression_attribute_values(":title", item["title"].clone())
-            .expression_attribute_values(":lang", item["default_lang"].clone())
-            .expression_attribute_values(":format", item["format"].clone())
-            .expression_attribute_values(":versions", item["versions"].clone())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        let before = template_item(old);
+        self.update_if(
+            key(client_pk(t.client_id), format!("TEMPLATE#{}", t.id)),
+            "SET #title = :title, #default_lang = :lang, #format = :format, #versions = :versions",
+            "attribute_exists(#pk) AND #default_lang = :old_lang AND #format = :old_format AND #versions = :old_versions",
+            vec![
+                (":title", item["title"].clone()),
+                (":lang", item["default_lang"].clone()),
+                (":format", item["format"].clone()),
+                (":versions", item["versions"].clone()),
+                (":old_lang", before["default_lang"].clone()),
+                (":old_format", before["format"].clone()),
+                (":old_versions", before["versions"].clone()),
+            ],
+        )
+        .await
     }
 
     async fn template(&self, client: ClientId, id: TemplateId) -> Result<Option<Template>, StoreError> {

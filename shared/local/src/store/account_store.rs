@@ -351,6 +351,28 @@ impl ChannelStore for SqliteStore {
             .await
     }
 
+    async fn update_channel(
+        &self,
+        client: ClientId,
+        id: ChannelId,
+        title: &str,
+        credentials: Option<&Sealed>,
+    ) -> Result<bool, StoreError> {
+        let (title, credentials) = (title.to_owned(), credentials.map(|c| c.as_bytes().to_vec()));
+        self.db
+            .run(move |conn| {
+                let n = conn
+                    .execute(
+                        "UPDATE channels SET title = ?3, credentials = COALESCE(?4, credentials)
+                         WHERE id = ?1 AND client_id = ?2",
+                        params![id.to_string(), client.to_string(), title, credentials],
+                    )
+                    .map_err(sql)?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
     async fn delete_channel(&self, client: ClientId, id: ChannelId) -> Result<bool, StoreError> {
         self.db
             .run(move |conn| {
@@ -397,21 +419,24 @@ impl TemplateStore for SqliteStore {
             .await
     }
 
-    async fn update_template(&self, t: &Template) -> Result<bool, StoreError> {
-        let t = t.clone();
+    async fn update_template(&self, old: &Template, t: &Template) -> Result<bool, StoreError> {
+        let (old, t) = (old.clone(), t.clone());
         self.db
             .run(move |conn| {
                 let n = conn
                     .execute(
                         "UPDATE templates SET title = ?3, default_lang = ?4, format = ?5, versions = ?6
-                         WHERE id = ?1 AND client_id = ?2",
+                         WHERE id = ?1 AND client_id = ?2 AND default_lang = ?7 AND format = ?8 AND versions = ?9",
                         params![
                             t.id.to_string(),
                             t.client_id.to_string(),
                             t.title,
                             t.default_lang.as_str(),
                             json(&t.format),
-                            json(&t.versions)
+                            json(&t.versions),
+                            old.default_lang.as_str(),
+                            json(&old.format),
+                            json(&old.versions),
                         ],
                     )
                     .map_err(sql)?;
