@@ -49,6 +49,18 @@ pub struct ProjectKeys {
     pub webhook_secret: Option<WebhookSecret>,
 }
 
+/// An end user as its project's owner sees it.
+pub struct EndUser {
+    /// The client's own id for the end user.
+    pub user_id: String,
+    /// The last code: `pending`, `approved`, `expired` or `locked` (its
+    /// attempts used up).
+    pub state: &'static str,
+    /// The last code's record: attempts, first seen, last sent, expiry,
+    /// delivery state, provider message id and receipt.
+    pub verification: crate::model::Verification,
+}
+
 /// What an edit of a template changes; `None` and empty: unchanged.
 #[derive(Default)]
 pub struct TemplateEdit {
@@ -504,6 +516,39 @@ impl Management {
             return Err(ManageError::Conflict("the template changed meanwhile; read it again".into()));
         }
         Ok(new)
+    }
+
+    /// A project's end users, most recently sent first (at most `limit`,
+    /// up to 200): the client's id for each (opened with the project's data
+    /// key), the last code's state and attempts, and its delivery.
+    pub async fn list_end_users(
+        &self,
+        principal: &Principal,
+        client: ClientId,
+        project: ProjectId,
+        limit: usize,
+    ) -> Result<Vec<EndUser>, ManageError> {
+        let project = self.get_project(principal, client, project).await?;
+        let key = self.keys.get(&KeyContext::project(project.id), &project.data_key).await?;
+        let now = self.clock.now();
+        let mut records = self.store.list_verifications(project.id, limit.clamp(1, 200)).await?;
+        records.sort_by(|a, b| b.sent_at.cmp(&a.sent_at));
+        records
+            .into_iter()
+            .map(|v| {
+                let aad_id = format!("{}/{}", project.id, v.user_ref.as_str());
+                let user_id = key
+                    .open_string(Aad::end_user_id(&aad_id), &v.user_id)
+                    .map_err(|_| Internal(format!("an end user of {} cannot be opened", project.id)))?;
+                let state = match v.status {
+                    crate::model::VerificationStatus::Approved => "approved",
+                    _ if v.expires_at <= now => "expired",
+                    _ if v.attempts >= v.max_attempts => "locked",
+                    _ => "pending",
+                };
+                Ok(EndUser { user_id: user_id.to_string(), state, verification: v })
+            })
+            .collect()
     }
 
     /// One of the client's projects.

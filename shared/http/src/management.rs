@@ -76,6 +76,7 @@ pub fn management_router(manage: Management, accounts: Accounts, token: Operator
             "/v1/clients/{client_id}/projects/{project_id}",
             get(get_project).patch(update_project).delete(delete_project),
         )
+        .route("/v1/clients/{client_id}/projects/{project_id}/end-users", get(list_end_users))
         .route("/v1/clients/{client_id}/logs", get(list_logs))
         .route("/v1/clients/{client_id}/tokens", get(list_tokens).post(create_token))
         .route("/v1/clients/{client_id}/tokens/{token_id}", delete(revoke_token))
@@ -566,6 +567,38 @@ struct PatchProjectBody {
     fallback_after_seconds: Option<u32>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndUsersQuery {
+    limit: Option<usize>,
+}
+
+async fn list_end_users(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path((client_id, project_id)): Path<(String, String)>,
+    Query(q): Query<EndUsersQuery>,
+) -> Result<Json<Value>> {
+    let (client, project) = (id(&client_id, "client")?, id(&project_id, "project")?);
+    let users = ctx.manage.list_end_users(&caller, client, project, q.limit.unwrap_or(50)).await?;
+    let users: Vec<Value> = users
+        .iter()
+        .map(|u| {
+            let v = &u.verification;
+            json!({
+                "user_id": u.user_id, "user_ref": v.user_ref.as_str(), "state": u.state,
+                "verification_id": v.verification_id, "attempts": v.attempts, "max_attempts": v.max_attempts,
+                "first_seen": v.first_seen, "last_sent": v.sent_at, "expires_at": v.expires_at,
+                "delivery": {
+                    "state": v.delivery, "provider_message_id": v.provider_message_id, "fallback": v.fallback,
+                    "receipt": v.receipt.as_ref().map(|r| json!({ "status": r.status, "reason": r.reason, "at": r.at })),
+                },
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "end_users": users })))
+}
+
 async fn get_project(
     State(ctx): State<Ctx>,
     Extension(caller): Extension<Principal>,
@@ -723,9 +756,25 @@ async fn delete_project(
 #[derive(Deserialize)]
 struct LogQuery {
     project_id: Option<String>,
+    /// An end user's `user_ref` (as the end-user list shows it); needs `project_id`.
+    user_ref: Option<String>,
     level: Option<String>,
     before: Option<String>,
+    /// Unix seconds: only entries written before.
+    until: Option<u64>,
     limit: Option<usize>,
+}
+
+/// The smallest log id of second `until`: entries strictly before it were
+/// written before then (log ids are time-ordered ULIDs).
+fn log_id_at(until: u64) -> std::result::Result<LogId, ApiError> {
+    let ms = until
+        .checked_mul(1000)
+        .filter(|ms| *ms < 1 << 48)
+        .ok_or_else(|| ApiError::InvalidRequest("until is out of range".into()))?;
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    Ok(LogId::from_bytes(bytes))
 }
 
 async fn list_logs(
@@ -738,10 +787,18 @@ async fn list_logs(
     let filter = LogFilter {
         project_id: q
             .project_id
+            .as_deref()
             .map(|p| p.parse::<ProjectId>())
             .transpose()
             .map_err(|_| ApiError::InvalidRequest("project_id is malformed".into()))?,
-        user_ref: None,
+        user_ref: match (&q.user_ref, &q.project_id) {
+            (Some(r), Some(_)) if (32..=64).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Some(secure2fa_core::crypto::Mac::from_hex(r.to_ascii_lowercase()))
+            }
+            (Some(_), Some(_)) => return Err(ApiError::InvalidRequest("user_ref is malformed".into())),
+            (Some(_), None) => return Err(ApiError::InvalidRequest("user_ref needs project_id".into())),
+            (None, _) => None,
+        },
         level: q
             .level
             .map(|l| {
@@ -755,6 +812,10 @@ async fn list_logs(
             .transpose()
             .map_err(|_| ApiError::InvalidRequest("before is malformed".into()))?,
         limit: q.limit.unwrap_or(50),
+    };
+    let filter = match q.until.map(log_id_at).transpose()? {
+        Some(bound) => LogFilter { before: Some(filter.before.map_or(bound, |b| b.min(bound))), ..filter },
+        None => filter,
     };
     let page = ctx.manage.list_logs(&caller, client, filter).await?;
     Ok(Json(json!({ "logs": page.entries.iter().map(log_json).collect::<Vec<_>>(), "next_before": page.next_before })))

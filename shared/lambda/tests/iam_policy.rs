@@ -417,6 +417,23 @@ async fn drive_management(
     };
     assert_eq!(env.call(&doomed, GENERATE, json!({ "user_id": "d", "to": "d@example.com" })).await.0, 202);
     assert_eq!(call("GET", format!("{c}/logs"), None).await.0, 200);
+    // The end-user view opens the end users' ids with the project's key:
+    // this instance's own project (its key cached at creation), and the
+    // projects it did not create (their keys unwrapped by KMS).
+    let (s, users) = call("GET", format!("{c}/projects/{}/end-users", project["id"].as_str().unwrap()), None).await;
+    assert_eq!((s, users["end_users"][0]["user_id"].as_str()), (200, Some("d")), "{users}");
+    let (_, all) = call("GET", "/v1/clients".into(), None).await;
+    let mut seen = 0;
+    for other in all["clients"].as_array().unwrap() {
+        let oc = format!("/v1/clients/{}", other["id"].as_str().unwrap());
+        let (_, projects) = call("GET", format!("{oc}/projects"), None).await;
+        for p in projects["projects"].as_array().unwrap() {
+            let (s, users) = call("GET", format!("{oc}/projects/{}/end-users", p["id"].as_str().unwrap()), None).await;
+            assert_eq!(s, 200, "{users}");
+            seen += users["end_users"].as_array().unwrap().len();
+        }
+    }
+    assert!(seen > 1, "other projects' end users were read");
     let channel_path = format!("{c}/channels/{}", channel["id"].as_str().unwrap());
     assert_eq!(call("DELETE", channel_path.clone(), None).await.0, 409, "still linked");
     assert_eq!(call("DELETE", format!("{c}/projects/{}", project["id"].as_str().unwrap()), None).await.0, 204);

@@ -690,3 +690,50 @@ async fn channels_and_templates_are_edited_in_place() {
     let (_, after) = t.admin(Method::GET, &tp, None).await;
     assert_eq!(after["format"], "text");
 }
+
+#[tokio::test]
+async fn a_projects_end_users_show_their_last_code_and_delivery_and_their_logs() {
+    use reqwest::Method;
+    let t = spawn_app().await;
+    assert_eq!(t.generate("alice-1", "alice@example.com").await.status, StatusCode::ACCEPTED);
+    assert_eq!(t.generate("bob-2", "bob@example.com").await.status, StatusCode::ACCEPTED);
+    t.app.process_pending_jobs().await.unwrap();
+    t.clock.advance(5);
+    assert_eq!(t.verify("alice-1", "000000").await.verify_status(), "invalid_code");
+    let (_, clients) = t.admin(Method::GET, "/v1/clients", None).await;
+    let c = format!("/v1/clients/{}", clients["clients"][0]["id"].as_str().unwrap());
+    let p = format!("{c}/projects/{}", t.creds.project_id);
+    let (s, list) = t.admin(Method::GET, &format!("{p}/end-users"), None).await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let users = list["end_users"].as_array().unwrap();
+    assert_eq!(users.len(), 2);
+    let alice = users.iter().find(|u| u["user_id"] == "alice-1").expect("the client's own id, opened");
+    assert_eq!(
+        (&alice["state"], &alice["attempts"], &alice["max_attempts"]),
+        (&json!("pending"), &json!(1), &json!(5))
+    );
+    assert_eq!(alice["delivery"]["state"], "sent");
+    assert!(alice["delivery"]["provider_message_id"].is_string(), "{alice}");
+    assert!(!list.to_string().contains("alice@example.com"), "no destination in the view");
+
+    // Its logs, and nothing else's; `until` bounds them in time.
+    let user_ref = alice["user_ref"].as_str().unwrap();
+    let (s, logs) =
+        t.admin(Method::GET, &format!("{c}/logs?project_id={}&user_ref={user_ref}", t.creds.project_id), None).await;
+    assert_eq!(s, StatusCode::OK, "{logs}");
+    let entries = logs["logs"].as_array().unwrap();
+    assert!(entries.len() >= 2 && entries.iter().all(|l| l["user_ref"] == user_ref), "{logs}");
+    // Log ids carry the wall-clock time they were written at (this test's
+    // manual clock drives everything else).
+    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let (_, none) = t.admin(Method::GET, &format!("{c}/logs?until={}", wall - 3600), None).await;
+    assert_eq!(none["logs"].as_array().unwrap().len(), 0);
+    let (_, all) = t.admin(Method::GET, &format!("{c}/logs?until={}", wall + 60), None).await;
+    assert!(all["logs"].as_array().unwrap().len() >= 3);
+    assert_eq!(t.admin(Method::GET, &format!("{c}/logs?user_ref={user_ref}"), None).await.0, StatusCode::BAD_REQUEST);
+
+    // Under another client: 404.
+    let (_, other) = t.admin(Method::POST, "/v1/clients", Some(json!({ "email": "other@acme.example" }))).await;
+    let elsewhere = format!("/v1/clients/{}/projects/{}/end-users", other["id"].as_str().unwrap(), t.creds.project_id);
+    assert_eq!(t.admin(Method::GET, &elsewhere, None).await.0, StatusCode::NOT_FOUND);
+}
