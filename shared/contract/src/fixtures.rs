@@ -76,6 +76,8 @@ pub fn project(client: ClientId, channel: ChannelId, template: TemplateId) -> Pr
         settings: ProjectSettings::default(),
         webhook: None,
         fallback: None,
+        previous_secret_key: None,
+        previous_secret_until: None,
         data_key: WrappedKey::from_bytes(vec![4, 5, 6]),
         created_at: 1_000,
     }

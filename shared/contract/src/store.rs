@@ -795,6 +795,23 @@ pub async fn a_project_is_relinked_with_its_links_reference_counts(store: Arc<dy
     let bad = secure2fa_core::model::Project { template_id: foreign.id, ..swapped.clone() };
     assert!(matches!(store.update_project(&swapped, &bad).await, Err(StoreError::Missing(_))));
     assert_eq!(store.project(p.id).await.unwrap().unwrap(), swapped);
+    // A rotated secret key keeps the previous one for an overlap; an edit
+    // read before the rotation is refused (it would bring the old key back).
+    let rotated = secure2fa_core::model::Project {
+        secret_key: sealed("secret-2"),
+        previous_secret_key: Some(swapped.secret_key.clone()),
+        previous_secret_until: Some(NOW + 3600),
+        ..swapped.clone()
+    };
+    assert!(store.update_project(&swapped, &rotated).await.unwrap());
+    assert_eq!(store.project_by_public_key(p.public_key.as_str()).await.unwrap().unwrap(), rotated);
+    assert!(
+        !store
+            .update_project(&swapped, &secure2fa_core::model::Project { title: "Old".into(), ..swapped.clone() })
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.project(p.id).await.unwrap().unwrap().secret_key, sealed("secret-2"));
     // Unlinked, everything can go.
     assert!(store.delete_project(p.client_id, p.id).await.unwrap());
     assert!(store.delete_channel(p.client_id, ch2.id).await.unwrap());

@@ -42,6 +42,9 @@ pub struct Management {
 /// endpoint; the password is the channel's receipts secret.
 pub const RECEIPTS_USERNAME: &str = "s2fa";
 
+/// The longest a rotated secret key stays accepted.
+pub const MAX_KEY_OVERLAP_SECONDS: u32 = 7 * 86_400;
+
 /// What a new project's owner is shown once and never again.
 pub struct ProjectKeys {
     pub public_key: PublicKey,
@@ -297,6 +300,8 @@ impl Management {
             settings: new.settings,
             webhook,
             fallback: new.fallback,
+            previous_secret_key: None,
+            previous_secret_until: None,
             data_key: wrapped,
             created_at: self.clock.now(),
         };
@@ -549,6 +554,63 @@ impl Management {
                 Ok(EndUser { user_id: user_id.to_string(), state, verification: v })
             })
             .collect()
+    }
+
+    /// Replaces a project's secret key (shown once) and, unless
+    /// `overlap_seconds` is 0, keeps accepting the old one for that long (at
+    /// most 7 days) so that the client's servers can move over without a
+    /// refused call. Rotating again ends the previous overlap.
+    pub async fn rotate_secret_key(
+        &self,
+        principal: &Principal,
+        client: ClientId,
+        id: ProjectId,
+        overlap_seconds: u32,
+    ) -> Result<(Project, SecretKey), ManageError> {
+        if overlap_seconds > MAX_KEY_OVERLAP_SECONDS {
+            return Err(ParseError::new("overlap_seconds", "must be at most 604800 (7 days)").into());
+        }
+        let old = self.get_project(principal, client, id).await?;
+        let key = self.keys.get(&KeyContext::project(old.id), &old.data_key).await?;
+        let secret = SecretKey::generate();
+        let now = self.clock.now();
+        let new = Project {
+            secret_key: key.seal(Aad::project_secret_key(&old.id.to_string()), secret.expose()),
+            previous_secret_key: (overlap_seconds > 0).then(|| old.secret_key.clone()),
+            previous_secret_until: (overlap_seconds > 0).then_some(now + i64::from(overlap_seconds)),
+            ..old.clone()
+        };
+        if !self.store.update_project(&old, &new).await? {
+            return Err(ManageError::Conflict("the project changed meanwhile; read it again".into()));
+        }
+        let message = format!("project {} secret key rotated; the old one works {overlap_seconds} s more", old.id);
+        self.log_on_client(old.client_id, LogLevel::Warning, "project.key_rotated", message).await;
+        Ok((new, secret))
+    }
+
+    /// Replaces a project's webhook signing secret (shown once): events are
+    /// signed with the new one from now on.
+    pub async fn rotate_webhook_secret(
+        &self,
+        principal: &Principal,
+        client: ClientId,
+        id: ProjectId,
+    ) -> Result<WebhookSecret, ManageError> {
+        let old = self.get_project(principal, client, id).await?;
+        let Some(webhook) = &old.webhook else {
+            return Err(ManageError::Conflict("the project has no webhook".into()));
+        };
+        let key = self.keys.get(&KeyContext::project(old.id), &old.data_key).await?;
+        let secret = WebhookSecret::generate();
+        let sealed = key.seal_str(Aad::webhook_secret(&old.id.to_string()), secret.expose());
+        let new =
+            Project { webhook: Some(Webhook { url: webhook.url.clone(), signing_secret: sealed }), ..old.clone() };
+        if !self.store.update_project(&old, &new).await? {
+            return Err(ManageError::Conflict("the project changed meanwhile; read it again".into()));
+        }
+        let message = format!("project {} webhook secret rotated", old.id);
+        self.log_on_client(old.client_id, LogLevel::Warning, "project.webhook_secret_rotated", message).await;
+        Ok(secret)
     }
 
     /// One of the client's projects.

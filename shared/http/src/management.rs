@@ -77,6 +77,8 @@ pub fn management_router(manage: Management, accounts: Accounts, token: Operator
             get(get_project).patch(update_project).delete(delete_project),
         )
         .route("/v1/clients/{client_id}/projects/{project_id}/end-users", get(list_end_users))
+        .route("/v1/clients/{client_id}/projects/{project_id}/rotate-secret-key", post(rotate_secret_key))
+        .route("/v1/clients/{client_id}/projects/{project_id}/rotate-webhook-secret", post(rotate_webhook_secret))
         .route("/v1/clients/{client_id}/logs", get(list_logs))
         .route("/v1/clients/{client_id}/tokens", get(list_tokens).post(create_token))
         .route("/v1/clients/{client_id}/tokens/{token_id}", delete(revoke_token))
@@ -200,6 +202,7 @@ fn project_json(p: &Project) -> Value {
         "channel_method": p.channel_method, "template_id": p.template_id, "settings": p.settings,
         "has_webhook": p.webhook.is_some(), "created_at": p.created_at,
         "fallback": p.fallback.map(|f| json!({ "channel_id": f.channel_id, "after_seconds": f.after_seconds })),
+        "previous_key_valid_until": p.previous_secret_key.as_ref().and(p.previous_secret_until),
     })
 }
 
@@ -597,6 +600,47 @@ async fn list_end_users(
         })
         .collect();
     Ok(Json(json!({ "end_users": users })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    overlap_seconds: Option<u32>,
+}
+
+/// A secret shown once: never cached.
+fn secret_answer(v: Value) -> Response {
+    let mut response = Json(v).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn rotate_secret_key(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path((client_id, project_id)): Path<(String, String)>,
+    bytes: Bytes,
+) -> Result<Response> {
+    let b: RotateBody = if bytes.is_empty() { RotateBody::default() } else { body(&bytes)? };
+    let (client, project) = (id(&client_id, "client")?, id(&project_id, "project")?);
+    let overlap = b.overlap_seconds.unwrap_or(DEFAULT_KEY_OVERLAP_SECONDS);
+    let (p, secret) = ctx.manage.rotate_secret_key(&caller, client, project, overlap).await?;
+    let mut v = project_json(&p);
+    v["secret_key"] = json!(secret.to_base64());
+    Ok(secret_answer(v))
+}
+
+/// How long a rotated key keeps working unless the request says otherwise.
+const DEFAULT_KEY_OVERLAP_SECONDS: u32 = 86_400;
+
+async fn rotate_webhook_secret(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path((client_id, project_id)): Path<(String, String)>,
+) -> Result<Response> {
+    let (client, project) = (id(&client_id, "client")?, id(&project_id, "project")?);
+    let secret = ctx.manage.rotate_webhook_secret(&caller, client, project).await?;
+    Ok(secret_answer(json!({ "webhook_secret": secret.expose() })))
 }
 
 async fn get_project(

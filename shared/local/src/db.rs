@@ -54,6 +54,8 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("clients", "totp_pending", "BLOB"),
     ("clients", "session_epoch", "INTEGER NOT NULL DEFAULT 0"),
     ("clients", "disabled", "INTEGER NOT NULL DEFAULT 0"),
+    ("projects", "previous_secret_key", "BLOB"),
+    ("projects", "previous_secret_until", "INTEGER"),
 ];
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {

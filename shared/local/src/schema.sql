@@ -60,7 +60,9 @@ CREATE TABLE IF NOT EXISTS projects (
     data_key       BLOB NOT NULL,
     created_at     INTEGER NOT NULL,
     fallback_channel_id TEXT REFERENCES channels(id) ON DELETE RESTRICT,
-    fallback_after      INTEGER
+    fallback_after      INTEGER,
+    previous_secret_key   BLOB,
+    previous_secret_until INTEGER
 );
 CREATE INDEX IF NOT EXISTS projects_client ON projects(client_id, id);
 

@@ -737,3 +737,61 @@ async fn a_projects_end_users_show_their_last_code_and_delivery_and_their_logs()
     let elsewhere = format!("/v1/clients/{}/projects/{}/end-users", other["id"].as_str().unwrap(), t.creds.project_id);
     assert_eq!(t.admin(Method::GET, &elsewhere, None).await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_rotated_secret_key_overlaps_with_the_old_one_then_replaces_it() {
+    use reqwest::Method;
+    let t = spawn_app().await;
+    let (_, clients) = t.admin(Method::GET, "/v1/clients", None).await;
+    let p = format!("/v1/clients/{}/projects/{}", clients["clients"][0]["id"].as_str().unwrap(), t.creds.project_id);
+    let old = t.secret();
+    let pk = t.public_key();
+    let t = &t;
+    let call = |sk: SecretKey, user: &'static str| {
+        let plain = json!({ "user_id": user, "to": "u@example.com", "iat": t.now() }).to_string();
+        let data = payload::seal(&sk, &t.public_key(), plain.as_bytes());
+        let body = json!({ "public_key": t.public_key().as_str(), "encrypted_data": data }).to_string();
+        async move { t.post_raw("/otp/generate", body, Some("application/json")).await.status }
+    };
+    let (s, rotated) =
+        t.admin(Method::POST, &format!("{p}/rotate-secret-key"), Some(json!({ "overlap_seconds": 3600 }))).await;
+    assert_eq!(s, StatusCode::OK, "{rotated}");
+    assert_eq!(rotated["previous_key_valid_until"], json!(START + 3600));
+    let new = SecretKey::from_base64(rotated["secret_key"].as_str().unwrap()).unwrap();
+    assert_eq!(call(new.clone(), "a").await, StatusCode::ACCEPTED, "the new key works at once");
+    assert_eq!(call(old.clone(), "b").await, StatusCode::ACCEPTED, "the old one during the overlap");
+    // A template request opened with the old key is answered under it.
+    let data = payload::seal(
+        &old,
+        &pk,
+        json!({ "user_id": "c", "to": "c@example.com", "iat": t.now(), "template_request": true })
+            .to_string()
+            .as_bytes(),
+    );
+    let r = t
+        .post_raw(
+            "/otp/generate",
+            json!({ "public_key": pk.as_str(), "encrypted_data": data }).to_string(),
+            Some("application/json"),
+        )
+        .await;
+    assert!(payload::open(&old, &pk, r.body["encrypted_data"].as_str().unwrap()).is_ok(), "{}", r.body);
+    t.clock.advance(3600);
+    assert_eq!(call(old, "d").await, StatusCode::UNAUTHORIZED, "the overlap is over");
+    assert_eq!(call(new.clone(), "e").await, StatusCode::ACCEPTED);
+    // Without an overlap the old key stops at once; 7 days at most.
+    let (_, again) =
+        t.admin(Method::POST, &format!("{p}/rotate-secret-key"), Some(json!({ "overlap_seconds": 0 }))).await;
+    assert_eq!(again["previous_key_valid_until"], Value::Null);
+    assert_eq!(call(new, "f").await, StatusCode::UNAUTHORIZED);
+    let (s, _) =
+        t.admin(Method::POST, &format!("{p}/rotate-secret-key"), Some(json!({ "overlap_seconds": 604_801 }))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    // The webhook secret: none to rotate yet, then a new one each time.
+    assert_eq!(t.admin(Method::POST, &format!("{p}/rotate-webhook-secret"), None).await.0, StatusCode::CONFLICT);
+    let (_, hooked) =
+        t.admin(Method::PATCH, &p, Some(json!({ "webhook_url": "https://hooks.acme.example/otp" }))).await;
+    let (s, fresh) = t.admin(Method::POST, &format!("{p}/rotate-webhook-secret"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_ne!(fresh["webhook_secret"], hooked["webhook_secret"]);
+}

@@ -52,6 +52,10 @@ fn project_item(p: &Project) -> Item {
         item.insert("fallback_channel_id".into(), s(f.channel_id.to_string()));
         item.insert("fallback_after".into(), n(f.after_seconds));
     }
+    if let (Some(k), Some(until)) = (&p.previous_secret_key, p.previous_secret_until) {
+        item.insert("previous_secret_key".into(), b(k.as_bytes()));
+        item.insert("previous_secret_until".into(), n(until));
+    }
     item
 }
 
@@ -79,6 +83,8 @@ fn project_from(item: &Item) -> Result<Project, StoreError> {
             }),
             _ => None,
         },
+        previous_secret_key: r.opt_sealed("previous_secret_key")?,
+        previous_secret_until: r.opt_n("previous_secret_until")?,
         data_key: r.wrapped("data_key")?,
         created_at: r.n("created_at")?,
     })
@@ -196,7 +202,7 @@ impl ProjectStore for DynamoStore {
             *deltas.entry(sk).or_default() += 1;
         }
         let mut cond = "attribute_exists(#pk) AND #client_id = :client AND #channel_id = :oc AND #template_id = :ot \
-                        AND "
+                        AND #secret_key = :osk AND "
             .to_owned();
         cond.push_str(match old.fallback {
             Some(_) => "#fallback_channel_id = :of",
@@ -209,7 +215,8 @@ impl ProjectStore for DynamoStore {
             .set_expression_attribute_names(Some(names(&[&cond])))
             .expression_attribute_values(":client", s(old.client_id.to_string()))
             .expression_attribute_values(":oc", s(old.channel_id.to_string()))
-            .expression_attribute_values(":ot", s(old.template_id.to_string()));
+            .expression_attribute_values(":ot", s(old.template_id.to_string()))
+            .expression_attribute_values(":osk", b(old.secret_key.as_bytes()));
         if let Some(f) = old.fallback {
             put = put.expression_attribute_values(":of", s(f.channel_id.to_string()));
         }

@@ -145,6 +145,13 @@ pub struct Project {
     pub webhook: Option<Webhook>,
     #[serde(default)]
     pub fallback: Option<Fallback>,
+    /// The secret key before the last rotation, sealed like `secret_key`,
+    /// still accepted until `previous_secret_until` (the overlap that lets
+    /// the client's servers move to the new key without a failed call).
+    #[serde(default)]
+    pub previous_secret_key: Option<Sealed>,
+    #[serde(default)]
+    pub previous_secret_until: Option<UnixTime>,
     pub data_key: WrappedKey,
     pub created_at: UnixTime,
 }

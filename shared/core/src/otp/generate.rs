@@ -79,7 +79,8 @@ impl OtpService {
         encrypted_data: &str,
         now: UnixTime,
     ) -> Result<Generated, GenerateError> {
-        let r: GenerateRequest = parse_generate(&open.decrypt(encrypted_data)?)?;
+        let (plain, answer_key) = open.decrypt(encrypted_data)?;
+        let r: GenerateRequest = parse_generate(&plain)?;
         check_iat(r.iat, now)?;
         let project = &open.project;
         // Counted once the request is known to come from the project's backend.
@@ -121,7 +122,7 @@ impl OtpService {
         };
 
         if r.template_request {
-            return self.generate_template(open, record, &code, r.lang.as_ref(), now).await;
+            return self.generate_template(open, answer_key, record, &code, r.lang.as_ref(), now).await;
         }
 
         let new = NewVerification {
@@ -177,6 +178,7 @@ impl OtpService {
     async fn generate_template(
         &self,
         open: &OpenProject,
+        answer_key: &crate::types::SecretKey,
         record: Verification,
         code: &OtpCode,
         lang: Option<&crate::types::Lang>,
@@ -231,7 +233,7 @@ impl OtpService {
         Ok(Generated::Template {
             verification_id,
             expires_at,
-            encrypted_data: payload::seal(&open.secret, &open.public_key, &plaintext),
+            encrypted_data: payload::seal(answer_key, &open.public_key, &plaintext),
         })
     }
 

@@ -109,16 +109,28 @@ pub(crate) struct OpenProject {
     pub project: Project,
     pub key: Arc<DataKey>,
     pub secret: SecretKey,
+    /// The secret key before the last rotation, while its overlap lasts.
+    pub previous: Option<SecretKey>,
     pub public_key: PublicKey,
 }
 
 impl OpenProject {
-    /// The plaintext of a request's `encrypted_data`.
-    pub fn decrypt(&self, encrypted_data: &str) -> Result<Vec<u8>, RequestError> {
-        payload::open(&self.secret, &self.public_key, encrypted_data).map_err(|e| match e {
+    /// The plaintext of a request's `encrypted_data`, opened with the
+    /// current secret key or, during a rotation's overlap, the previous one,
+    /// with the key that opened it (an answer is sealed with that key).
+    pub fn decrypt(&self, encrypted_data: &str) -> Result<(Vec<u8>, &SecretKey), RequestError> {
+        let refused = |e| match e {
             payload::PayloadError::Malformed => RequestError::Malformed,
             payload::PayloadError::Unauthentic => RequestError::Unauthenticated,
-        })
+        };
+        match (payload::open(&self.secret, &self.public_key, encrypted_data), &self.previous) {
+            (Ok(plain), _) => Ok((plain, &self.secret)),
+            (Err(payload::PayloadError::Unauthentic), Some(previous)) => {
+                let plain = payload::open(previous, &self.public_key, encrypted_data).map_err(refused)?;
+                Ok((plain, previous))
+            }
+            (Err(e), _) => Err(refused(e)),
+        }
     }
 }
 
@@ -155,13 +167,19 @@ impl OtpService {
             return Err(RequestError::Unauthenticated.into());
         }
         let key = key?;
-        let secret = key
-            .open(Aad::project_secret_key(&project.id.to_string()), &project.secret_key)
-            .ok()
-            .and_then(|raw| <[u8; 32]>::try_from(raw.as_slice()).ok())
-            .map(SecretKey::from_bytes)
-            .ok_or_else(|| Internal(format!("secret key of {} cannot be opened", project.id)))?;
-        Ok(OpenProject { project, key, secret, public_key })
+        let open = |sealed| {
+            key.open(Aad::project_secret_key(&project.id.to_string()), sealed)
+                .ok()
+                .and_then(|raw| <[u8; 32]>::try_from(raw.as_slice()).ok())
+                .map(SecretKey::from_bytes)
+                .ok_or_else(|| Internal(format!("secret key of {} cannot be opened", project.id)))
+        };
+        let secret = open(&project.secret_key)?;
+        let previous = match (&project.previous_secret_key, project.previous_secret_until) {
+            (Some(sealed), Some(until)) if self.clock.now() < until => Some(open(sealed)?),
+            _ => None,
+        };
+        Ok(OpenProject { project, key, secret, previous, public_key })
     }
 }
 

@@ -76,7 +76,7 @@ impl OtpService {
         encrypted_data: &str,
         now: UnixTime,
     ) -> Result<VerifyOutcome, VerifyError> {
-        let r = parse_verify(&open.decrypt(encrypted_data)?)?;
+        let r = parse_verify(&open.decrypt(encrypted_data)?.0)?;
         check_iat(r.iat, now)?;
         let (project, key) = (&open.project, &open.key);
         // Counted once the request is known to come from the project's backend.

@@ -31,6 +31,8 @@ fn project_row(row: &Row<'_>) -> rusqlite::Result<Project> {
             }
             _ => None,
         },
+        previous_secret_key: sealed_opt(row, "previous_secret_key")?,
+        previous_secret_until: get(row, "previous_secret_until")?,
         data_key: wrapped(row, "data_key")?,
         created_at: get(row, "created_at")?,
     })
@@ -130,13 +132,14 @@ impl ProjectStore for SqliteStore {
                 let current: bool = tx
                     .query_row(
                         "SELECT EXISTS (SELECT 1 FROM projects WHERE id = ?1 AND client_id = ?2 AND channel_id = ?3
-                                          AND template_id = ?4 AND fallback_channel_id IS ?5)",
+                                          AND template_id = ?4 AND fallback_channel_id IS ?5 AND secret_key = ?6)",
                         params![
                             old.id.to_string(),
                             old.client_id.to_string(),
                             old.channel_id.to_string(),
                             old.template_id.to_string(),
                             old.fallback.map(|f| f.channel_id.to_string()),
+                            old.secret_key.as_bytes(),
                         ],
                         |r| r.get(0),
                     )
@@ -165,9 +168,10 @@ impl ProjectStore for SqliteStore {
                     .execute(
                         "UPDATE projects SET title = ?3, secret_key = ?4, channel_id = ?5, channel_method = ?6,
                                 template_id = ?7, settings = ?8, webhook_url = ?9, webhook_secret = ?10,
-                                fallback_channel_id = ?11, fallback_after = ?12
+                                fallback_channel_id = ?11, fallback_after = ?12, previous_secret_key = ?17,
+                                previous_secret_until = ?18
                          WHERE id = ?1 AND client_id = ?2 AND channel_id = ?13 AND template_id = ?14
-                           AND fallback_channel_id IS ?15",
+                           AND fallback_channel_id IS ?15 AND secret_key = ?16",
                         params![
                             p.id.to_string(),
                             p.client_id.to_string(),
@@ -184,6 +188,9 @@ impl ProjectStore for SqliteStore {
                             old.channel_id.to_string(),
                             old.template_id.to_string(),
                             old.fallback.map(|f| f.channel_id.to_string()),
+                            old.secret_key.as_bytes(),
+                            p.previous_secret_key.as_ref().map(|k| k.as_bytes().to_vec()),
+                            p.previous_secret_until,
                         ],
                     )
                     .map_err(sql)?;
