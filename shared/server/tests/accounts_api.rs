@@ -6,76 +6,9 @@
 mod common;
 
 use common::*;
-use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
-use secure2fa_core::accounts::{TotpSecret, step_at};
-use serde_json::{Value, json};
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
-impl Answer {
-    /// The session cookie's value this answer sets.
-    fn cookie(&self) -> String {
-        let set = self.headers["set-cookie"].to_str().unwrap();
-        for attr in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
-            assert!(set.contains(attr), "{set} lacks {attr}");
-        }
-        set.split(';').next().unwrap().strip_prefix("__Host-s2fa_session=").unwrap().to_owned()
-    }
-}
-
-impl TestApp {
-    async fn call(&self, method: Method, path: &str, cookie: Option<&str>, body: Option<Value>) -> Answer {
-        self.call_from(method, path, cookie, body, None).await
-    }
-
-    async fn call_from(
-        &self,
-        method: Method,
-        path: &str,
-        cookie: Option<&str>,
-        body: Option<Value>,
-        origin: Option<&str>,
-    ) -> Answer {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(c) = cookie {
-            req = req.header("cookie", format!("__Host-s2fa_session={c}"));
-        }
-        if let Some(o) = origin {
-            req = req.header("origin", o);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let (status, headers) = (resp.status(), resp.headers().clone());
-        let text = resp.text().await.unwrap();
-        assert!(!status.is_server_error(), "{status}: {text}");
-        Answer { status, headers, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
-    }
-
-    /// The token quoted in the newest outbox message to `to`.
-    async fn mailed_token(&self, to: &str) -> String {
-        let list: Value = self.http.get(&self.creds.outbox_url).send().await.unwrap().json().await.unwrap();
-        let body = list.as_array().unwrap().iter().find(|m| m["to"] == to).expect("a message")["body"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let start = body.find("\"token\": \"").expect("a token") + 10;
-        body[start..start + 43].to_owned()
-    }
-
-    fn totp(&self, secret: &TotpSecret) -> String {
-        secret.code_at_step(step_at(self.now()))
-    }
-}
-
-const PW: &str = "a long and private passphrase";
-
+use secure2fa_core::accounts::TotpSecret;
+use serde_json::json;
 #[tokio::test]
 async fn a_newcomer_signs_up_enrols_and_manages_only_their_own_records() {
     let t = spawn_app().await;
@@ -224,22 +157,6 @@ async fn repeated_wrong_passwords_are_throttled_with_retry_after() {
     assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
     let retry: u32 = a.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=900).contains(&retry));
-}
-
-impl TestApp {
-    /// Signs `email` up and in (TOTP enrolled): the session cookie's value.
-    async fn signed_in(&self, email: &str) -> String {
-        self.call(Method::POST, "/v1/account/signup", None, Some(json!({ "email": email }))).await;
-        let token = self.mailed_token(email).await;
-        self.call(Method::POST, "/v1/account/confirm", None, Some(json!({ "token": token, "password": PW }))).await;
-        let login =
-            self.call(Method::POST, "/v1/account/login", None, Some(json!({ "email": email, "password": PW }))).await;
-        let enrol = login.cookie();
-        let start = self.call(Method::POST, "/v1/account/totp", Some(&enrol), None).await;
-        let secret = TotpSecret::from_base32(start.body["secret"].as_str().unwrap()).unwrap();
-        let code = json!({ "code": self.totp(&secret) });
-        self.call(Method::POST, "/v1/account/totp/confirm", Some(&enrol), Some(code)).await.cookie()
-    }
 }
 
 #[tokio::test]
