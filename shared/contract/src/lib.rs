@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod delayed_writes;
 pub mod delivery_faults;
 pub mod fixtures;
+pub mod isolation;
 pub mod key_vault;
 pub mod moto;
 pub mod store;
