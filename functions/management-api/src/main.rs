@@ -8,7 +8,7 @@ use secure2fa_lambda::wiring::{management, services};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     secure2fa_lambda::init_tracing();
-    let needs = Needs { table: true, kms: true, secrets: true, ..Needs::default() };
+    let needs = Needs { table: true, kms: true, secrets: true, delivery_queue: true, webhook_queue: true };
     let cfg = Config::from_env(needs)?;
     let aws = AwsClients::from_env().await;
     let services = services(&aws, &cfg);

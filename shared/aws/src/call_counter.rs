@@ -47,6 +47,9 @@ pub struct ApiCall {
     pub key_entity: Option<String>,
     /// SES: the configuration set the message is sent with.
     pub configuration_set: Option<String>,
+    /// SQS `StartMessageMoveTask`: the queue the messages move to (the
+    /// source queue's ARN is `resource`).
+    pub destination: Option<String>,
 }
 
 impl ApiCall {
@@ -60,6 +63,7 @@ impl ApiCall {
             partition_keys: Vec::new(),
             key_entity: None,
             configuration_set: None,
+            destination: None,
         }
     }
 }
@@ -295,7 +299,17 @@ fn describe(service: &str, operation: &str, input: &Input) -> Vec<ApiCall> {
     let call = ApiCall::new(service, operation);
     match service {
         "dynamodb" => dynamodb(operation, input),
-        "sqs" => vec![ApiCall { resource: queue_url(input), ..call }],
+        "sqs" => {
+            use aws_sdk_sqs::operation::start_message_move_task::StartMessageMoveTaskInput;
+            match input.downcast_ref::<StartMessageMoveTaskInput>() {
+                Some(i) => vec![ApiCall {
+                    resource: i.source_arn().map(str::to_owned),
+                    destination: i.destination_arn().map(str::to_owned),
+                    ..call
+                }],
+                None => vec![ApiCall { resource: queue_url(input), ..call }],
+            }
+        }
         "kms" => {
             let (resource, key_entity) = kms_key(input);
             vec![ApiCall { resource, key_entity, ..call }]

@@ -18,7 +18,7 @@ pub use clients::{AwsClients, emulator_config};
 pub use dynamodb::{DynamoQuotas, DynamoStore};
 pub use kms::KmsKeyVault;
 pub use ses::SesSender;
-pub use sqs::SqsJobQueue;
+pub use sqs::{SqsJobQueue, SqsQueueAdmin};
 
 /// Formats an SDK error with its whole cause chain (never request data).
 pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {

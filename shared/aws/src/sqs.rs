@@ -55,3 +55,91 @@ impl JobQueue for SqsJobQueue {
         Ok(())
     }
 }
+
+/// Queue health and redrive for the admin: the approximate counts SQS keeps
+/// (`GetQueueAttributes`) of each queue and its dead-letter queue, and a
+/// redrive as an SQS message move task from the dead-letter queue back to
+/// the queue its messages came from (`StartMessageMoveTask`).
+#[derive(Clone)]
+pub struct SqsQueueAdmin {
+    client: Client,
+    /// `(name, queue URL, dead-letter queue URL)`.
+    queues: Vec<(&'static str, String, String)>,
+}
+
+impl SqsQueueAdmin {
+    pub fn new(client: Client, queues: Vec<(&'static str, String, String)>) -> Self {
+        Self { client, queues }
+    }
+
+    async fn attributes(
+        &self,
+        url: &str,
+        names: &[aws_sdk_sqs::types::QueueAttributeName],
+    ) -> Result<std::collections::HashMap<aws_sdk_sqs::types::QueueAttributeName, String>, QueueError> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(url)
+            .set_attribute_names(Some(names.to_vec()))
+            .send()
+            .await
+            .map_err(|e| QueueError(crate::describe(&e)))?;
+        Ok(out.attributes.unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl secure2fa_core::ports::QueueAdmin for SqsQueueAdmin {
+    async fn health(&self) -> Result<Vec<secure2fa_core::ports::QueueHealth>, QueueError> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let mut out = Vec::with_capacity(self.queues.len());
+        for (name, url, dlq) in &self.queues {
+            let main = self
+                .attributes(
+                    url,
+                    &[
+                        A::ApproximateNumberOfMessages,
+                        A::ApproximateNumberOfMessagesNotVisible,
+                        A::ApproximateNumberOfMessagesDelayed,
+                    ],
+                )
+                .await?;
+            let dead = self.attributes(dlq, &[A::ApproximateNumberOfMessages]).await?;
+            let count =
+                |m: &std::collections::HashMap<A, String>, a: A| m.get(&a).and_then(|v| v.parse().ok()).unwrap_or(0);
+            out.push(secure2fa_core::ports::QueueHealth {
+                queue: (*name).to_owned(),
+                ready: count(&main, A::ApproximateNumberOfMessages),
+                in_flight: count(&main, A::ApproximateNumberOfMessagesNotVisible),
+                delayed: count(&main, A::ApproximateNumberOfMessagesDelayed),
+                dead_letters: count(&dead, A::ApproximateNumberOfMessages),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn redrive(&self, queue: &str) -> Result<Option<secure2fa_core::ports::Redrive>, QueueError> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let Some((_, url, dlq)) = self.queues.iter().find(|(name, _, _)| *name == queue) else { return Ok(None) };
+        let arn_of = |url: &str| {
+            let url = url.to_owned();
+            async move {
+                self.attributes(&url, &[A::QueueArn])
+                    .await?
+                    .remove(&A::QueueArn)
+                    .ok_or_else(|| QueueError("a queue has no ARN".into()))
+            }
+        };
+        let (source, destination) = (arn_of(dlq).await?, arn_of(url).await?);
+        let out = self
+            .client
+            .start_message_move_task()
+            .source_arn(source)
+            .destination_arn(destination)
+            .send()
+            .await
+            .map_err(|e| QueueError(crate::describe(&e)))?;
+        Ok(Some(secure2fa_core::ports::Redrive::Started(out.task_handle.unwrap_or_default())))
+    }
+}

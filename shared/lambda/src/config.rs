@@ -32,6 +32,10 @@ pub struct Config {
     pub kms_key_id: String,
     pub delivery_queue_url: String,
     pub webhook_queue_url: String,
+    /// The queues' dead-letter queues (the management function's queue
+    /// health and redrive); `None` where the function has no need of them.
+    pub delivery_dlq_url: Option<String>,
+    pub webhook_dlq_url: Option<String>,
     /// Secrets Manager id of `{"master": ...}`.
     pub deployment_secret_id: String,
     /// Secrets Manager id of `{"operator_token": ...}`.
@@ -99,6 +103,8 @@ impl Config {
             kms_key_id,
             delivery_queue_url,
             webhook_queue_url,
+            delivery_dlq_url: get("DELIVERY_DLQ_URL"),
+            webhook_dlq_url: get("WEBHOOK_DLQ_URL"),
             deployment_secret_id,
             operator_token_secret_id,
             ses_from_address: get("SES_FROM_ADDRESS"),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secure2fa_aws::secrets::{load_deployment_secrets, load_operator_token};
-use secure2fa_aws::{AwsClients, DynamoQuotas, DynamoStore, KmsKeyVault, SesSender, SqsJobQueue};
+use secure2fa_aws::{AwsClients, DynamoQuotas, DynamoStore, KmsKeyVault, SesSender, SqsJobQueue, SqsQueueAdmin};
 use secure2fa_core::accounts::{Accounts, SystemMailer};
 use secure2fa_core::clock::SystemClock;
 use secure2fa_core::crypto::DataKeyCache;
@@ -104,7 +104,16 @@ pub async fn management(
         load_deployment_secrets(&sm, &cfg.deployment_secret_id),
         load_operator_token(&sm, &cfg.operator_token_secret_id)
     )?;
-    let manage = s.core.management(secrets.index_key.clone(), cfg.allow_http_webhooks).with_sender(senders(aws, cfg)?);
+    let mut manage =
+        s.core.management(secrets.index_key.clone(), cfg.allow_http_webhooks).with_sender(senders(aws, cfg)?);
+    // Queue health and redrive, where the function is given the queues.
+    if let (Some(delivery_dlq), Some(webhook_dlq)) = (&cfg.delivery_dlq_url, &cfg.webhook_dlq_url) {
+        let queues = vec![
+            ("delivery", cfg.delivery_queue_url.clone(), delivery_dlq.clone()),
+            ("webhook", cfg.webhook_queue_url.clone(), webhook_dlq.clone()),
+        ];
+        manage = manage.with_queue_admin(Arc::new(SqsQueueAdmin::new(aws.sqs(), queues)));
+    }
     // Account mail (sign-up, reset) through SES from the deployment's sender.
     let mailer = SystemMailer {
         sender: Arc::new(SesSender::new(aws.ses(), cfg.ses_from_address.clone(), cfg.ses_configuration_set.clone())),

@@ -73,6 +73,8 @@ fn stack(env: &AwsEnv, twilio_url: &str) -> Stack {
         ("KmsKey", cfg.kms_key_id.clone()),
         ("DeliveryQueue", cfg.delivery_queue_url.clone()),
         ("WebhookQueue", cfg.webhook_queue_url.clone()),
+        ("DeliveryDeadLetterQueue", cfg.delivery_dlq_url.clone().unwrap()),
+        ("WebhookDeadLetterQueue", cfg.webhook_dlq_url.clone().unwrap()),
         ("DeploymentSecret", cfg.deployment_secret_id.clone()),
         ("OperatorTokenSecret", cfg.operator_token_secret_id.clone()),
         ("SesConfigurationSet", "otp-events".to_owned()),
@@ -83,6 +85,8 @@ fn stack(env: &AwsEnv, twilio_url: &str) -> Stack {
         ("KmsKey.Arn", a.key(&cfg.kms_key_id)),
         ("DeliveryQueue.Arn", a.queue(&cfg.delivery_queue_url)),
         ("WebhookQueue.Arn", a.queue(&cfg.webhook_queue_url)),
+        ("DeliveryDeadLetterQueue.Arn", a.queue(cfg.delivery_dlq_url.as_deref().unwrap())),
+        ("WebhookDeadLetterQueue.Arn", a.queue(cfg.webhook_dlq_url.as_deref().unwrap())),
     ];
     let own = |pairs: &[(&str, String)]| -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
@@ -417,6 +421,27 @@ async fn drive_management(
     };
     assert_eq!(env.call(&doomed, GENERATE, json!({ "user_id": "d", "to": "d@example.com" })).await.0, 202);
     assert_eq!(call("GET", format!("{c}/logs"), None).await.0, 200);
+    // The admin's queue health, with a dead letter in the delivery queue's
+    // dead-letter queue; a redrive of each queue. moto implements no
+    // StartMessageMoveTask: the call is made (and authorised here) and its
+    // refusal answers 503; its request format is checked against a mock in
+    // `sqs_redrive_request`.
+    env.clients
+        .sqs()
+        .send_message()
+        .queue_url(manage.cfg.delivery_dlq_url.clone().unwrap())
+        .message_body("{}")
+        .send()
+        .await
+        .unwrap();
+    let (s, health) = call("GET", "/v1/admin/queues".into(), None).await;
+    assert_eq!(s, 200, "{health}");
+    let delivery = health["queues"].as_array().unwrap().iter().find(|q| q["queue"] == "delivery").unwrap().clone();
+    assert_eq!(delivery["dead_letters"], 1, "{health}");
+    for queue in ["delivery", "webhook"] {
+        let (s, body) = call("POST", format!("/v1/admin/queues/{queue}/redrive"), None).await;
+        assert_eq!(s, 503, "moto has no StartMessageMoveTask: {body}");
+    }
     // The end-user view opens the end users' ids with the project's key:
     // this instance's own project (its key cached at creation), and the
     // projects it did not create (their keys unwrapped by KMS).
@@ -640,6 +665,7 @@ fn get_item(partition: &str) -> ApiCall {
         partition_keys: vec![partition.into()],
         key_entity: None,
         configuration_set: None,
+        destination: None,
     }
 }
 

@@ -24,8 +24,12 @@ impl Arns {
     pub fn table(&self, name: &str) -> String {
         self.arn("dynamodb", &format!("table/{name}"))
     }
-    /// `https://host/<account>/<name>` → `arn:...:sqs:<region>:<account>:<name>`.
+    /// `https://host/<account>/<name>` → `arn:...:sqs:<region>:<account>:<name>`
+    /// (an ARN stays as it is).
     pub fn queue(&self, url: &str) -> String {
+        if url.starts_with("arn:") {
+            return url.to_owned();
+        }
         let mut parts = url.trim_end_matches('/').rsplit('/');
         let name = parts.next().unwrap_or_default();
         let account = parts.next().unwrap_or(&self.account);
@@ -110,6 +114,25 @@ pub fn requests(call: &ApiCall, arns: &Arns) -> Result<Vec<Request>, String> {
             | "ReceiveMessage"
             | "DeleteMessage"
             | "GetQueueAttributes") => one(format!("sqs:{op}"), arns.queue(&resource()?), BTreeMap::new()),
+            // A message move task needs the caller's rights to receive,
+            // delete and read attributes on the source, and to send to the
+            // destination ("Amazon SQS API permissions: Actions and resource
+            // reference").
+            "StartMessageMoveTask" => {
+                let source = arns.queue(&resource()?);
+                let destination = call.destination.clone().ok_or_else(|| format!("{call:?} names no destination"))?;
+                let mut out: Vec<Request> =
+                    ["StartMessageMoveTask", "ReceiveMessage", "DeleteMessage", "GetQueueAttributes"]
+                        .into_iter()
+                        .map(|a| Request {
+                            action: format!("sqs:{a}"),
+                            resource: source.clone(),
+                            context: BTreeMap::new(),
+                        })
+                        .collect();
+                out.push(Request { action: "sqs:SendMessage".into(), resource: destination, context: BTreeMap::new() });
+                Ok(out)
+            }
             _ => Err(unknown()),
         },
         "kms" => match call.operation.as_str() {

@@ -130,6 +130,12 @@ impl AwsEnv {
             clients.sqs().create_queue().queue_name(unique("delivery")).send().await.unwrap().queue_url.unwrap();
         let webhook =
             clients.sqs().create_queue().queue_name(unique("webhook")).send().await.unwrap().queue_url.unwrap();
+        // Dead-letter queues, read by the admin's queue health (no redrive
+        // policy here: the workers' retry tests count receives themselves).
+        let delivery_dlq =
+            clients.sqs().create_queue().queue_name(unique("delivery-dlq")).send().await.unwrap().queue_url.unwrap();
+        let webhook_dlq =
+            clients.sqs().create_queue().queue_name(unique("webhook-dlq")).send().await.unwrap().queue_url.unwrap();
         clients.ses().create_email_identity().email_identity("example.com").send().await.unwrap();
         let (master, token) = (unique("deployment-master-secret-string-xxxxxxxx"), unique("operator"));
         let master_id = clients
@@ -157,6 +163,8 @@ impl AwsEnv {
             ("KMS_KEY_ID", key),
             ("DELIVERY_QUEUE_URL", delivery),
             ("WEBHOOK_QUEUE_URL", webhook),
+            ("DELIVERY_DLQ_URL", delivery_dlq),
+            ("WEBHOOK_DLQ_URL", webhook_dlq),
             ("DEPLOYMENT_SECRET_ID", master_id),
             ("OPERATOR_TOKEN_SECRET_ID", token_id),
             ("SES_FROM_ADDRESS", "otp@example.com".into()),
