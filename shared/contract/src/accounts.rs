@@ -438,6 +438,11 @@ pub async fn mail_requests_are_limited_per_address_and_per_ip(store: Arc<dyn Sto
         f.accounts.sign_up(&alice, Some("198.51.100.7")).await.unwrap();
     }
     assert!(matches!(f.accounts.request_password_reset(&alice, None).await, Err(AccountError::RateLimited { .. })));
+    // Tags and dots reach the same inbox: they count against it too.
+    for variant in ["alice+1@example.com", "a.lice@example.com", "ALICE+x@Example.com"] {
+        let v = secure2fa_core::types::Email::parse(variant).unwrap();
+        assert!(matches!(f.accounts.sign_up(&v, None).await, Err(AccountError::RateLimited { .. })), "{variant}");
+    }
     assert_eq!(f.mail.messages().len(), 3, "no mail beyond the limit");
     for i in 0..7 {
         let other = secure2fa_core::types::Email::parse(&format!("user{i}@example.com")).unwrap();

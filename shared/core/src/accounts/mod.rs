@@ -249,8 +249,19 @@ impl Accounts {
         if let Some(ip) = self.ip_subject(ip) {
             self.hit(MAIL_IP_LIMIT, &ip).await?;
         }
-        self.hit(MAIL_LIMIT, email_index(&self.index_key, email).as_str()).await?;
+        self.hit(MAIL_LIMIT, &self.mailbox_key(email)).await?;
         Ok(())
+    }
+
+    /// The mailbox an address reaches, for the mail limit: lower case,
+    /// without a `+tag` or dots in the local part (`Victim+1@x`,
+    /// `v.ictim@x` and `victim@x` count as one inbox, as many providers
+    /// deliver them), hashed.
+    fn mailbox_key(&self, email: &Email) -> String {
+        let canonical = email.canonical();
+        let (local, domain) = canonical.rsplit_once('@').unwrap_or((canonical.as_str(), ""));
+        let local: String = local.split('+').next().unwrap_or_default().chars().filter(|c| *c != '.').collect();
+        self.index_key.index("mailbox", &format!("{local}@{domain}")).as_str().to_owned()
     }
 
     /// Sign-up by email. The answer is the same whether the address is new
