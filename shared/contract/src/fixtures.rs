@@ -78,6 +78,7 @@ pub fn project(client: ClientId, channel: ChannelId, template: TemplateId) -> Pr
         fallback: None,
         previous_secret_key: None,
         previous_secret_until: None,
+        revision: 0,
         data_key: WrappedKey::from_bytes(vec![4, 5, 6]),
         created_at: 1_000,
     }

@@ -51,6 +51,7 @@ macro_rules! store_contract_tests {
             api_tokens_are_found_by_hash_and_scoped_to_their_client,
             a_delivery_fails_over_once_and_counts_a_send,
             a_project_is_relinked_with_its_links_reference_counts,
+            a_project_deleted_during_a_relink_leaves_its_links_free,
         );
         $crate::store_contract_tests!(@each_in accounts; $make;
             a_self_sign_up_never_becomes_the_admin,

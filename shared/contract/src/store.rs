@@ -766,6 +766,7 @@ pub async fn a_project_is_relinked_with_its_links_reference_counts(store: Arc<dy
         channel_id: ch2.id,
         template_id: t2.id,
         fallback: Some(Fallback { channel_id: p.channel_id, after_seconds: 60 }),
+        revision: 1,
         ..p.clone()
     };
     assert!(store.update_project(&p, &moved).await.unwrap());
@@ -785,6 +786,7 @@ pub async fn a_project_is_relinked_with_its_links_reference_counts(store: Arc<dy
     let swapped = secure2fa_core::model::Project {
         channel_id: p.channel_id,
         fallback: Some(Fallback { channel_id: ch2.id, after_seconds: 60 }),
+        revision: 2,
         ..moved.clone()
     };
     assert!(store.update_project(&moved, &swapped).await.unwrap());
@@ -792,7 +794,7 @@ pub async fn a_project_is_relinked_with_its_links_reference_counts(store: Arc<dy
     let other = store.insert_client(&client("idx-other")).await.unwrap();
     let foreign = template(other.id);
     store.insert_template(&foreign).await.unwrap();
-    let bad = secure2fa_core::model::Project { template_id: foreign.id, ..swapped.clone() };
+    let bad = secure2fa_core::model::Project { template_id: foreign.id, revision: 3, ..swapped.clone() };
     assert!(matches!(store.update_project(&swapped, &bad).await, Err(StoreError::Missing(_))));
     assert_eq!(store.project(p.id).await.unwrap().unwrap(), swapped);
     // A rotated secret key keeps the previous one for an overlap; an edit
@@ -801,6 +803,7 @@ pub async fn a_project_is_relinked_with_its_links_reference_counts(store: Arc<dy
         secret_key: sealed("secret-2"),
         previous_secret_key: Some(swapped.secret_key.clone()),
         previous_secret_until: Some(NOW + 3600),
+        revision: 3,
         ..swapped.clone()
     };
     assert!(store.update_project(&swapped, &rotated).await.unwrap());
@@ -817,4 +820,21 @@ pub async fn a_project_is_relinked_with_its_links_reference_counts(store: Arc<dy
     assert!(store.delete_channel(p.client_id, ch2.id).await.unwrap());
     assert!(store.delete_channel(p.client_id, p.channel_id).await.unwrap());
     assert!(store.delete_template(p.client_id, t2.id).await.unwrap());
+}
+
+/// A project deleted while an edit relinks it: whichever commits first, the
+/// links' reference counts end at zero (each channel and template can then
+/// be deleted, none stays held by a project that is gone).
+pub async fn a_project_deleted_during_a_relink_leaves_its_links_free(store: Arc<dyn Store>) {
+    let p = seeded_project(store.as_ref()).await;
+    let ch2 = channel(p.client_id);
+    store.insert_channel(&ch2).await.unwrap();
+    let slow: Arc<dyn Store> = DelayedWrites::new(store.clone(), Duration::from_millis(30));
+    let moved = secure2fa_core::model::Project { channel_id: ch2.id, revision: 1, ..p.clone() };
+    let (deleted, _relinked) = futures::join!(slow.delete_project(p.client_id, p.id), slow.update_project(&p, &moved));
+    assert!(deleted.unwrap(), "the delete retries on a fresh read");
+    assert!(store.project(p.id).await.unwrap().is_none());
+    assert!(store.delete_channel(p.client_id, p.channel_id).await.unwrap(), "the first channel is free");
+    assert!(store.delete_channel(p.client_id, ch2.id).await.unwrap(), "the second channel is free");
+    assert!(store.delete_template(p.client_id, p.template_id).await.unwrap());
 }

@@ -42,6 +42,9 @@ pub struct Management {
 /// endpoint; the password is the channel's receipts secret.
 pub const RECEIPTS_USERNAME: &str = "s2fa";
 
+/// Language versions a template may hold.
+pub const MAX_TEMPLATE_VERSIONS: usize = 30;
+
 /// The longest a rotated secret key stays accepted.
 pub const MAX_KEY_OVERLAP_SECONDS: u32 = 7 * 86_400;
 
@@ -201,6 +204,9 @@ impl Management {
         if !versions.contains_key(&default_lang) {
             return Err(ManageError::Invalid("the default language needs a version".into()));
         }
+        if versions.len() > MAX_TEMPLATE_VERSIONS {
+            return Err(ManageError::Invalid(format!("a template holds at most {MAX_TEMPLATE_VERSIONS} versions")));
+        }
         for (lang, version) in &versions {
             render::validate(format, version).map_err(|e| ManageError::Invalid(format!("{lang}: {e}")))?;
         }
@@ -302,6 +308,7 @@ impl Management {
             fallback: new.fallback,
             previous_secret_key: None,
             previous_secret_until: None,
+            revision: 0,
             data_key: wrapped,
             created_at: self.clock.now(),
         };
@@ -509,6 +516,9 @@ impl Management {
         if !new.versions.contains_key(&new.default_lang) {
             return Err(ManageError::Invalid("the default language needs a version".into()));
         }
+        if new.versions.len() > MAX_TEMPLATE_VERSIONS {
+            return Err(ManageError::Invalid(format!("a template holds at most {MAX_TEMPLATE_VERSIONS} versions")));
+        }
         for (lang, version) in &new.versions {
             render::validate(new.format, version).map_err(|e| ManageError::Invalid(format!("{lang}: {e}")))?;
         }
@@ -578,6 +588,7 @@ impl Management {
             secret_key: key.seal(Aad::project_secret_key(&old.id.to_string()), secret.expose()),
             previous_secret_key: (overlap_seconds > 0).then(|| old.secret_key.clone()),
             previous_secret_until: (overlap_seconds > 0).then_some(now + i64::from(overlap_seconds)),
+            revision: old.revision + 1,
             ..old.clone()
         };
         if !self.store.update_project(&old, &new).await? {
@@ -586,6 +597,30 @@ impl Management {
         let message = format!("project {} secret key rotated; the old one works {overlap_seconds} s more", old.id);
         self.log_on_client(old.client_id, LogLevel::Warning, "project.key_rotated", message).await;
         Ok((new, secret))
+    }
+
+    /// Ends a rotation's overlap now: only the current secret key opens
+    /// requests from here on (on AWS, once the OTP functions' 10-second read
+    /// cache has passed). For a leaked old key.
+    pub async fn end_key_overlap(
+        &self,
+        principal: &Principal,
+        client: ClientId,
+        id: ProjectId,
+    ) -> Result<Project, ManageError> {
+        let old = self.get_project(principal, client, id).await?;
+        let new = Project {
+            previous_secret_key: None,
+            previous_secret_until: None,
+            revision: old.revision + 1,
+            ..old.clone()
+        };
+        if !self.store.update_project(&old, &new).await? {
+            return Err(ManageError::Conflict("the project changed meanwhile; read it again".into()));
+        }
+        let message = format!("project {} previous secret key revoked", old.id);
+        self.log_on_client(old.client_id, LogLevel::Warning, "project.previous_key_revoked", message).await;
+        Ok(new)
     }
 
     /// Replaces a project's webhook signing secret (shown once): events are
@@ -679,6 +714,7 @@ impl Management {
             settings: merged.settings,
             webhook,
             fallback: merged.fallback,
+            revision: old.revision + 1,
             ..old.clone()
         };
         if !self.store.update_project(&old, &new).await? {
@@ -800,14 +836,16 @@ impl Management {
 
     /// Disables (or re-enables) a client: its sessions end and its API
     /// tokens, API keys and projects stop answering. The operator and the
-    /// admin only; the admin itself cannot be disabled.
+    /// admin signed in within the last 15 minutes only (not an API token);
+    /// the admin itself cannot be disabled.
     pub async fn set_client_disabled(
         &self,
         principal: &Principal,
         client: ClientId,
         disabled: bool,
     ) -> Result<Client, ManageError> {
-        if !principal.manages_clients() {
+        // The admin's session, recent, or the operator: not an API token.
+        if !principal.manages_clients() || !principal.manages_credentials() {
             return Err(ManageError::Forbidden);
         }
         let target = self.store.client(client).await?.ok_or(ManageError::NotFound("client"))?;

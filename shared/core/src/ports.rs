@@ -158,10 +158,10 @@ pub trait ProjectStore: Send + Sync {
     async fn project_by_public_key(&self, public_key: &str) -> Result<Option<Project>, StoreError>;
     /// Replaces a project's editable fields (title, channel, template,
     /// settings, webhook, fallback, secret keys) with `new`'s, if the stored
-    /// project still links what `old` links (its channel, template and
-    /// fallback: what the links' reference counts are moved from).
-    /// `Ok(false)` if it changed meanwhile or is absent; `Missing` if a new
-    /// channel or template is not the client's.
+    /// project is still at `old`'s revision (and links what `old` links:
+    /// what the links' reference counts are moved from); the stored revision
+    /// becomes `old.revision + 1`. `Ok(false)` if it changed meanwhile or is
+    /// absent; `Missing` if a new channel or template is not the client's.
     async fn update_project(&self, old: &Project, new: &Project) -> Result<bool, StoreError>;
     async fn list_projects(&self, client: ClientId) -> Result<Vec<Project>, StoreError>;
     /// Deletes a project with its wrapped data key (so everything sealed

@@ -78,6 +78,7 @@ pub fn management_router(manage: Management, accounts: Accounts, token: Operator
         )
         .route("/v1/clients/{client_id}/projects/{project_id}/end-users", get(list_end_users))
         .route("/v1/clients/{client_id}/projects/{project_id}/rotate-secret-key", post(rotate_secret_key))
+        .route("/v1/clients/{client_id}/projects/{project_id}/previous-secret-key", delete(end_key_overlap))
         .route("/v1/clients/{client_id}/projects/{project_id}/rotate-webhook-secret", post(rotate_webhook_secret))
         .route("/v1/clients/{client_id}/logs", get(list_logs))
         .route("/v1/clients/{client_id}/tokens", get(list_tokens).post(create_token))
@@ -633,6 +634,15 @@ async fn rotate_secret_key(
 /// How long a rotated key keeps working unless the request says otherwise.
 const DEFAULT_KEY_OVERLAP_SECONDS: u32 = 86_400;
 
+async fn end_key_overlap(
+    State(ctx): State<Ctx>,
+    Extension(caller): Extension<Principal>,
+    Path((client_id, project_id)): Path<(String, String)>,
+) -> Result<Json<Value>> {
+    let (client, project) = (id(&client_id, "client")?, id(&project_id, "project")?);
+    Ok(Json(project_json(&ctx.manage.end_key_overlap(&caller, client, project).await?)))
+}
+
 async fn rotate_webhook_secret(
     State(ctx): State<Ctx>,
     Extension(caller): Extension<Principal>,
@@ -657,7 +667,7 @@ async fn update_project(
     Extension(caller): Extension<Principal>,
     Path((client_id, project_id)): Path<(String, String)>,
     bytes: Bytes,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     let (client, project): (ClientId, ProjectId) = (id(&client_id, "client")?, id(&project_id, "project")?);
     let b: PatchProjectBody = body(&bytes)?;
     let current = ctx.manage.get_project(&caller, client, project).await?;
@@ -719,10 +729,13 @@ async fn update_project(
     };
     let (p, webhook_secret) = ctx.manage.update_project(&caller, client, project, edit).await?;
     let mut v = project_json(&p);
-    if let Some(secret) = webhook_secret {
-        v["webhook_secret"] = json!(secret.expose());
-    }
-    Ok(Json(v))
+    Ok(match webhook_secret {
+        Some(secret) => {
+            v["webhook_secret"] = json!(secret.expose());
+            secret_answer(v)
+        }
+        None => Json(v).into_response(),
+    })
 }
 
 async fn create_project(

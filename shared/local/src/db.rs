@@ -56,6 +56,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("clients", "disabled", "INTEGER NOT NULL DEFAULT 0"),
     ("projects", "previous_secret_key", "BLOB"),
     ("projects", "previous_secret_until", "INTEGER"),
+    ("projects", "revision", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {

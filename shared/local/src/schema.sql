@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS projects (
     fallback_channel_id TEXT REFERENCES channels(id) ON DELETE RESTRICT,
     fallback_after      INTEGER,
     previous_secret_key   BLOB,
-    previous_secret_until INTEGER
+    previous_secret_until INTEGER,
+    revision              INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS projects_client ON projects(client_id, id);
 

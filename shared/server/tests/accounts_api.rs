@@ -206,6 +206,13 @@ async fn a_disabled_client_loses_its_sessions_tokens_and_projects_until_enabled(
     let admin_id = t.call(Method::GET, "/v1/account", Some(&admin), None).await.body["id"].as_str().unwrap().to_owned();
     let own = t.call(Method::POST, &format!("/v1/clients/{admin_id}/disable"), Some(&admin), None).await;
     assert_eq!(own.status, StatusCode::CONFLICT);
+    // Not with the admin's API token: a stolen token must not lock clients out.
+    let admin_token = t
+        .call(Method::POST, &format!("/v1/clients/{admin_id}/tokens"), Some(&admin), Some(json!({ "name": "ops" })))
+        .await;
+    let admin_token = admin_token.body["token"].as_str().unwrap().to_owned();
+    let by_token = t.http.post(format!("{}{c}/disable", t.base)).bearer_auth(&admin_token).send().await.unwrap();
+    assert_eq!(by_token.status(), StatusCode::FORBIDDEN);
     let off = t.call(Method::POST, &format!("{c}/disable"), Some(&admin), None).await;
     assert_eq!((off.status, &off.body["disabled"]), (StatusCode::OK, &json!(true)), "{}", off.body);
 

@@ -66,22 +66,48 @@ async fn every_route_refuses_another_clients_records_and_changes_nothing() {
     let before = dump(t.app.store.as_ref(), b_id, project).await;
 
     let credentials = [Credential::Session(&session), Credential::Token(&token)];
-    let calls = every_route_refuses(secure2fa_http::OPENAPI_JSON, &others, &credentials, |method, url, body, cred| {
-        let mut req = t.http.request(method.parse().unwrap(), format!("{}{url}", t.base));
-        req = match cred {
-            Credential::Session(c) => req.header("cookie", format!("__Host-s2fa_session={c}")),
-            Credential::Token(tok) => req.bearer_auth(tok),
-        };
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        async move {
-            let resp = req.send().await.unwrap();
-            (resp.status().as_u16(), resp.json::<Value>().await.unwrap_or(Value::Null))
-        }
-    })
-    .await;
-    assert!(calls >= 50, "only {calls} calls");
+    let own = me["id"].as_str().unwrap().to_owned();
+    let calls =
+        every_route_refuses(secure2fa_http::OPENAPI_JSON, &others, &own, &credentials, |method, url, body, cred| {
+            let mut req = t.http.request(method.parse().unwrap(), format!("{}{url}", t.base));
+            req = match cred {
+                Credential::Session(c) => req.header("cookie", format!("__Host-s2fa_session={c}")),
+                Credential::Token(tok) => req.bearer_auth(tok),
+            };
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            async move {
+                let resp = req.send().await.unwrap();
+                (resp.status().as_u16(), resp.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        })
+        .await;
+    assert!(calls >= 80, "only {calls} calls");
+    // A's own project cannot be linked to B's channel, template or fallback.
+    let (t, session) = (&t, &session);
+    let call = |m: Method, path: String, body: Value| async move { t.call(m, &path, Some(session), Some(body)).await };
+    let (_, mine) = (
+        (),
+        call(Method::POST, format!("{a}/channels"), json!({ "title": "A", "method": "email", "provider": "outbox" }))
+            .await,
+    );
+    let tpl_a = json!({ "title": "A", "default_lang": "en", "versions": { "en": { "subject": "S", "body": "{{ OTP_CODE }}" } } });
+    let tpl_a = call(Method::POST, format!("{a}/templates"), tpl_a).await;
+    let project_a = json!({ "title": "A", "channel_id": mine.body["id"], "template_id": tpl_a.body["id"] });
+    let project_a = call(Method::POST, format!("{a}/projects"), project_a).await;
+    assert_eq!(project_a.status, StatusCode::CREATED, "{}", project_a.body);
+    let pa = format!("{a}/projects/{}", project_a.body["id"].as_str().unwrap());
+    for body in [
+        json!({ "channel_id": others.channel_id }),
+        json!({ "template_id": others.template_id }),
+        json!({ "fallback_channel_id": others.channel_id }),
+    ] {
+        let r = call(Method::PATCH, pa.clone(), body.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.body);
+    }
+    let foreign = json!({ "title": "X", "channel_id": others.channel_id, "template_id": others.template_id });
+    assert_eq!(call(Method::POST, format!("{a}/projects"), foreign).await.status, StatusCode::BAD_REQUEST);
     assert_eq!(dump(t.app.store.as_ref(), b_id, project).await, before, "B's records changed");
     // The records are there: the refusals were about ownership.
     assert_eq!(operator(Method::GET, format!("{b}/projects/{}", others.project_id), None).await.0, StatusCode::OK);

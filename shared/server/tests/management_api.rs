@@ -673,6 +673,20 @@ async fn channels_and_templates_are_edited_in_place() {
     assert_eq!(t.admin(Method::DELETE, &format!("{tp}/versions/en"), None).await.0, StatusCode::NOT_FOUND);
     let (_, read) = t.admin(Method::GET, &tp, None).await;
     assert_eq!(read, only_fr);
+    // At most 30 versions: the template cannot grow without bound.
+    let langs = [
+        "de", "es", "it", "nl", "pt", "sv", "da", "fi", "nb", "pl", "cs", "sk", "sl", "hr", "hu", "ro", "bg", "el",
+        "tr", "ru", "uk", "ja", "ko", "zh", "ar", "he", "hi", "th", "vi",
+    ];
+    for lang in langs {
+        let v = json!({ "subject": "Code", "body": "{{ OTP_CODE }}" });
+        let (s, e) = t.admin(Method::PUT, &format!("{tp}/versions/{lang}"), Some(v)).await;
+        assert_eq!(s, StatusCode::OK, "{lang}: {e}");
+    }
+    let (s, e) = t
+        .admin(Method::PUT, &format!("{tp}/versions/id"), Some(json!({ "subject": "Code", "body": "{{ OTP_CODE }}" })))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
 
     // An SMS project's template must stay text and fit: an HTML switch is refused.
     let (s, sms) = t.admin(Method::POST, &format!("{c}/channels"), Some(json!({ "title": "SMS", "method": "sms", "provider": "twilio", "credentials": { "account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "0123456789abcdef0123456789abcdef", "from": "+15005550006" } }))).await;
@@ -777,7 +791,17 @@ async fn a_rotated_secret_key_overlaps_with_the_old_one_then_replaces_it() {
         .await;
     assert!(payload::open(&old, &pk, r.body["encrypted_data"].as_str().unwrap()).is_ok(), "{}", r.body);
     t.clock.advance(3600);
-    assert_eq!(call(old, "d").await, StatusCode::UNAUTHORIZED, "the overlap is over");
+    assert_eq!(call(old.clone(), "d").await, StatusCode::UNAUTHORIZED, "the overlap is over");
+    // A leaked old key is cut off at once, the new one stays.
+    let (_, third) =
+        t.admin(Method::POST, &format!("{p}/rotate-secret-key"), Some(json!({ "overlap_seconds": 3600 }))).await;
+    let newer = SecretKey::from_base64(third["secret_key"].as_str().unwrap()).unwrap();
+    assert_eq!(call(new.clone(), "g").await, StatusCode::ACCEPTED, "in its overlap");
+    let (s, ended) = t.admin(Method::DELETE, &format!("{p}/previous-secret-key"), None).await;
+    assert_eq!((s, &ended["previous_key_valid_until"]), (StatusCode::OK, &Value::Null));
+    assert_eq!(call(new.clone(), "h").await, StatusCode::UNAUTHORIZED, "revoked");
+    assert_eq!(call(newer.clone(), "i").await, StatusCode::ACCEPTED);
+    let new = newer;
     assert_eq!(call(new.clone(), "e").await, StatusCode::ACCEPTED);
     // Without an overlap the old key stops at once; 7 days at most.
     let (_, again) =

@@ -27,6 +27,12 @@ fn project_pk(id: ProjectId) -> String {
     format!("PROJECT#{id}")
 }
 
+/// The condition that a project item is at `revision` (items written
+/// before revisions existed have none: revision 0).
+fn revision_condition(revision: u64) -> &'static str {
+    if revision == 0 { "(attribute_not_exists(#revision) OR #revision = :rev)" } else { "#revision = :rev" }
+}
+
 fn project_item(p: &Project) -> Item {
     let mut item = key(project_pk(p.id), "PROJECT");
     item.extend([
@@ -52,6 +58,7 @@ fn project_item(p: &Project) -> Item {
         item.insert("fallback_channel_id".into(), s(f.channel_id.to_string()));
         item.insert("fallback_after".into(), n(f.after_seconds));
     }
+    item.insert("revision".into(), n(p.revision));
     if let (Some(k), Some(until)) = (&p.previous_secret_key, p.previous_secret_until) {
         item.insert("previous_secret_key".into(), b(k.as_bytes()));
         item.insert("previous_secret_until".into(), n(until));
@@ -85,6 +92,8 @@ fn project_from(item: &Item) -> Result<Project, StoreError> {
         },
         previous_secret_key: r.opt_sealed("previous_secret_key")?,
         previous_secret_until: r.opt_n("previous_secret_until")?,
+        // Absent on items written before edits existed.
+        revision: r.opt_n("revision")?.unwrap_or(0),
         data_key: r.wrapped("data_key")?,
         created_at: r.n("created_at")?,
     })
@@ -204,13 +213,17 @@ impl ProjectStore for DynamoStore {
         let mut cond = "attribute_exists(#pk) AND #client_id = :client AND #channel_id = :oc AND #template_id = :ot \
                         AND #secret_key = :osk AND "
             .to_owned();
+        cond.push_str(revision_condition(old.revision));
+        cond.push_str(" AND ");
         cond.push_str(match old.fallback {
             Some(_) => "#fallback_channel_id = :of",
             None => "attribute_not_exists(#fallback_channel_id)",
         });
+        let stored = Project { revision: old.revision + 1, ..new.clone() };
         let mut put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.table)
-            .set_item(Some(project_item(new)))
+            .set_item(Some(project_item(&stored)))
+            .expression_attribute_values(":rev", n(old.revision))
             .condition_expression(&cond)
             .set_expression_attribute_names(Some(names(&[&cond])))
             .expression_attribute_values(":client", s(old.client_id.to_string()))
@@ -239,28 +252,39 @@ impl ProjectStore for DynamoStore {
     }
 
     async fn delete_project(&self, client: ClientId, id: ProjectId) -> Result<bool, StoreError> {
-        let Some(p) = self.project(id).await? else { return Ok(false) };
-        if p.client_id != client {
-            return Ok(false);
-        }
-        // The condition re-checks ownership atomically; the read above only
-        // tells which counters and lock to move with it.
-        let mut items = vec![
-            self.delete_item(
-                project_pk(id),
-                "PROJECT",
-                Some(("attribute_exists(#pk) AND #client_id = :client", client)),
-            ),
-            self.delete_item(format!("PUBKEY#{}", p.public_key.as_str()), "LOCK", None),
-            self.move_refs(client, format!("CHANNEL#{}", p.channel_id), -1),
-            self.move_refs(client, format!("TEMPLATE#{}", p.template_id), -1),
-        ];
-        if let Some(f) = &p.fallback {
-            items.push(self.move_refs(client, format!("CHANNEL#{}", f.channel_id), -1));
-        }
-        match self.transact(items).await? {
-            TransactOutcome::Committed => {}
-            TransactOutcome::Cancelled(_) => return Ok(false),
+        // The read tells which counters and lock to move; the delete is
+        // conditional on the project still being that read (its client and
+        // revision: an edit in between may have relinked it), else read again.
+        let mut attempts = 0;
+        loop {
+            let Some(p) = self.project(id).await? else { return Ok(false) };
+            if p.client_id != client {
+                return Ok(false);
+            }
+            let cond = format!("attribute_exists(#pk) AND #client_id = :client AND {}", revision_condition(p.revision));
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(project_pk(id), "PROJECT")))
+                .condition_expression(&cond)
+                .set_expression_attribute_names(Some(names(&[&cond])))
+                .expression_attribute_values(":client", s(client.to_string()))
+                .expression_attribute_values(":rev", n(p.revision))
+                .build()
+                .expect("complete");
+            let mut items = vec![
+                TransactWriteItem::builder().delete(delete).build(),
+                self.delete_item(format!("PUBKEY#{}", p.public_key.as_str()), "LOCK", None),
+                self.move_refs(client, format!("CHANNEL#{}", p.channel_id), -1),
+                self.move_refs(client, format!("TEMPLATE#{}", p.template_id), -1),
+            ];
+            if let Some(f) = &p.fallback {
+                items.push(self.move_refs(client, format!("CHANNEL#{}", f.channel_id), -1));
+            }
+            match self.transact(items).await? {
+                TransactOutcome::Committed => break,
+                TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 0) && attempts < 5 => attempts += 1,
+                TransactOutcome::Cancelled(_) => return Ok(false),
+            }
         }
         // End users: unreadable already (the wrapped data key is gone);
         // removed now rather than left to their TTL. Send counters hold a

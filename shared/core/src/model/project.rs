@@ -152,6 +152,10 @@ pub struct Project {
     pub previous_secret_key: Option<Sealed>,
     #[serde(default)]
     pub previous_secret_until: Option<UnixTime>,
+    /// Counts the project's edits: every edit is a compare-and-set on it, so
+    /// an edit or rotation based on a stale read is refused, never merged.
+    #[serde(default)]
+    pub revision: u64,
     pub data_key: WrappedKey,
     pub created_at: UnixTime,
 }

@@ -33,6 +33,7 @@ fn project_row(row: &Row<'_>) -> rusqlite::Result<Project> {
         },
         previous_secret_key: sealed_opt(row, "previous_secret_key")?,
         previous_secret_until: get(row, "previous_secret_until")?,
+        revision: get::<i64>(row, "revision")? as u64,
         data_key: wrapped(row, "data_key")?,
         created_at: get(row, "created_at")?,
     })
@@ -132,7 +133,8 @@ impl ProjectStore for SqliteStore {
                 let current: bool = tx
                     .query_row(
                         "SELECT EXISTS (SELECT 1 FROM projects WHERE id = ?1 AND client_id = ?2 AND channel_id = ?3
-                                          AND template_id = ?4 AND fallback_channel_id IS ?5 AND secret_key = ?6)",
+                                          AND template_id = ?4 AND fallback_channel_id IS ?5 AND secret_key = ?6
+                                          AND revision = ?7)",
                         params![
                             old.id.to_string(),
                             old.client_id.to_string(),
@@ -140,6 +142,7 @@ impl ProjectStore for SqliteStore {
                             old.template_id.to_string(),
                             old.fallback.map(|f| f.channel_id.to_string()),
                             old.secret_key.as_bytes(),
+                            old.revision as i64,
                         ],
                         |r| r.get(0),
                     )
@@ -169,9 +172,9 @@ impl ProjectStore for SqliteStore {
                         "UPDATE projects SET title = ?3, secret_key = ?4, channel_id = ?5, channel_method = ?6,
                                 template_id = ?7, settings = ?8, webhook_url = ?9, webhook_secret = ?10,
                                 fallback_channel_id = ?11, fallback_after = ?12, previous_secret_key = ?17,
-                                previous_secret_until = ?18
+                                previous_secret_until = ?18, revision = ?19 + 1
                          WHERE id = ?1 AND client_id = ?2 AND channel_id = ?13 AND template_id = ?14
-                           AND fallback_channel_id IS ?15 AND secret_key = ?16",
+                           AND fallback_channel_id IS ?15 AND secret_key = ?16 AND revision = ?19",
                         params![
                             p.id.to_string(),
                             p.client_id.to_string(),
@@ -191,6 +194,7 @@ impl ProjectStore for SqliteStore {
                             old.secret_key.as_bytes(),
                             p.previous_secret_key.as_ref().map(|k| k.as_bytes().to_vec()),
                             p.previous_secret_until,
+                            old.revision as i64,
                         ],
                     )
                     .map_err(sql)?;
