@@ -229,3 +229,41 @@ impl From<secure2fa_core::types::ParseError> for ApiError {
         Self::InvalidRequest(e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The OpenAPI document's error codes are exactly the codes answered.
+    #[test]
+    fn every_error_code_is_documented() {
+        let all = [
+            ApiError::InvalidBody(String::new()),
+            ApiError::MalformedPayload,
+            ApiError::Unauthenticated,
+            ApiError::InvalidRequest(String::new()),
+            ApiError::StaleRequest,
+            ApiError::PayloadTooLarge,
+            ApiError::UnsupportedMediaType,
+            ApiError::RateLimited { reason: RateLimitReason::TooManyRequests, retry_after_seconds: 1 },
+            ApiError::NotFound(String::new()),
+            ApiError::MethodNotAllowed,
+            ApiError::Conflict(String::new()),
+            ApiError::Forbidden(String::new()),
+            ApiError::Unauthorized,
+            ApiError::BadCredentials(String::new()),
+            ApiError::Internal(String::new()),
+            ApiError::Unavailable(String::new()),
+        ];
+        let doc: serde_json::Value = serde_json::from_str(crate::OPENAPI_JSON).unwrap();
+        let documented: std::collections::BTreeSet<&str> = doc["components"]["schemas"]["Error"]["properties"]["error"]
+            ["properties"]["code"]["enum"]
+            .as_array()
+            .expect("the error codes are an enum")
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        let answered: std::collections::BTreeSet<&str> = all.iter().map(ApiError::code).collect();
+        assert_eq!(documented, answered);
+    }
+}
