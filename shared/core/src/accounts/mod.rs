@@ -310,16 +310,19 @@ impl Accounts {
         self.mailer.send(&to, "Confirm your Secure-2FA account", body).await
     }
 
-    /// Confirms a sign-up with the mailed token and sets the first password.
-    /// The password is checked before the token is used, so a refused
-    /// password does not burn the link.
-    pub async fn confirm(&self, token: &str, password: &str) -> Result<(), AccountError> {
+    /// Uses a mailed token of `purpose` with a new password: the policy is
+    /// checked without the email first, then with it once the token names
+    /// the client (a refusal then gives the token back: the password was
+    /// the problem, not the link). The client and the new password's hash.
+    async fn redeem(
+        &self,
+        token: &str,
+        password: &str,
+        purpose: AccountTokenPurpose,
+    ) -> Result<(Client, String), AccountError> {
         if password.chars().count() > PASSWORD_MAX_CHARS || token.len() > 100 {
             return Err(AccountError::BadToken);
         }
-        let purpose = AccountTokenPurpose::Confirm;
-        // The policy without the email first; with it once the token names
-        // the client (a refusal then gives the token back).
         Password::new(password, &["secure2fa", "secure-2fa"])?;
         let hash = OpaqueSecret::hash_of(token);
         let taken = self.store.take_account_token(&hash, purpose, self.now()).await?.ok_or(AccountError::BadToken)?;
@@ -328,12 +331,17 @@ impl Accounts {
         let password = match Self::new_password(password, &email) {
             Ok(p) => p,
             Err(e) => {
-                // Give the link back: the password was the problem, not the token.
                 self.store.insert_account_token(&taken).await?;
                 return Err(e);
             }
         };
         let hashed = self.hasher.hash(&password).await;
+        Ok((client, hashed))
+    }
+
+    /// Confirms a sign-up with the mailed token and sets the first password.
+    pub async fn confirm(&self, token: &str, password: &str) -> Result<(), AccountError> {
+        let (client, hashed) = self.redeem(token, password, AccountTokenPurpose::Confirm).await?;
         self.store.confirm_client(client.id, &hashed, self.now()).await?.ok_or(AccountError::BadToken)?;
         Ok(())
     }
@@ -366,23 +374,7 @@ impl Accounts {
     /// Sets a new password with a mailed reset token; every session ends.
     /// The authenticator stays linked.
     pub async fn reset_password(&self, token: &str, password: &str) -> Result<(), AccountError> {
-        if password.chars().count() > PASSWORD_MAX_CHARS || token.len() > 100 {
-            return Err(AccountError::BadToken);
-        }
-        Password::new(password, &["secure2fa", "secure-2fa"])?;
-        let purpose = AccountTokenPurpose::Reset;
-        let hash = OpaqueSecret::hash_of(token);
-        let taken = self.store.take_account_token(&hash, purpose, self.now()).await?.ok_or(AccountError::BadToken)?;
-        let client = self.store.client(taken.client_id).await?.ok_or(AccountError::BadToken)?;
-        let email = self.client_email(&client).await?;
-        let password = match Self::new_password(password, &email) {
-            Ok(p) => p,
-            Err(e) => {
-                self.store.insert_account_token(&taken).await?;
-                return Err(e);
-            }
-        };
-        let hashed = self.hasher.hash(&password).await;
+        let (client, hashed) = self.redeem(token, password, AccountTokenPurpose::Reset).await?;
         if !self.store.set_password(client.id, &hashed).await? {
             return Err(AccountError::BadToken);
         }
