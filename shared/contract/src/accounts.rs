@@ -506,3 +506,15 @@ pub async fn an_ipv6_prefix_counts_as_one_address(store: Arc<dyn Store>) {
     let other = f.accounts.login("late@example.com", "guess guess guess", Some("2001:db8:1:3::1")).await;
     assert!(matches!(other, Err(AccountError::BadCredentials)), "another /64 is another subscriber");
 }
+
+pub async fn a_lost_authenticator_is_unlinked_with_a_backup_code(store: Arc<dyn Store>) {
+    let f = AccountsFixture::new(store);
+    let (_, codes, cookie) = f.enrolled("alice@example.com", PW).await;
+    let wrong = f.accounts.remove_totp(&cookie, "not the password", &codes[0], None).await;
+    assert!(matches!(wrong, Err(AccountError::BadCredentials)), "the password is needed too");
+    assert!(matches!(f.accounts.remove_totp(&cookie, PW, "zzzzz-zzzzz", None).await, Err(AccountError::BadCode)));
+    f.accounts.remove_totp(&cookie, PW, &codes[0], None).await.unwrap();
+    assert!(f.accounts.session(&cookie).await.is_err(), "every session ends");
+    let again = f.accounts.login("alice@example.com", PW, None).await.unwrap();
+    assert_eq!(again.level, SessionLevel::Enrol, "the next sign-in enrols a new authenticator");
+}

@@ -74,6 +74,7 @@ macro_rules! store_contract_tests {
             account_mail_goes_to_the_stored_address_not_the_typed_one,
             a_password_reset_lifts_a_lock_out,
             an_ipv6_prefix_counts_as_one_address,
+            a_lost_authenticator_is_unlinked_with_a_backup_code,
         );
         $crate::store_contract_tests!(@each_in verify_race; $make;
             a_right_guess_behind_concurrent_wrong_ones_is_refused,

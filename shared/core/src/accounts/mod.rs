@@ -659,8 +659,9 @@ impl Accounts {
         Ok((codes, session))
     }
 
-    /// Unlinks the authenticator: needs the password and a current code.
-    /// Every session ends (the next sign-in enrols a new one).
+    /// Unlinks the authenticator: needs the password and a current code of
+    /// it, or one of the backup codes (a lost device). Every session ends
+    /// (the next sign-in enrols a new one).
     pub async fn remove_totp(
         &self,
         cookie: &str,
@@ -671,7 +672,11 @@ impl Accounts {
         let (_, client) = self.signed_in(cookie).await?;
         self.check_password(None, &client.email_index, Some(&client), password, ip).await?;
         self.hit_second_factor(client.id).await?;
-        self.use_totp(&client, code).await?;
+        if code.trim().len() == totp::DIGITS {
+            self.use_totp(&client, code).await?;
+        } else {
+            self.use_backup_code(&client, code).await?;
+        }
         self.clear_second_factor(client.id).await?;
         self.store.remove_totp(client.id).await?;
         Ok(())
