@@ -547,7 +547,7 @@ impl Management {
         let key = self.keys.get(&KeyContext::project(project.id), &project.data_key).await?;
         let now = self.clock.now();
         let mut records = self.store.list_verifications(project.id, limit.clamp(1, 200)).await?;
-        records.sort_by(|a, b| b.sent_at.cmp(&a.sent_at));
+        records.sort_by_key(|v| std::cmp::Reverse(v.sent_at));
         records
             .into_iter()
             .map(|v| {
