@@ -11,7 +11,6 @@ use axum::extract::{DefaultBodyLimit, Extension, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use secure2fa_core::accounts::{Accounts, NewSession, SecondFactor};
 use secure2fa_core::error::AccountError;
@@ -20,6 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::management::body;
+use crate::routes::Routes;
 use crate::{ApiError, ClientIp};
 
 /// The session cookie's name.
@@ -27,22 +27,33 @@ pub const SESSION_COOKIE: &str = "__Host-s2fa_session";
 
 type Result<T> = std::result::Result<T, ApiError>;
 
+/// The account API's routes.
+fn routes() -> Routes<Accounts> {
+    Routes::new()
+        .at(Method::GET, "/v1/account", view)
+        .at(Method::POST, "/v1/account/signup", sign_up)
+        .at(Method::POST, "/v1/account/confirm", confirm)
+        .at(Method::POST, "/v1/account/login", login)
+        .at(Method::POST, "/v1/account/login/second-factor", second_factor)
+        .at(Method::POST, "/v1/account/totp", start_totp)
+        .at(Method::POST, "/v1/account/totp/confirm", confirm_totp)
+        .at(Method::POST, "/v1/account/totp/remove", remove_totp)
+        .at(Method::POST, "/v1/account/backup-codes", backup_codes)
+        .at(Method::POST, "/v1/account/password", change_password)
+        .at(Method::POST, "/v1/account/password-reset", request_reset)
+        .at(Method::POST, "/v1/account/password-reset/confirm", reset_password)
+        .at(Method::POST, "/v1/account/logout", logout)
+        .at(Method::POST, "/v1/account/logout-everywhere", logout_everywhere)
+}
+
+/// The account API's routes, for the route-table test.
+pub(crate) fn served() -> Vec<(&'static str, Method)> {
+    routes().served().to_vec()
+}
+
 pub fn account_router(accounts: Accounts) -> Router {
-    Router::new()
-        .route("/v1/account", get(view))
-        .route("/v1/account/signup", post(sign_up))
-        .route("/v1/account/confirm", post(confirm))
-        .route("/v1/account/login", post(login))
-        .route("/v1/account/login/second-factor", post(second_factor))
-        .route("/v1/account/totp", post(start_totp))
-        .route("/v1/account/totp/confirm", post(confirm_totp))
-        .route("/v1/account/totp/remove", post(remove_totp))
-        .route("/v1/account/backup-codes", post(backup_codes))
-        .route("/v1/account/password", post(change_password))
-        .route("/v1/account/password-reset", post(request_reset))
-        .route("/v1/account/password-reset/confirm", post(reset_password))
-        .route("/v1/account/logout", post(logout))
-        .route("/v1/account/logout-everywhere", post(logout_everywhere))
+    routes()
+        .into_router()
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .route_layer(middleware::from_fn(same_origin_only))
         .route_layer(middleware::from_fn(json_only))

@@ -11,9 +11,9 @@ mod management;
 mod otp;
 mod rate_limit;
 mod receipts;
+mod routes;
 
 use axum::Router;
-use axum::routing::get;
 
 pub use account::{SESSION_COOKIE, account_router};
 pub use client_ip::ClientIp;
@@ -26,9 +26,49 @@ pub use receipts::receipts_router;
 /// `GET /health` and JSON answers for unknown routes and methods; merge the
 /// feature routers into this.
 pub fn base_router() -> Router {
-    Router::new()
-        .route("/health", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+    base_routes().into_router().fallback(|| async { ApiError::NotFound("no such route".into()) })
+}
+
+fn base_routes() -> routes::Routes<()> {
+    routes::Routes::new()
+        .at(http::Method::GET, "/health", || async { axum::Json(serde_json::json!({ "status": "ok" })) })
+}
+
+/// Every route the routers of this crate serve (`method`, path template):
+/// the routers are built from these very tables.
+pub fn served_routes() -> Vec<(&'static str, http::Method)> {
+    let mut all = base_routes().served().to_vec();
+    all.extend(otp::served());
+    all.extend(management::served());
+    all.extend(account::served());
+    all.extend(receipts::served());
+    all
+}
+
+#[cfg(test)]
+mod route_table {
+    use std::collections::BTreeSet;
+
+    /// The OpenAPI document describes exactly the operations served: no
+    /// route is served undocumented, none documented unserved.
+    #[test]
+    fn every_served_route_is_documented_and_every_documented_one_served() {
+        let served: BTreeSet<(String, String)> =
+            super::served_routes().into_iter().map(|(p, m)| (p.to_owned(), m.as_str().to_lowercase())).collect();
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI_JSON).unwrap();
+        let mut documented = BTreeSet::new();
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for method in ops.as_object().unwrap().keys() {
+                if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                    documented.insert((path.clone(), method.clone()));
+                }
+            }
+        }
+        let undocumented: Vec<_> = served.difference(&documented).collect();
+        let unserved: Vec<_> = documented.difference(&served).collect();
+        assert!(undocumented.is_empty() && unserved.is_empty(), "undocumented {undocumented:?}, unserved {unserved:?}");
+        assert_eq!(served.len(), 52);
+    }
 }
 
 /// The layers every served router gets, Lambda or local: error answers in

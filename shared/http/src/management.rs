@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, Request, State};
+use axum::http::Method;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use secure2fa_core::accounts::Accounts;
 use secure2fa_core::ids::{ChannelId, ClientId, LogId, ProjectId, TemplateId, TokenId};
@@ -35,6 +35,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::ApiError;
+use crate::routes::Routes;
 
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 
@@ -47,48 +48,62 @@ struct Ctx {
 
 type Result<T> = std::result::Result<T, ApiError>;
 
+/// The management API's routes (all behind [`authenticate`]).
+fn routes() -> Routes<Ctx> {
+    Routes::new()
+        .at(Method::GET, "/v1/clients", list_clients)
+        .at(Method::POST, "/v1/clients", create_client)
+        .at(Method::GET, "/v1/admin/queues", queue_health)
+        .at(Method::POST, "/v1/admin/queues/{queue}/redrive", redrive)
+        .at(Method::POST, "/v1/clients/{client_id}/disable", disable_client)
+        .at(Method::POST, "/v1/clients/{client_id}/enable", enable_client)
+        .at(Method::GET, "/v1/clients/{client_id}/channels", list_channels)
+        .at(Method::POST, "/v1/clients/{client_id}/channels", create_channel)
+        .at(Method::GET, "/v1/clients/{client_id}/channels/{channel_id}", get_channel)
+        .at(Method::PATCH, "/v1/clients/{client_id}/channels/{channel_id}", update_channel)
+        .at(Method::DELETE, "/v1/clients/{client_id}/channels/{channel_id}", delete_channel)
+        .at(Method::POST, "/v1/clients/{client_id}/channels/{channel_id}/test", test_channel)
+        .at(Method::POST, "/v1/clients/{client_id}/channels/{channel_id}/receipts-secret", rotate_receipt_secret)
+        .at(Method::GET, "/v1/clients/{client_id}/templates", list_templates)
+        .at(Method::POST, "/v1/clients/{client_id}/templates", create_template)
+        .at(Method::GET, "/v1/clients/{client_id}/templates/{template_id}", get_template)
+        .at(Method::PATCH, "/v1/clients/{client_id}/templates/{template_id}", update_template)
+        .at(Method::DELETE, "/v1/clients/{client_id}/templates/{template_id}", delete_template)
+        .at(Method::PUT, "/v1/clients/{client_id}/templates/{template_id}/versions/{lang}", set_template_version)
+        .at(Method::DELETE, "/v1/clients/{client_id}/templates/{template_id}/versions/{lang}", remove_template_version)
+        .at(Method::GET, "/v1/clients/{client_id}/projects", list_projects)
+        .at(Method::POST, "/v1/clients/{client_id}/projects", create_project)
+        .at(Method::GET, "/v1/clients/{client_id}/projects/{project_id}", get_project)
+        .at(Method::PATCH, "/v1/clients/{client_id}/projects/{project_id}", update_project)
+        .at(Method::DELETE, "/v1/clients/{client_id}/projects/{project_id}", delete_project)
+        .at(Method::GET, "/v1/clients/{client_id}/projects/{project_id}/end-users", list_end_users)
+        .at(Method::POST, "/v1/clients/{client_id}/projects/{project_id}/rotate-secret-key", rotate_secret_key)
+        .at(Method::DELETE, "/v1/clients/{client_id}/projects/{project_id}/previous-secret-key", end_key_overlap)
+        .at(Method::POST, "/v1/clients/{client_id}/projects/{project_id}/rotate-webhook-secret", rotate_webhook_secret)
+        .at(Method::GET, "/v1/clients/{client_id}/logs", list_logs)
+        .at(Method::GET, "/v1/clients/{client_id}/tokens", list_tokens)
+        .at(Method::POST, "/v1/clients/{client_id}/tokens", create_token)
+        .at(Method::DELETE, "/v1/clients/{client_id}/tokens/{token_id}", revoke_token)
+}
+
+/// The management API's routes, for the route-table test.
+pub(crate) fn served() -> Vec<(&'static str, Method)> {
+    let mut all = routes().served().to_vec();
+    all.push(("/v1/openapi.json", Method::GET));
+    all
+}
+
 pub fn management_router(manage: Management, accounts: Accounts, token: OperatorToken) -> Router {
     let ctx = Ctx { manage, accounts, token };
-    let protected = Router::new()
-        .route("/v1/clients", get(list_clients).post(create_client))
-        .route("/v1/admin/queues", get(queue_health))
-        .route("/v1/admin/queues/{queue}/redrive", post(redrive))
-        .route("/v1/clients/{client_id}/disable", post(disable_client))
-        .route("/v1/clients/{client_id}/enable", post(enable_client))
-        .route("/v1/clients/{client_id}/channels", get(list_channels).post(create_channel))
-        .route(
-            "/v1/clients/{client_id}/channels/{channel_id}",
-            get(get_channel).patch(update_channel).delete(delete_channel),
-        )
-        .route("/v1/clients/{client_id}/channels/{channel_id}/test", post(test_channel))
-        .route("/v1/clients/{client_id}/channels/{channel_id}/receipts-secret", post(rotate_receipt_secret))
-        .route("/v1/clients/{client_id}/templates", get(list_templates).post(create_template))
-        .route(
-            "/v1/clients/{client_id}/templates/{template_id}",
-            get(get_template).patch(update_template).delete(delete_template),
-        )
-        .route(
-            "/v1/clients/{client_id}/templates/{template_id}/versions/{lang}",
-            put(set_template_version).delete(remove_template_version),
-        )
-        .route("/v1/clients/{client_id}/projects", get(list_projects).post(create_project))
-        .route(
-            "/v1/clients/{client_id}/projects/{project_id}",
-            get(get_project).patch(update_project).delete(delete_project),
-        )
-        .route("/v1/clients/{client_id}/projects/{project_id}/end-users", get(list_end_users))
-        .route("/v1/clients/{client_id}/projects/{project_id}/rotate-secret-key", post(rotate_secret_key))
-        .route("/v1/clients/{client_id}/projects/{project_id}/previous-secret-key", delete(end_key_overlap))
-        .route("/v1/clients/{client_id}/projects/{project_id}/rotate-webhook-secret", post(rotate_webhook_secret))
-        .route("/v1/clients/{client_id}/logs", get(list_logs))
-        .route("/v1/clients/{client_id}/tokens", get(list_tokens).post(create_token))
-        .route("/v1/clients/{client_id}/tokens/{token_id}", delete(revoke_token))
+    let protected = routes()
+        .into_router()
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .route_layer(middleware::from_fn_with_state(ctx.clone(), authenticate))
         .route_layer(middleware::from_fn(crate::account::same_origin_only))
         .with_state(ctx.clone());
-    Router::new()
-        .route("/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON) }))
+    Routes::new()
+        .at(Method::GET, "/v1/openapi.json", || async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON) })
+        .into_router()
         .with_state(ctx)
         .merge(protected)
 }

@@ -3,9 +3,8 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::{Json, Router, middleware};
 use secure2fa_core::ids::VerificationId;
 use secure2fa_core::model::ChannelMethod;
@@ -13,6 +12,7 @@ use secure2fa_core::otp::{Generated, OtpService, VerifyOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::routes::Routes;
 use crate::{ApiError, IpRateLimit};
 
 /// What the client's backend posts to `/otp/generate` and `/otp/verify`.
@@ -72,15 +72,26 @@ pub enum OtpRoutes {
     Both,
 }
 
-pub fn otp_router(service: OtpService, routes: OtpRoutes, ip_limit: Option<IpRateLimit>) -> Router {
-    let mut router = Router::new();
-    if routes != OtpRoutes::Verify {
-        router = router.route("/otp/generate", post(generate));
+/// The OTP API's routes, `which` of them.
+fn routes(which: OtpRoutes) -> Routes<OtpService> {
+    let mut routes = Routes::new();
+    if which != OtpRoutes::Verify {
+        routes = routes.at(Method::POST, "/otp/generate", generate);
     }
-    if routes != OtpRoutes::Generate {
-        router = router.route("/otp/verify", post(verify));
+    if which != OtpRoutes::Generate {
+        routes = routes.at(Method::POST, "/otp/verify", verify);
     }
-    let router = router
+    routes
+}
+
+/// The OTP API's routes, for the route-table test.
+pub(crate) fn served() -> Vec<(&'static str, Method)> {
+    routes(OtpRoutes::Both).served().to_vec()
+}
+
+pub fn otp_router(service: OtpService, which: OtpRoutes, ip_limit: Option<IpRateLimit>) -> Router {
+    let router = routes(which)
+        .into_router()
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(service);

@@ -8,13 +8,13 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, Uri, header};
+use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use secure2fa_core::otp::{MAX_RECEIPT_BODY, ReceiptCallback, Receipts};
 use serde_json::json;
 
 use crate::ApiError;
+use crate::routes::Routes;
 
 #[derive(Clone)]
 struct Ctx {
@@ -25,10 +25,19 @@ struct Ctx {
 /// The receipts endpoint. `public_url` is the deployment's public base URL
 /// (what the providers were told to call, and what Twilio and Plivo sign);
 /// without one, `https://<Host header>` stands in for it.
+fn routes() -> Routes<Ctx> {
+    Routes::new().at(Method::POST, "/receipts/{provider}/{client_id}/{channel_id}", receive)
+}
+
+/// The receipts route, for the route-table test.
+pub(crate) fn served() -> Vec<(&'static str, Method)> {
+    routes().served().to_vec()
+}
+
 pub fn receipts_router(receipts: Receipts, public_url: Option<String>) -> Router {
     let public_url = public_url.map(|u| u.trim_end_matches('/').to_owned());
-    Router::new()
-        .route("/receipts/{provider}/{client_id}/{channel_id}", post(receive))
+    routes()
+        .into_router()
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_RECEIPT_BODY))
         .with_state(Ctx { receipts, public_url })
