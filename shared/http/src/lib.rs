@@ -45,32 +45,6 @@ pub fn served_routes() -> Vec<(&'static str, http::Method)> {
     all
 }
 
-#[cfg(test)]
-mod route_table {
-    use std::collections::BTreeSet;
-
-    /// The OpenAPI document describes exactly the operations served: no
-    /// route is served undocumented, none documented unserved.
-    #[test]
-    fn every_served_route_is_documented_and_every_documented_one_served() {
-        let served: BTreeSet<(String, String)> =
-            super::served_routes().into_iter().map(|(p, m)| (p.to_owned(), m.as_str().to_lowercase())).collect();
-        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI_JSON).unwrap();
-        let mut documented = BTreeSet::new();
-        for (path, ops) in doc["paths"].as_object().unwrap() {
-            for method in ops.as_object().unwrap().keys() {
-                if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
-                    documented.insert((path.clone(), method.clone()));
-                }
-            }
-        }
-        let undocumented: Vec<_> = served.difference(&documented).collect();
-        let unserved: Vec<_> = documented.difference(&served).collect();
-        assert!(undocumented.is_empty() && unserved.is_empty(), "undocumented {undocumented:?}, unserved {unserved:?}");
-        assert_eq!(served.len(), 52);
-    }
-}
-
 /// The layers every served router gets, Lambda or local: error answers in
 /// the JSON error format whatever produced them (see [`json_errors`]), and
 /// request tracing without bodies or query strings (they may hold personal
@@ -139,4 +113,30 @@ async fn json_errors(response: axum::response::Response) -> axum::response::Resp
     let mut json = error.into_response();
     *json.status_mut() = status;
     json
+}
+
+#[cfg(test)]
+mod route_table {
+    use std::collections::BTreeSet;
+
+    /// The OpenAPI document describes exactly the operations served: no
+    /// route is served undocumented, none documented unserved.
+    #[test]
+    fn every_served_route_is_documented_and_every_documented_one_served() {
+        let served: BTreeSet<(String, String)> =
+            super::served_routes().into_iter().map(|(p, m)| (p.to_owned(), m.as_str().to_lowercase())).collect();
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI_JSON).unwrap();
+        let mut documented = BTreeSet::new();
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for method in ops.as_object().unwrap().keys() {
+                if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                    documented.insert((path.clone(), method.clone()));
+                }
+            }
+        }
+        let undocumented: Vec<_> = served.difference(&documented).collect();
+        let unserved: Vec<_> = documented.difference(&served).collect();
+        assert!(undocumented.is_empty() && unserved.is_empty(), "undocumented {undocumented:?}, unserved {unserved:?}");
+        assert_eq!(served.len(), 52);
+    }
 }
