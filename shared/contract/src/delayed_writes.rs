@@ -300,9 +300,9 @@ impl LogStore for DelayedWrites {
 
 #[async_trait]
 impl TokenStore for DelayedWrites {
-    async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError> {
+    async fn insert_token(&self, token: &ApiToken, max: u32) -> Result<bool, StoreError> {
         self.pause().await;
-        self.inner.insert_token(token).await
+        self.inner.insert_token(token, max).await
     }
     async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError> {
         self.inner.token_by_hash(hash).await

@@ -579,11 +579,11 @@ pub async fn api_tokens_are_found_by_hash_and_scoped_to_their_client(store: Arc<
         last_used_at: None,
     };
     let ta = token(a.id, "hash-a");
-    store.insert_token(&ta).await.unwrap();
-    store.insert_token(&token(b.id, "hash-b")).await.unwrap();
+    assert!(store.insert_token(&ta, 20).await.unwrap());
+    assert!(store.insert_token(&token(b.id, "hash-b"), 20).await.unwrap());
     assert_eq!(store.token_by_hash("hash-a").await.unwrap(), Some(ta.clone()));
     assert_eq!(store.token_by_hash("hash-x").await.unwrap(), None);
-    let missing = store.insert_token(&token(ClientId::generate(), "hash-c")).await.unwrap_err();
+    let missing = store.insert_token(&token(ClientId::generate(), "hash-c"), 20).await.unwrap_err();
     assert!(matches!(missing, StoreError::Missing("client")), "{missing:?}");
     assert_eq!(store.list_tokens(a.id).await.unwrap(), vec![ta.clone()]);
     store.touch_token(a.id, ta.id, NOW + 5).await.unwrap();
@@ -595,6 +595,17 @@ pub async fn api_tokens_are_found_by_hash_and_scoped_to_their_client(store: Arc<
     assert!(store.list_tokens(a.id).await.unwrap().is_empty());
     assert!(!store.delete_token(a.id, ta.id).await.unwrap());
     store.touch_token(a.id, ta.id, NOW + 6).await.unwrap();
+
+    // The limit holds under concurrency, and a revoked token frees its place.
+    let slow: Arc<dyn Store> = DelayedWrites::new(store.clone(), Duration::from_millis(20));
+    let tokens: Vec<_> = (0..8).map(|i| token(a.id, &format!("hash-many-{i}"))).collect();
+    let made = join_all(tokens.iter().map(|t| slow.insert_token(t, 5))).await;
+    assert_eq!(made.iter().filter(|m| *m.as_ref().unwrap()).count(), 5);
+    assert_eq!(store.list_tokens(a.id).await.unwrap().len(), 5);
+    let one = store.list_tokens(a.id).await.unwrap().remove(0);
+    assert!(store.delete_token(a.id, one.id).await.unwrap());
+    assert!(store.insert_token(&token(a.id, "hash-after"), 5).await.unwrap(), "a place freed");
+    assert!(!store.insert_token(&token(a.id, "hash-over"), 5).await.unwrap(), "full again");
 }
 
 pub async fn a_channels_receipts_secret_is_replaced_for_its_client_only(store: Arc<dyn Store>) {

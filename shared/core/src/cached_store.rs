@@ -355,8 +355,8 @@ impl LogStore for CachedStore {
 
 #[async_trait]
 impl TokenStore for CachedStore {
-    async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError> {
-        self.inner.insert_token(token).await
+    async fn insert_token(&self, token: &ApiToken, max: u32) -> Result<bool, StoreError> {
+        self.inner.insert_token(token, max).await
     }
     async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError> {
         self.inner.token_by_hash(hash).await

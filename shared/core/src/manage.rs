@@ -734,7 +734,7 @@ impl Management {
 }
 
 /// API tokens a client may hold at once.
-pub const MAX_TOKENS_PER_CLIENT: usize = 20;
+pub const MAX_TOKENS_PER_CLIENT: u32 = 20;
 
 /// Test messages a client may send per hour, all its channels together:
 /// enough to try each channel, too few to spam anyone through us.
@@ -919,9 +919,6 @@ impl Management {
         if !principal.manages_credentials() {
             return Err(ManageError::Forbidden);
         }
-        if self.store.list_tokens(client.id).await?.len() >= MAX_TOKENS_PER_CLIENT {
-            return Err(ManageError::Invalid(format!("a client has at most {MAX_TOKENS_PER_CLIENT} API tokens")));
-        }
         let secret = TokenSecret::generate();
         let token = ApiToken {
             id: TokenId::generate(),
@@ -932,7 +929,9 @@ impl Management {
             created_at: self.clock.now(),
             last_used_at: None,
         };
-        self.store.insert_token(&token).await?;
+        if !self.store.insert_token(&token, MAX_TOKENS_PER_CLIENT).await? {
+            return Err(ManageError::Invalid(format!("a client has at most {MAX_TOKENS_PER_CLIENT} API tokens")));
+        }
         let said = format!("API token {} ({}) created", token.id, token.prefix);
         self.log_on_client(client.id, LogLevel::Info, "token.created", said).await;
         Ok((token, secret))

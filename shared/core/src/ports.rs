@@ -293,8 +293,10 @@ pub trait LogStore: Send + Sync {
 
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    /// Stores a client's API token (its client must exist: `Missing`).
-    async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError>;
+    /// Stores a client's API token unless the client holds `max` already
+    /// (`Ok(false)`; counted in the same conditional write, so concurrent
+    /// creations cannot exceed it). Its client must exist: `Missing`.
+    async fn insert_token(&self, token: &ApiToken, max: u32) -> Result<bool, StoreError>;
     /// The token stored under this hash, if any.
     async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError>;
     async fn list_tokens(&self, client: ClientId) -> Result<Vec<ApiToken>, StoreError>;

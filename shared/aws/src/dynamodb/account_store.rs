@@ -148,6 +148,21 @@ fn template_from(item: &Item) -> Result<Template, StoreError> {
 }
 
 impl DynamoStore {
+    /// Moves a client's token count by `delta` (the client must exist).
+    fn count_tokens(&self, client: ClientId, delta: i64) -> TransactWriteItem {
+        let (update, cond) = ("ADD #api_tokens :delta", "attribute_exists(#pk)");
+        let u = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(client_pk(client), "CLIENT")))
+            .update_expression(update)
+            .condition_expression(cond)
+            .set_expression_attribute_names(Some(names(&[update, cond])))
+            .expression_attribute_values(":delta", n(delta))
+            .build()
+            .expect("complete");
+        TransactWriteItem::builder().update(u).build()
+    }
+
     fn client_exists(&self, client: ClientId) -> TransactWriteItem {
         let check = ConditionCheck::builder()
             .table_name(&self.table)
@@ -515,15 +530,37 @@ fn token_lock_pk(hash: &str) -> String {
 
 #[async_trait]
 impl TokenStore for DynamoStore {
-    async fn insert_token(&self, t: &ApiToken) -> Result<(), StoreError> {
+    async fn insert_token(&self, t: &ApiToken, max: u32) -> Result<bool, StoreError> {
         let mut lock = key(token_lock_pk(&t.hash), "TOKEN");
         lock.insert("client_id".into(), s(t.client_id.to_string()));
         lock.insert("token_id".into(), s(t.id.to_string()));
-        let items =
-            vec![self.client_exists(t.client_id), self.put(token_item(t), NOT_EXISTS), self.put(lock, NOT_EXISTS)];
+        // The client item counts its tokens; the count and the insert are
+        // one transaction.
+        let (update, cond) = (
+            "ADD #api_tokens :one",
+            "attribute_exists(#pk) AND (attribute_not_exists(#api_tokens) OR #api_tokens < :max)",
+        );
+        let count = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(client_pk(t.client_id), "CLIENT")))
+            .update_expression(update)
+            .condition_expression(cond)
+            .set_expression_attribute_names(Some(names(&[update, cond])))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(max))
+            .build()
+            .expect("complete");
+        let items = vec![
+            TransactWriteItem::builder().update(count).build(),
+            self.put(token_item(t), NOT_EXISTS),
+            self.put(lock, NOT_EXISTS),
+        ];
         match self.transact(items).await? {
-            TransactOutcome::Committed => Ok(()),
-            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 0) => Err(StoreError::Missing("client")),
+            TransactOutcome::Committed => Ok(true),
+            TransactOutcome::Cancelled(r) if TransactOutcome::failed(&r, 0) => match self.client(t.client_id).await? {
+                Some(_) => Ok(false),
+                None => Err(StoreError::Missing("client")),
+            },
             TransactOutcome::Cancelled(_) => Err(StoreError::Conflict("token")),
         }
     }
@@ -553,6 +590,7 @@ impl TokenStore for DynamoStore {
                 Some(("attribute_exists(#pk) AND #client_id = :client", client)),
             ),
             self.delete_item(token_lock_pk(&token.hash), "TOKEN", None),
+            self.count_tokens(client, -1),
         ];
         match self.transact(items).await? {
             TransactOutcome::Committed => Ok(true),

@@ -24,28 +24,32 @@ fn token_row(row: &Row<'_>) -> rusqlite::Result<ApiToken> {
 
 #[async_trait]
 impl TokenStore for SqliteStore {
-    async fn insert_token(&self, t: &ApiToken) -> Result<(), StoreError> {
+    async fn insert_token(&self, t: &ApiToken, max: u32) -> Result<bool, StoreError> {
         let t = t.clone();
         self.db
             .run(move |conn| {
-                conn.execute(
-                    "INSERT INTO api_tokens (id, client_id, name, prefix, hash, created_at, last_used_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
-                        t.id.to_string(),
-                        t.client_id.to_string(),
-                        t.name,
-                        t.prefix,
-                        t.hash,
-                        t.created_at,
-                        t.last_used_at
-                    ],
-                )
-                .map_err(|e| match sql(e) {
-                    StoreError::InUse => StoreError::Missing("client"),
-                    other => other,
-                })?;
-                Ok(())
+                // The count and the insert are one statement.
+                let n = conn
+                    .execute(
+                        "INSERT INTO api_tokens (id, client_id, name, prefix, hash, created_at, last_used_at)
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+                         WHERE (SELECT COUNT(*) FROM api_tokens WHERE client_id = ?2) < ?8",
+                        params![
+                            t.id.to_string(),
+                            t.client_id.to_string(),
+                            t.name,
+                            t.prefix,
+                            t.hash,
+                            t.created_at,
+                            t.last_used_at,
+                            max
+                        ],
+                    )
+                    .map_err(|e| match sql(e) {
+                        StoreError::InUse => StoreError::Missing("client"),
+                        other => other,
+                    })?;
+                Ok(n == 1)
             })
             .await
     }
