@@ -3,7 +3,6 @@ use std::fmt;
 use base64::Engine as _;
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::clock::UnixTime;
@@ -45,9 +44,9 @@ impl TokenSecret {
         &self.0
     }
 
-    /// The hash a token is stored and found under.
+    /// The hash a token is stored and found under (as every opaque secret's).
     pub fn hash_of(presented: &str) -> String {
-        hex::encode(Sha256::digest(presented.as_bytes()))
+        super::OpaqueSecret::hash_of(presented)
     }
 
     pub fn prefix(&self) -> String {
