@@ -20,7 +20,7 @@ use serde_json::json;
 
 use crate::management::body;
 use crate::routes::Routes;
-use crate::{ApiError, ClientIp};
+use crate::{ApiError, ClientIp, uncached};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "__Host-s2fa_session";
@@ -138,8 +138,7 @@ fn with_session(status: StatusCode, session: &NewSession, mut body: serde_json::
     });
     let mut response = (status, Json(body)).into_response();
     response.headers_mut().insert(header::SET_COOKIE, set_cookie(session.secret.expose(), session.max_age));
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    uncached(response)
 }
 
 /// An answer that ends the browser's session cookie.
@@ -151,9 +150,7 @@ fn without_session(status: StatusCode) -> Response {
 
 /// Secrets shown once: never cached.
 fn no_store(body: serde_json::Value) -> Response {
-    let mut response = Json(body).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    uncached(Json(body).into_response())
 }
 
 #[derive(Deserialize)]

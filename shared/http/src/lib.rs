@@ -25,6 +25,13 @@ pub use receipts::receipts_router;
 
 /// `GET /health` and JSON answers for unknown routes and methods; merge the
 /// feature routers into this.
+/// Marks an answer that shows a secret once (a key, a token, backup codes,
+/// a session cookie) as never to be cached.
+pub(crate) fn uncached(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    response
+}
+
 pub fn base_router() -> Router {
     base_routes().into_router().fallback(|| async { ApiError::NotFound("no such route".into()) })
 }

@@ -34,8 +34,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::ApiError;
 use crate::routes::Routes;
+use crate::{ApiError, uncached};
 
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 
@@ -626,9 +626,7 @@ struct RotateBody {
 
 /// A secret shown once: never cached.
 fn secret_answer(v: Value) -> Response {
-    let mut response = Json(v).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    uncached(Json(v).into_response())
 }
 
 async fn rotate_secret_key(
@@ -918,9 +916,7 @@ async fn create_token(
     let mut v = token_json(&token);
     v["token"] = json!(secret.expose());
     // Shown once: never cached.
-    let mut response = created(v);
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(uncached(created(v)))
 }
 
 async fn list_tokens(

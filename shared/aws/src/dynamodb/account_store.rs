@@ -14,7 +14,6 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use secure2fa_core::clock::UnixTime;
 use secure2fa_core::crypto::Mac;
@@ -406,27 +405,14 @@ impl ChannelStore for DynamoStore {
     }
 
     async fn set_receipt_secret(&self, client: ClientId, id: ChannelId, secret: &Sealed) -> Result<bool, StoreError> {
-        let (update, cond) = ("SET #receipt_secret = :secret", "attribute_exists(#pk)");
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(client_pk(client), format!("CHANNEL#{id}"))))
-            .update_expression(update)
-            .condition_expression(cond)
-            .set_expression_attribute_names(Some(names(&[update, cond])))
-            .expression_attribute_values(":secret", b(secret.as_bytes()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        let key = key(client_pk(client), format!("CHANNEL#{id}"));
+        self.update_if(
+            key,
+            "SET #receipt_secret = :secret",
+            "attribute_exists(#pk)",
+            vec![(":secret", b(secret.as_bytes()))],
+        )
+        .await
     }
 
     async fn update_channel(
@@ -599,26 +585,9 @@ impl TokenStore for DynamoStore {
     }
 
     async fn touch_token(&self, client: ClientId, id: TokenId, at: UnixTime) -> Result<(), StoreError> {
-        let (update, cond) = ("SET #last_used_at = :at", "attribute_exists(#pk)");
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(client_pk(client), format!("TOKEN#{id}"))))
-            .update_expression(update)
-            .condition_expression(cond)
-            .set_expression_attribute_names(Some(names(&[update, cond])))
-            .expression_attribute_values(":at", n(at))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        // A token deleted meanwhile is not brought back: the write is refused.
+        let key = key(client_pk(client), format!("TOKEN#{id}"));
+        self.update_if(key, "SET #last_used_at = :at", "attribute_exists(#pk)", vec![(":at", n(at))]).await?;
+        Ok(())
     }
 }
