@@ -223,6 +223,20 @@ impl Management {
         Ok(template)
     }
 
+    /// A version rendered with sample values (code `123456`, ten minutes,
+    /// project "Your project"), after the checks a save makes: what the
+    /// template editor previews. Nothing is stored.
+    pub fn preview_template(
+        &self,
+        format: TemplateFormat,
+        version: &TemplateVersion,
+    ) -> Result<render::Rendered, ManageError> {
+        let invalid = |e: render::TemplateError| ManageError::Invalid(e.to_string());
+        render::validate(format, version).map_err(invalid)?;
+        let vars = RenderVars { code: "123456", expires_in_seconds: 600, project_name: "Your project" };
+        render::render(format, version, &vars).map_err(invalid)
+    }
+
     fn check_webhook_url(&self, url: &str) -> Result<(), ManageError> {
         let bad = || ManageError::Invalid("webhook_url must be an absolute https URL".into());
         let parsed = url::Url::parse(url).map_err(|_| bad())?;

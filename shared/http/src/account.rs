@@ -122,7 +122,9 @@ fn ip(ip: Option<Extension<ClientIp>>) -> Option<String> {
     ip.map(|Extension(ClientIp(ip))| ip.to_string())
 }
 
-fn set_cookie(value: &str, max_age: i64) -> HeaderValue {
+/// The `Set-Cookie` value that gives the browser a session (`""` and 0:
+/// ends it).
+pub fn session_set_cookie(value: &str, max_age: i64) -> HeaderValue {
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax"
     ))
@@ -137,14 +139,14 @@ fn with_session(status: StatusCode, session: &NewSession, mut body: serde_json::
         secure2fa_core::model::SessionLevel::Full => "signed_in",
     });
     let mut response = (status, Json(body)).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, set_cookie(session.secret.expose(), session.max_age));
+    response.headers_mut().insert(header::SET_COOKIE, session_set_cookie(session.secret.expose(), session.max_age));
     uncached(response)
 }
 
 /// An answer that ends the browser's session cookie.
 fn without_session(status: StatusCode) -> Response {
     let mut response = status.into_response();
-    response.headers_mut().insert(header::SET_COOKIE, set_cookie("", 0));
+    response.headers_mut().insert(header::SET_COOKIE, session_set_cookie("", 0));
     response
 }
 

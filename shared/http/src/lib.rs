@@ -15,7 +15,7 @@ mod routes;
 
 use axum::Router;
 
-pub use account::{SESSION_COOKIE, account_router};
+pub use account::{SESSION_COOKIE, account_router, session_cookie, session_set_cookie};
 pub use client_ip::ClientIp;
 pub use error::{ApiError, RateLimitReason};
 pub use management::{OPENAPI_JSON, management_router, operator_only};
@@ -106,7 +106,13 @@ async fn json_errors(response: axum::response::Response) -> axum::response::Resp
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    // The dashboard's error pages are HTML on purpose.
+    let is_html = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json || is_html {
         return response;
     }
     let error = match status.as_u16() {

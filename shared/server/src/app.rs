@@ -184,8 +184,23 @@ impl LocalApp {
             .merge(secure2fa_http::account_router(self.accounts.clone()))
             .merge(secure2fa_http::receipts_router(self.receipts.clone(), self.config.public_url.clone()))
             .merge(self.dev_router())
+            .merge(secure2fa_dashboard::dashboard_router(
+                self.manage.clone(),
+                self.accounts.clone(),
+                self.dashboard_options(),
+            ))
             .layer(middleware::from_fn(client_ip_from_peer));
         secure2fa_http::with_edge_layers(router)
+    }
+
+    /// The dashboard quotes this server's address in its snippets and
+    /// sends HSTS when that address is https.
+    fn dashboard_options(&self) -> secure2fa_dashboard::DashboardOptions {
+        let base = self.config.public_url.clone().or_else(|| self.config.base_url.clone());
+        secure2fa_dashboard::DashboardOptions {
+            https: base.as_deref().is_some_and(|b| b.starts_with("https://")),
+            api_base_url: base,
+        }
     }
 
     /// `/dev/outbox` lists codes and addresses: open to this machine only

@@ -277,10 +277,11 @@ impl Accounts {
                 let stored = self.client_email(&c).await?;
                 let body = format!(
                     "Someone asked to sign up to Secure-2FA at {} with this address, which already has an \
-                     account. If it was you, sign in, or reset your password with\n\n  curl -X POST {} -H \
+                     account. If it was you, sign in, or reset your password at {}, or with\n\n  curl -X POST {} -H \
                      'content-type: application/json' -d '{{\"email\": \"<this address>\"}}'\n\nIf it was not \
                      you, ignore this message.\n",
                     self.deployment(),
+                    self.url("/password-reset"),
                     self.url("/v1/account/password-reset")
                 );
                 return self.mailer.send(&stored, "Your Secure-2FA account", body).await;
@@ -300,10 +301,12 @@ impl Accounts {
         let token = self.mail_token(client.id, AccountTokenPurpose::Confirm).await?;
         let body = format!(
             "Welcome to Secure-2FA at {deployment}.\n\nTo confirm this address and choose your password (12 to \
-             128 characters), send this token within 24 hours:\n\n  {token}\n\n  curl -X POST {url} -H \
-             'content-type: application/json' -d '{{\"token\": \"{token}\", \"password\": \"<your \
-             password>\"}}'\n\nIf you did not sign up, ignore this message.\n",
+             128 characters) within 24 hours, open\n\n  {page}?token={token}\n\nor send this token to the \
+             API:\n\n  {token}\n\n  curl -X POST {url} -H 'content-type: application/json' -d '{{\"token\": \
+             \"{token}\", \"password\": \"<your password>\"}}'\n\nIf you did not sign up, ignore this \
+             message.\n",
             deployment = self.deployment(),
+            page = self.url("/confirm"),
             url = self.url("/v1/account/confirm"),
             token = token.expose()
         );
@@ -360,11 +363,12 @@ impl Accounts {
         let token = self.mail_token(client.id, AccountTokenPurpose::Reset).await?;
         let body = format!(
             "Someone asked to reset the password of your Secure-2FA account at {deployment}.\n\nTo choose a new \
-             password, send this token within an hour (every session of the account ends):\n\n  {token}\n\n  \
-             curl -X POST {url} -H 'content-type: application/json' -d '{{\"token\": \"{token}\", \
+             password within an hour (every session of the account ends), open\n\n  {page}?token={token}\n\n\
+             or send this token to the API:\n\n  {token}\n\n  curl -X POST {url} -H 'content-type: application/json' -d '{{\"token\": \"{token}\", \
              \"password\": \"<new password>\"}}'\n\nIf it was not you, ignore this message: your password is \
              unchanged.\n",
             deployment = self.deployment(),
+            page = self.url("/password-reset/confirm"),
             url = self.url("/v1/account/password-reset/confirm"),
             token = token.expose()
         );
