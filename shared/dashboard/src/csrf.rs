@@ -40,15 +40,16 @@ fn presented_cookie(headers: &HeaderMap) -> Option<&str> {
         .filter(|v| (32..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
 }
 
-/// Whether a browser says this request comes from a page of another site.
+/// Whether a browser says this request comes from a page of another site:
+/// `Sec-Fetch-Site` when sent (every current browser), else `Origin`
+/// against `Host` (`null`, sent by sandboxed frames, counts as another).
 fn cross_site(headers: &HeaderMap) -> bool {
-    if headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"cross-site" || v.as_bytes() == b"same-site") {
-        return true;
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return !(site.as_bytes() == b"same-origin" || site.as_bytes() == b"none");
     }
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         None => false,
-        // Sandboxed frames and privacy-sensitive contexts send "null".
         Some("null") => true,
         Some(origin) => origin.split_once("://").map(|(_, rest)| rest) != host,
     }
@@ -115,6 +116,8 @@ mod tests {
         assert!(cross_site(&headers(&[("host", "a.example"), ("sec-fetch-site", "cross-site")])));
         assert!(cross_site(&headers(&[("host", "a.example"), ("sec-fetch-site", "same-site")])));
         assert!(!cross_site(&headers(&[("host", "a.example"), ("sec-fetch-site", "same-origin")])));
+        // A same-origin form under a strict referrer policy says `Origin: null`.
+        assert!(!cross_site(&headers(&[("host", "a.example"), ("origin", "null"), ("sec-fetch-site", "same-origin")])));
     }
 
     #[test]

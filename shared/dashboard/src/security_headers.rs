@@ -1,7 +1,7 @@
 //! The headers every dashboard answer carries: a Content-Security-Policy
 //! without `unsafe-inline` (scripts and styles only from our own files, so
 //! an injected tag runs nothing), no framing, no MIME sniffing, no referrer
-//! (a mailed link's token stays out of other sites' logs), HSTS over https,
+//! to other sites (a mailed link's token stays out of their logs), HSTS over https,
 //! and `no-store` on pages (they show an account's data).
 
 use axum::extract::{Request, State};
@@ -18,7 +18,7 @@ pub(crate) async fn add(State(hsts): State<bool>, req: Request, next: Next) -> R
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     if hsts {
         h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     }
