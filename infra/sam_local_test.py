@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -219,6 +220,84 @@ def code_for(moto: Moto, to: str) -> str:
         if to in json.dumps(m.get("destinations", {})):
             return re.search(r"\d{4,10}", m["body"]).group(0)
     raise SystemExit(f"no email to {to} in moto")
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+class Browser:
+    """Pages over plain HTTP with a cookie jar of our own: the session and
+    form cookies are `__Host-` and Secure, which a client's jar would keep
+    off this http:// address."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.cookies: dict[str, str] = {}
+        self.opener = urllib.request.build_opener(NoRedirect)
+
+    def request(self, method: str, path: str, form: dict | None = None) -> tuple[int, dict, str]:
+        data = None
+        if form is not None:
+            data = urllib.parse.urlencode({"csrf": self.cookies.get("__Host-s2fa_csrf", ""), **form}).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Cookie", "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        if data is not None:
+            req.add_header("Content-Type", "application/x-www-form-urlencoded")
+        try:
+            resp = self.opener.open(req, timeout=120)
+        except urllib.error.HTTPError as e:
+            resp = e
+        for header in resp.headers.get_all("Set-Cookie") or []:
+            name, value = header.split(";", 1)[0].split("=", 1)
+            if value:
+                self.cookies[name] = value
+            else:
+                self.cookies.pop(name, None)
+        return resp.status, dict(resp.headers), resp.read().decode()
+
+
+def dashboard_first_steps(base: str, moto: Moto) -> None:
+    """Sign-up, confirmation from the mail SES sent, password, TOTP
+    enrolment and the projects page, through API Gateway's routes to the
+    management function."""
+    import pyotp
+
+    b = Browser(base)
+    email = f"dash-{uuid.uuid4().hex[:8]}@example.com"
+    status, headers, _ = b.request("GET", "/signup")
+    expect(status == 200 and "__Host-s2fa_csrf" in b.cookies and "unsafe-inline" not in headers.get("content-security-policy", "x unsafe-inline"),
+           "start-api: the sign-up page, with its form cookie and a CSP without unsafe-inline")
+    status, _, page = b.request("POST", "/signup", {"email": email})
+    expect(status == 200 and "Check your mail" in page, "start-api: sign-up from the page")
+    token = None
+    for _ in range(50):
+        for m in moto.sent_emails():
+            found = re.search(r"/confirm\?token=([A-Za-z0-9_-]+)", m.get("body", ""))
+            if email in json.dumps(m.get("destinations", {})) and found:
+                token = found.group(1)
+        if token:
+            break
+        time.sleep(0.2)
+    expect(token is not None, "start-api: the confirmation mail went through SES with the page's link")
+    status, _, page = b.request("GET", f"/confirm?token={token}")
+    expect(status == 200 and "Choose your password" in page, "start-api: the mailed link's page")
+    password = "correct horse battery staple 42"
+    status, headers, _ = b.request("POST", "/confirm", {"token": token, "password": password, "confirm": password})
+    expect(status == 303 and headers.get("Location") == "/login?confirmed=1", f"start-api: password set ({status})")
+    status, headers, _ = b.request("POST", "/login", {"email": email, "password": password, "next": "/"})
+    expect(status == 303 and headers.get("Location") == "/account/authenticator" and "__Host-s2fa_session" in b.cookies,
+           "start-api: signed in with the password, sent to link an authenticator")
+    status, _, page = b.request("POST", "/account/authenticator", {})
+    secret = re.search(r'id="totp-secret" class="secret">([A-Z2-7]+)<', page)
+    expect(status == 200 and secret is not None, "start-api: the enrolment page shows the TOTP secret")
+    status, _, page = b.request("POST", "/account/authenticator/confirm", {"code": pyotp.TOTP(secret.group(1)).now()})
+    expect(status == 200 and page.count("<li><code>") == 10, "start-api: TOTP confirmed, ten backup codes shown")
+    status, _, page = b.request("GET", "/projects")
+    expect(status == 200 and "<h1>Projects</h1>" in page and email in page, "start-api: the projects page, signed in")
+    status, headers, _ = Browser(base).request("GET", "/projects")
+    expect(status == 303 and headers.get("Location") == "/login?next=%2Fprojects", "start-api: signed out, the page sends to sign-in")
 
 
 def expect(cond: bool, what: str) -> None:
@@ -417,6 +496,7 @@ def main() -> int:
         print(out.stdout)
         expect(out.returncode == 0 and "'status': 'approved'" in out.stdout,
                "start-api: the Python example generated, received by SES and verified a code")
+        dashboard_first_steps(f"http://127.0.0.1:{port}", moto)
 
         # Nothing sensitive in clear in the table.
         items = moto.client("dynamodb").scan(TableName=env_vars["TABLE_NAME"])["Items"]

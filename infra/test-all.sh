@@ -42,6 +42,14 @@ TOKEN=$(python -c 'import json,sys; print(json.load(open(sys.argv[1]))["operator
   --generation-database none --max-failures 20)
 kill $SERVER_PID; wait $SERVER_PID 2>/dev/null || true
 
+step "Dashboard in headless Chromium (Playwright from PyPI, Debian's chromium): the whole journey, JavaScript on and off"
+if ! command -v chromium >/dev/null; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+python infra/dashboard_browser_test.py --server "$SERVER" --chromium "$(command -v chromium)" \
+  --screenshots "$TARGET_DIR/dashboard-screenshots"
+
 step "SAM: validate --lint"
 sam validate --lint
 
