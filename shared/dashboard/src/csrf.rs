@@ -36,8 +36,9 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// The browser's form token if it is one we could have issued.
 fn presented_cookie(headers: &HeaderMap) -> Option<&str> {
-    cookie_value(headers, CSRF_COOKIE)
-        .filter(|v| (32..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    cookie_value(headers, CSRF_COOKIE).filter(|v| {
+        (32..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }
 
 /// Whether a browser says this request comes from a page of another site:

@@ -92,6 +92,7 @@ pub fn dashboard_router(manage: Management, accounts: Accounts, options: Dashboa
         .route("/admin/clients/{client_id}/enable", post(admin::enable))
         .route("/admin/queues", get(admin::queues))
         .route("/admin/queues/{queue}/redrive", post(admin::redrive))
+        .route_layer(axum::middleware::map_response(page::html_rejections))
         .route_layer(axum::middleware::from_fn(csrf::guard))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(ctx);

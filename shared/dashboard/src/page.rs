@@ -36,12 +36,7 @@ impl Layout {
     }
 
     pub fn signed_in(title: &str, section: &'static str, me: &Me) -> Self {
-        Self {
-            email: Some(me.email.clone()),
-            is_admin: me.is_admin,
-            section,
-            ..Self::public(title, &me.csrf)
-        }
+        Self { email: Some(me.email.clone()), is_admin: me.is_admin, section, ..Self::public(title, &me.csrf) }
     }
 }
 
@@ -51,7 +46,11 @@ pub(crate) fn render(status: StatusCode, page: &impl Template) -> Response {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "a page failed to render");
-            (StatusCode::INTERNAL_SERVER_ERROR, Html("<!doctype html><title>Error</title><p>The page failed to render.")).into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html("<!doctype html><title>Error</title><p>The page failed to render."),
+            )
+                .into_response()
         }
     }
 }
@@ -137,12 +136,18 @@ impl From<ManageError> for PageError {
             ManageError::Invalid(m) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Not saved", &m),
             ManageError::Conflict(m) => Self::new(StatusCode::CONFLICT, "Not saved", &m),
             ManageError::InUse => Self::new(StatusCode::CONFLICT, "Still in use", "A project still uses this."),
-            ManageError::Forbidden => {
-                Self::new(StatusCode::FORBIDDEN, "Not allowed", "Your account may not do this (sign in again if your session is older than 15 minutes).")
-            }
+            ManageError::Forbidden => Self::new(
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                "Your account may not do this (sign in again if your session is older than 15 minutes).",
+            ),
             ManageError::RateLimited { what, retry_after_seconds } => Self {
                 retry_after: Some(retry_after_seconds),
-                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "Slow down", &format!("{what}; retry in {retry_after_seconds} s."))
+                ..Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Slow down",
+                    &format!("{what}; retry in {retry_after_seconds} s."),
+                )
             },
             ManageError::Unavailable(u) => {
                 tracing::warn!(error = %u, "dashboard: a dependency is unavailable");
@@ -196,6 +201,22 @@ pub(crate) fn form_error(e: impl Into<PageError>) -> Result<(StatusCode, String)
 }
 
 pub(crate) type PageResult = Result<Response, PageError>;
+
+/// An extractor's refusal (a form or path that does not parse) as a page:
+/// axum's text never reaches the browser (it may quote the value).
+pub(crate) async fn html_rejections(response: Response) -> Response {
+    let status = response.status();
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if !status.is_client_error() || is_html {
+        return response;
+    }
+    PageError::new(status, "Not accepted", "The form or address could not be read. Go back and try again.")
+        .into_response()
+}
 
 #[cfg(test)]
 mod tests {

@@ -121,7 +121,11 @@ pub(crate) async fn start_authenticator(
     SessionCookie(cookie): SessionCookie,
 ) -> Result<Response, Response> {
     let cookie = enrolling(&ctx, &cookie).await?;
-    let e = ctx.accounts.start_totp(&cookie).await.map_err(|e| axum::response::IntoResponse::into_response(PageError::from(e)))?;
+    let e = ctx
+        .accounts
+        .start_totp(&cookie)
+        .await
+        .map_err(|e| axum::response::IntoResponse::into_response(PageError::from(e)))?;
     let page = AuthenticatorPage {
         layout: Layout::public("Link an authenticator", &csrf),
         enrolment: Some(Enrolment { secret: e.secret_base32, uri: e.otpauth_uri, qr_svg: e.qr_svg }),
@@ -248,7 +252,13 @@ pub(crate) async fn create_token(State(ctx): State<Ctx>, me: Me, Form(f): Form<T
         Err(e) => {
             let e = PageError::from(e);
             if e.status == StatusCode::FORBIDDEN {
-                return account_page(&ctx, &me, Some("sign in again to create tokens: sessions older than 15 minutes may not".into()), None).await;
+                return account_page(
+                    &ctx,
+                    &me,
+                    Some("sign in again to create tokens: sessions older than 15 minutes may not".into()),
+                    None,
+                )
+                .await;
             }
             let (_, message) = form_error(e)?;
             account_page(&ctx, &me, Some(message), None).await

@@ -108,12 +108,7 @@ pub(crate) struct SetPasswordForm {
     confirm: String,
 }
 
-async fn set_password(
-    ctx: &Ctx,
-    csrf: &crate::csrf::CsrfToken,
-    f: SetPasswordForm,
-    reset: bool,
-) -> PageResult {
+async fn set_password(ctx: &Ctx, csrf: &crate::csrf::CsrfToken, f: SetPasswordForm, reset: bool) -> PageResult {
     let (title, action) =
         if reset { ("Choose a new password", "/password-reset/confirm") } else { ("Choose your password", "/confirm") };
     let refused = |status, error: String| {
@@ -303,7 +298,8 @@ pub(crate) async fn reset_request(
     let email = match Email::parse(&f.email) {
         Ok(e) => e,
         Err(e) => {
-            let page = ResetRequestPage { layout: Layout::public("Reset your password", &csrf), error: Some(e.to_string()) };
+            let page =
+                ResetRequestPage { layout: Layout::public("Reset your password", &csrf), error: Some(e.to_string()) };
             return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
         }
     };

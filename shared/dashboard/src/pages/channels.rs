@@ -4,9 +4,9 @@
 //! (refused while projects use it, naming them).
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Form;
 use secure2fa_core::error::ManageError;
 use secure2fa_core::ids::ChannelId;
 use secure2fa_core::manage::TestSendOutcome;

@@ -62,7 +62,8 @@ struct HomePage {
     chart_cap_reached: bool,
 }
 
-const PERIODS: [(&str, &str, i64); 3] = [("1", "Last 24 hours", 1), ("7", "Last 7 days", 7), ("30", "Last 30 days", 30)];
+const PERIODS: [(&str, &str, i64); 3] =
+    [("1", "Last 24 hours", 1), ("7", "Last 7 days", 7), ("30", "Last 30 days", 30)];
 
 pub(crate) async fn show(State(ctx): State<Ctx>, me: Me, Query(q): Query<LogsQuery>) -> PageResult {
     let now = ctx.accounts.clock.now();
@@ -87,7 +88,10 @@ pub(crate) async fn show(State(ctx): State<Ctx>, me: Me, Query(q): Query<LogsQue
     let more = in_period.len() == page.entries.len() && page.next_before.is_some();
     let next_page = more.then(|| {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
-        query.append_pair("project", &q.project).append_pair("level", &q.level).append_pair("period", &days.to_string());
+        query
+            .append_pair("project", &q.project)
+            .append_pair("level", &q.level)
+            .append_pair("period", &days.to_string());
         query.append_pair("before", &page.next_before.map(|b| b.to_string()).unwrap_or_default());
         format!("/?{}", query.finish())
     });
@@ -104,18 +108,21 @@ pub(crate) async fn show(State(ctx): State<Ctx>, me: Me, Query(q): Query<LogsQue
         .collect();
 
     let (charts, chart_cap_reached) = charts(&ctx, &me, project, since, now, days).await?;
-    let mut project_choices = vec![Choice { value: String::new(), label: "All projects".into(), selected: project.is_none() }];
+    let mut project_choices =
+        vec![Choice { value: String::new(), label: "All projects".into(), selected: project.is_none() }];
     project_choices.extend(projects.iter().map(|p| Choice {
         value: p.id.to_string(),
         label: p.title.clone(),
         selected: Some(p.id) == project,
     }));
     let mut levels = vec![Choice { value: String::new(), label: "All levels".into(), selected: level.is_none() }];
-    levels.extend([LogLevel::Info, LogLevel::Success, LogLevel::Warning, LogLevel::Danger].into_iter().map(|l| Choice {
-        value: l.as_str().into(),
-        label: l.as_str().into(),
-        selected: Some(l) == level,
-    }));
+    levels.extend(
+        [LogLevel::Info, LogLevel::Success, LogLevel::Warning, LogLevel::Danger].into_iter().map(|l| Choice {
+            value: l.as_str().into(),
+            label: l.as_str().into(),
+            selected: Some(l) == level,
+        }),
+    );
     let periods = PERIODS
         .iter()
         .map(|(v, label, d)| Choice { value: (*v).into(), label: (*label).into(), selected: *d == days })

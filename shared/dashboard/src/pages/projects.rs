@@ -198,8 +198,11 @@ fn form_page(
     editing: bool,
 ) -> ProjectFormPage {
     let channel_label = |c: &Channel| format!("{} ({} via {})", c.title, c.method.as_str(), c.provider.as_str());
-    let mut fallbacks =
-        vec![Option_ { value: String::new(), label: "No fallback".into(), selected: form.fallback_channel_id.is_empty() }];
+    let mut fallbacks = vec![Option_ {
+        value: String::new(),
+        label: "No fallback".into(),
+        selected: form.fallback_channel_id.is_empty(),
+    }];
     fallbacks.extend(choices(channels, &form.fallback_channel_id, |c| c.id.to_string(), channel_label));
     ProjectFormPage {
         layout: Layout::signed_in(if editing { "Edit the project" } else { "New project" }, "projects", me),
@@ -363,10 +366,7 @@ pub(crate) async fn edit(
     match attempt.await {
         Ok((project, Some(secret))) => Ok(ok(&crate::pages::auth::MessagePage {
             layout: Layout::signed_in("Webhook secret", "projects", &me),
-            message: format!(
-                "The project's webhook is set. Its signing secret, shown once: {}",
-                secret.expose()
-            ),
+            message: format!("The project's webhook is set. Its signing secret, shown once: {}", secret.expose()),
             link: Some((format!("/projects/{}", project.id), "Back to the project".into())),
         })),
         Ok((project, None)) => Ok(see_other(&format!("/projects/{}", project.id))),
@@ -418,7 +418,11 @@ struct DeletePage {
 
 pub(crate) async fn delete_form(State(ctx): State<Ctx>, me: Me, Path(id): Path<String>) -> PageResult {
     let p = ctx.manage.get_project(&me.principal, me.client.id, project_id(&id)?).await?;
-    Ok(ok(&DeletePage { layout: Layout::signed_in("Delete the project", "projects", &me), id: p.id.to_string(), title: p.title }))
+    Ok(ok(&DeletePage {
+        layout: Layout::signed_in("Delete the project", "projects", &me),
+        id: p.id.to_string(),
+        title: p.title,
+    }))
 }
 
 pub(crate) async fn delete(State(ctx): State<Ctx>, me: Me, Path(id): Path<String>) -> PageResult {

@@ -123,7 +123,8 @@ struct EditorPage {
     used_by: Vec<(String, String)>,
 }
 
-const SAMPLE_BODY: &str = "Your {{ PROJECT_NAME }} code is {{ OTP_CODE }}. It expires in {{ EXPIRES_IN_MINUTES }} minutes.";
+const SAMPLE_BODY: &str =
+    "Your {{ PROJECT_NAME }} code is {{ OTP_CODE }}. It expires in {{ EXPIRES_IN_MINUTES }} minutes.";
 
 pub(crate) async fn new_form(me: Me) -> PageResult {
     let form = VersionForm {
@@ -160,7 +161,7 @@ pub(crate) async fn create(State(ctx): State<Ctx>, me: Me, Form(f): Form<Version
             is_default: true,
             preview,
             error,
-                used_by: vec![],
+            used_by: vec![],
         };
         render(status, &page)
     };
@@ -311,7 +312,8 @@ pub(crate) async fn delete(State(ctx): State<Ctx>, me: Me, Path(id): Path<String
         Err(ManageError::InUse) => {
             let t = ctx.manage.get_template(&me.principal, me.client.id, id).await?;
             let projects = ctx.manage.list_projects(&me.principal, me.client.id).await?;
-            let used_by = projects.into_iter().filter(|p| p.template_id == id).map(|p| (p.id.to_string(), p.title)).collect();
+            let used_by =
+                projects.into_iter().filter(|p| p.template_id == id).map(|p| (p.id.to_string(), p.title)).collect();
             let said = "This template is still used by the projects below: link them to another template first.";
             let shown = Shown { error: Some(said.into()), used_by, ..Shown::default() };
             Ok(editor(&me, &t, None, StatusCode::CONFLICT, shown))
