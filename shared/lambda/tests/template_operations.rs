@@ -145,7 +145,9 @@ fn routes_are_throttled_per_route_and_not_per_ip() {
     let rate = |route: &str| default_of(&t, &routes[route]["ThrottlingRateLimit"]);
     let burst = |route: &str| default_of(&t, &routes[route]["ThrottlingBurstLimit"]);
     for otp in ["POST /otp/generate", "POST /otp/verify"] {
-        assert!(rate("ANY /v1/{proxy+}") < rate(otp) && burst("ANY /v1/{proxy+}") < burst(otp), "{otp}");
+        for management in ["ANY /v1/{proxy+}", "ANY /{proxy+}", "GET /"] {
+            assert!(rate(management) < rate(otp) && burst(management) < burst(otp), "{management} vs {otp}");
+        }
     }
     // Every route the functions serve has its own setting.
     for (_, r) in t["Resources"].as_mapping().unwrap() {
