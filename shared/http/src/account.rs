@@ -130,13 +130,13 @@ fn set_cookie(value: &str, max_age: i64) -> HeaderValue {
 /// What a session may do next.
 #[derive(Serialize, ToSchema, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
-enum Next {
+enum SessionStep {
     SecondFactor,
     EnrolTotp,
     SignedIn,
 }
 
-impl From<SessionLevel> for Next {
+impl From<SessionLevel> for SessionStep {
     fn from(level: SessionLevel) -> Self {
         match level {
             SessionLevel::SecondFactor => Self::SecondFactor,
@@ -148,7 +148,7 @@ impl From<SessionLevel> for Next {
 
 #[derive(Serialize, ToSchema)]
 struct NextStep {
-    next: Next,
+    next: SessionStep,
 }
 
 /// Ten backup codes, shown once; `next` when the answer also begins a session.
@@ -157,7 +157,7 @@ struct BackupCodes {
     #[schema(min_items = 10, max_items = 10)]
     backup_codes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    next: Option<Next>,
+    next: Option<SessionStep>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -154,9 +154,13 @@ pub(crate) struct ErrorBody {
 
 #[derive(Serialize, ToSchema)]
 struct ErrorDetail {
-    #[schema(schema_with = || crate::openapi::string_enum(&CODES))]
+    #[schema(schema_with = error_codes)]
     code: &'static str,
     message: String,
+}
+
+fn error_codes() -> utoipa::openapi::Object {
+    crate::openapi::string_enum(&CODES)
 }
 
 fn error_content() -> utoipa::openapi::Content {

@@ -47,8 +47,12 @@ fn base_routes() -> routes::Routes<()> {
 /// `GET /health`'s answer.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 struct Health {
-    #[schema(schema_with = || openapi::string_enum(&["ok"]))]
+    #[schema(schema_with = ok_only)]
     status: &'static str,
+}
+
+fn ok_only() -> utoipa::openapi::Object {
+    openapi::string_enum(&["ok"])
 }
 
 #[utoipa::path(

@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, Request, State};
-use axum::http::Method;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -23,8 +22,8 @@ use secure2fa_core::manage::{
     Management, NewProject, Principal, ProjectEdit, RECEIPTS_USERNAME, TemplateEdit, TestSendOutcome,
 };
 use secure2fa_core::model::{
-    ApiToken, Channel, ChannelMethod, Client, Fallback, LogEntry, LogFilter, LogLevel, Project, ProjectSettings,
-    ProviderKind, Quota, Template, TemplateFormat, TemplateVersion,
+    Channel, ChannelMethod, Client, Fallback, LogFilter, LogLevel, ProjectSettings,
+    ProviderKind, Quota, TemplateFormat, TemplateVersion,
 };
 use secure2fa_core::otp::receipts_path;
 use secure2fa_core::ports::Redrive;
@@ -697,7 +696,7 @@ struct NewProjectBody {
     requests_per_second: Option<u32>,
     /// Requests allowed at once: from requests_per_second to 10 times it; by default twice requests_per_second.
     burst: Option<u32>,
-    #[schema(format = Uri)]
+    #[schema(format = "uri")]
     webhook_url: Option<String>,
     /// Another channel of the same method: a code goes out through it, once, when delivery through channel_id
     /// fails for good, or (SMS) when no delivered receipt came within fallback_after_seconds.

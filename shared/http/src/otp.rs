@@ -31,12 +31,16 @@ pub struct EncryptedRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GenerateQueued {
     /// Always `pending`.
-    #[schema(schema_with = || crate::openapi::string_enum(&["pending"]))]
+    #[schema(schema_with = pending_only)]
     pub status: &'static str,
     #[schema(value_type = String)]
     pub verification_id: VerificationId,
     pub channel: ChannelMethod,
     pub expires_at: i64,
+}
+
+fn pending_only() -> utoipa::openapi::Object {
+    crate::openapi::string_enum(&["pending"])
 }
 
 /// `200` answer of a `template_request`: nothing was sent; `encrypted_data`

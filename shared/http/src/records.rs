@@ -321,12 +321,17 @@ pub struct Delivery {
     pub receipt: Option<Receipt>,
 }
 
+/// `manage::EndUser::state`'s values.
+fn end_user_states() -> utoipa::openapi::Object {
+    crate::openapi::string_enum(&["pending", "approved", "expired", "locked"])
+}
+
 /// An end user as its project's owner sees it; never the destination.
 #[derive(Serialize, ToSchema)]
 pub struct EndUser {
     pub user_id: String,
     pub user_ref: String,
-    #[schema(schema_with = || crate::openapi::string_enum(&["pending", "approved", "expired", "locked"]))]
+    #[schema(schema_with = end_user_states)]
     pub state: &'static str,
     #[schema(value_type = String)]
     pub verification_id: VerificationId,

@@ -40,10 +40,6 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
     pub fn into_router(self) -> Router<S> {
         self.router.split_for_parts().0
     }
-
-    pub fn into_openapi(self) -> OpenApi {
-        self.router.into_openapi()
-    }
 }
 
 impl<S: Clone + Send + Sync + 'static> Default for Routes<S> {
