@@ -27,8 +27,6 @@ pub use otp::{EncryptedRequest, MAX_BODY_BYTES, OtpRoutes, otp_router};
 pub use rate_limit::IpRateLimit;
 pub use receipts::receipts_router;
 
-/// `GET /health` and JSON answers for unknown routes and methods; merge the
-/// feature routers into this.
 /// Marks an answer that shows a secret once (a key, a token, backup codes,
 /// a session cookie) as never to be cached.
 pub(crate) fn uncached(mut response: axum::response::Response) -> axum::response::Response {
@@ -36,6 +34,8 @@ pub(crate) fn uncached(mut response: axum::response::Response) -> axum::response
     response
 }
 
+/// `GET /health` and JSON answers for unknown routes and methods; merge the
+/// feature routers into this.
 pub fn base_router() -> Router {
     base_routes().into_router().fallback(|| async { ApiError::NotFound("no such route".into()) })
 }
@@ -155,8 +155,11 @@ async fn json_errors(response: axum::response::Response) -> axum::response::Resp
 mod route_table {
     use std::collections::BTreeSet;
 
-    /// The OpenAPI document describes exactly the operations served: no
-    /// route is served undocumented, none documented unserved.
+    /// The served OpenAPI document describes exactly the operations the
+    /// route tables hand to axum: none is lost merging the tables'
+    /// documents or serializing them, none documented that is not served.
+    /// (`shared/server`'s `every_documented_path_is_served` calls each
+    /// documented operation on a running server.)
     #[test]
     fn every_served_route_is_documented_and_every_documented_one_served() {
         let served: BTreeSet<(String, String)> =
