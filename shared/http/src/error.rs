@@ -10,9 +10,9 @@ use secure2fa_core::error::{
 };
 use secure2fa_core::otp::ReceiptError;
 use serde::Serialize;
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::response::Response as ResponseDoc;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{ToResponse, ToSchema};
 
 /// Why the service refused or failed a request, as HTTP sees it.
@@ -170,7 +170,10 @@ fn error_content() -> utoipa::openapi::Content {
 /// The shared `Error` answer of the document, any status.
 impl<'s> ToResponse<'s> for ErrorBody {
     fn response() -> (&'s str, RefOr<ResponseDoc>) {
-        ("Error", ResponseBuilder::new().description("Error").content("application/json", error_content()).build().into())
+        (
+            "Error",
+            ResponseBuilder::new().description("Error").content("application/json", error_content()).build().into(),
+        )
     }
 }
 

@@ -22,8 +22,8 @@ use secure2fa_core::manage::{
     Management, NewProject, Principal, ProjectEdit, RECEIPTS_USERNAME, TemplateEdit, TestSendOutcome,
 };
 use secure2fa_core::model::{
-    Channel, ChannelMethod, Client, Fallback, LogFilter, LogLevel, ProjectSettings,
-    ProviderKind, Quota, TemplateFormat, TemplateVersion,
+    Channel, ChannelMethod, Client, Fallback, LogFilter, LogLevel, ProjectSettings, ProviderKind, Quota,
+    TemplateFormat, TemplateVersion,
 };
 use secure2fa_core::otp::receipts_path;
 use secure2fa_core::ports::Redrive;
@@ -198,7 +198,7 @@ async fn client_of(ctx: &Ctx, caller: &Principal, raw: &str) -> std::result::Res
     Ok(ctx.manage.authorize(caller, id).await?)
 }
 
-async fn client_json(ctx: &Ctx, c: &Client) -> std::result::Result<records::Client, ApiError> {
+async fn client_record(ctx: &Ctx, c: &Client) -> std::result::Result<records::Client, ApiError> {
     Ok(records::Client {
         id: c.id,
         email: ctx.manage.client_email(c).await?,
@@ -210,7 +210,7 @@ async fn client_json(ctx: &Ctx, c: &Client) -> std::result::Result<records::Clie
 }
 
 /// Where `channel`'s provider posts receipts, with the receipts secret.
-fn receipts_json(ctx: &Ctx, channel: &Channel, secret: Option<&str>) -> records::Receipts {
+fn receipts_record(ctx: &Ctx, channel: &Channel, secret: Option<&str>) -> records::Receipts {
     let path = receipts_path(channel.provider, channel.client_id, channel.id);
     records::Receipts {
         url: ctx.manage.public_url.as_ref().map(|base| format!("{base}{path}")),
@@ -246,7 +246,7 @@ async fn create_client(
     let b: NewClientBody = body(&bytes)?;
     let email = Email::parse(&b.email).map_err(ApiError::from)?;
     let client = ctx.manage.create_client(&caller, &email).await?;
-    Ok(created(client_json(&ctx, &client).await?))
+    Ok(created(client_record(&ctx, &client).await?))
 }
 
 #[utoipa::path(
@@ -294,7 +294,7 @@ async fn disable_client(
     Path(client_id): Path<String>,
 ) -> Result<Json<records::Client>> {
     let client = ctx.manage.set_client_disabled(&caller, id(&client_id, "client")?, true).await?;
-    Ok(Json(client_json(&ctx, &client).await?))
+    Ok(Json(client_record(&ctx, &client).await?))
 }
 
 #[utoipa::path(
@@ -310,7 +310,7 @@ async fn enable_client(
     Path(client_id): Path<String>,
 ) -> Result<Json<records::Client>> {
     let client = ctx.manage.set_client_disabled(&caller, id(&client_id, "client")?, false).await?;
-    Ok(Json(client_json(&ctx, &client).await?))
+    Ok(Json(client_record(&ctx, &client).await?))
 }
 
 #[utoipa::path(
@@ -324,7 +324,7 @@ async fn list_clients(
 ) -> Result<Json<records::ClientList>> {
     let mut clients = Vec::new();
     for c in ctx.manage.list_clients(&caller).await? {
-        clients.push(client_json(&ctx, &c).await?);
+        clients.push(client_record(&ctx, &c).await?);
     }
     Ok(Json(records::ClientList { clients }))
 }
@@ -372,7 +372,7 @@ async fn create_channel(
     // Shown once: where the provider posts receipts, and the secret that
     // providers which sign nothing present as HTTP basic auth.
     let secret = ctx.manage.receipt_secret(&client, &channel).await?;
-    let receipts = receipts_json(&ctx, &channel, secret.as_deref());
+    let receipts = receipts_record(&ctx, &channel, secret.as_deref());
     Ok(created(records::CreatedChannel { channel: (&channel).into(), receipts }))
 }
 
@@ -427,7 +427,7 @@ async fn rotate_receipt_secret(
     let client: ClientId = id(&client_id, "client")?;
     let channel: ChannelId = id(&channel_id, "channel")?;
     let (channel, secret) = ctx.manage.rotate_receipt_secret(&caller, client, channel).await?;
-    Ok(Json(records::RotatedReceiptsSecret { receipts: receipts_json(&ctx, &channel, Some(&secret)) }))
+    Ok(Json(records::RotatedReceiptsSecret { receipts: receipts_record(&ctx, &channel, Some(&secret)) }))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -45,7 +45,9 @@ macro_rules! wire_enum {
 }
 
 wire_enum!(ChannelMethod = core::ChannelMethod { Email, Sms });
-wire_enum!(ProviderKind = core::ProviderKind { Outbox, Ses, Smtp, Postmark, Sendgrid, Mailjet, Twilio, Plivo, Clicksend });
+wire_enum!(
+    ProviderKind = core::ProviderKind { Outbox, Ses, Smtp, Postmark, Sendgrid, Mailjet, Twilio, Plivo, Clicksend }
+);
 wire_enum!(LogLevel = core::LogLevel { Info, Success, Warning, Danger });
 wire_enum!(TemplateFormat = core::TemplateFormat { Text, Html });
 wire_enum!(DeliveryState = core::DeliveryState { Queued, Claimed, Sent, NotRequired, Failed });
@@ -465,7 +467,13 @@ pub struct QueueHealth {
 
 impl From<CoreQueueHealth> for QueueHealth {
     fn from(q: CoreQueueHealth) -> Self {
-        Self { queue: q.queue, ready: q.ready, in_flight: q.in_flight, delayed: q.delayed, dead_letters: q.dead_letters }
+        Self {
+            queue: q.queue,
+            ready: q.ready,
+            in_flight: q.in_flight,
+            delayed: q.delayed,
+            dead_letters: q.dead_letters,
+        }
     }
 }
 
