@@ -14,10 +14,12 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use secure2fa_core::accounts::{Accounts, NewSession, SecondFactor};
 use secure2fa_core::error::AccountError;
+use secure2fa_core::model::SessionLevel;
 use secure2fa_core::types::Email;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use crate::error::ErrorBody;
 use crate::management::body;
 use crate::routes::Routes;
 use crate::{ApiError, ClientIp, uncached};
@@ -28,27 +30,23 @@ pub const SESSION_COOKIE: &str = "__Host-s2fa_session";
 type Result<T> = std::result::Result<T, ApiError>;
 
 /// The account API's routes.
-fn routes() -> Routes<Accounts> {
+pub(crate) fn routes() -> Routes<Accounts> {
+    use utoipa_axum::routes;
     Routes::new()
-        .at(Method::GET, "/v1/account", view)
-        .at(Method::POST, "/v1/account/signup", sign_up)
-        .at(Method::POST, "/v1/account/confirm", confirm)
-        .at(Method::POST, "/v1/account/login", login)
-        .at(Method::POST, "/v1/account/login/second-factor", second_factor)
-        .at(Method::POST, "/v1/account/totp", start_totp)
-        .at(Method::POST, "/v1/account/totp/confirm", confirm_totp)
-        .at(Method::POST, "/v1/account/totp/remove", remove_totp)
-        .at(Method::POST, "/v1/account/backup-codes", backup_codes)
-        .at(Method::POST, "/v1/account/password", change_password)
-        .at(Method::POST, "/v1/account/password-reset", request_reset)
-        .at(Method::POST, "/v1/account/password-reset/confirm", reset_password)
-        .at(Method::POST, "/v1/account/logout", logout)
-        .at(Method::POST, "/v1/account/logout-everywhere", logout_everywhere)
-}
-
-/// The account API's routes, for the route-table test.
-pub(crate) fn served() -> Vec<(&'static str, Method)> {
-    routes().served().to_vec()
+        .at(routes!(view))
+        .at(routes!(sign_up))
+        .at(routes!(confirm))
+        .at(routes!(login))
+        .at(routes!(second_factor))
+        .at(routes!(start_totp))
+        .at(routes!(confirm_totp))
+        .at(routes!(remove_totp))
+        .at(routes!(backup_codes))
+        .at(routes!(change_password))
+        .at(routes!(request_reset))
+        .at(routes!(reset_password))
+        .at(routes!(logout))
+        .at(routes!(logout_everywhere))
 }
 
 pub fn account_router(accounts: Accounts) -> Router {
@@ -131,13 +129,67 @@ pub fn session_set_cookie(value: &str, max_age: i64) -> HeaderValue {
     .expect("base64url and digits")
 }
 
-/// The answer that begins a session: the cookie, and the next step.
-fn with_session(status: StatusCode, session: &NewSession, mut body: serde_json::Value) -> Response {
-    body["next"] = json!(match session.level {
-        secure2fa_core::model::SessionLevel::SecondFactor => "second_factor",
-        secure2fa_core::model::SessionLevel::Enrol => "enrol_totp",
-        secure2fa_core::model::SessionLevel::Full => "signed_in",
-    });
+/// What a session may do next.
+#[derive(Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum SessionStep {
+    SecondFactor,
+    EnrolTotp,
+    SignedIn,
+}
+
+impl From<SessionLevel> for SessionStep {
+    fn from(level: SessionLevel) -> Self {
+        match level {
+            SessionLevel::SecondFactor => Self::SecondFactor,
+            SessionLevel::Enrol => Self::EnrolTotp,
+            SessionLevel::Full => Self::SignedIn,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+struct NextStep {
+    next: SessionStep,
+}
+
+/// Ten backup codes, shown once; `next` when the answer also begins a session.
+#[derive(Serialize, ToSchema)]
+struct BackupCodes {
+    #[schema(min_items = 10, max_items = 10)]
+    backup_codes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<SessionStep>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Status {
+    status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Account {
+    #[schema(value_type = String)]
+    id: secure2fa_core::ids::ClientId,
+    email: String,
+    is_admin: bool,
+    totp_enabled: bool,
+    backup_codes_left: usize,
+    created_at: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+struct TotpEnrolment {
+    /// base32
+    secret: String,
+    otpauth_uri: String,
+    /// The otpauth URI as a QR code, an SVG document
+    qr_svg: String,
+}
+
+/// The answer that begins a session: the cookie, and `body` (which names
+/// the next step).
+fn with_session(status: StatusCode, session: &NewSession, body: impl Serialize) -> Response {
     let mut response = (status, Json(body)).into_response();
     response.headers_mut().insert(header::SET_COOKIE, session_set_cookie(session.secret.expose(), session.max_age));
     uncached(response)
@@ -151,90 +203,159 @@ fn without_session(status: StatusCode) -> Response {
 }
 
 /// Secrets shown once: never cached.
-fn no_store(body: serde_json::Value) -> Response {
+fn no_store(body: impl Serialize) -> Response {
     uncached(Json(body).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = EmailRequest)]
 struct EmailBody {
+    #[schema(format = Email)]
     email: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TokenPassword {
     token: String,
+    #[schema(min_length = 12, max_length = 128)]
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Credentials {
     email: String,
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SecondFactor)]
+/// Exactly one of code or backup_code.
 struct SecondFactorBody {
+    /// A current 6-digit TOTP code
     code: Option<String>,
+    /// An unused backup code (xxxxx-xxxxx)
     backup_code: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Code)]
 struct CodeBody {
     code: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordCode {
     password: String,
     code: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PasswordOnly)]
 struct PasswordBody {
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordChange {
     current_password: String,
+    #[schema(min_length = 12, max_length = 128)]
     new_password: String,
 }
 
+#[utoipa::path(
+    get, path = "/v1/account", tag = "Account",
+    summary = "The signed-in account",
+    security(("sessionCookie" = [])),
+    responses(
+        (status = 200, description = "OK", body = Account),
+        (status = "default", response = ErrorBody),
+    ),
+)]
 async fn view(State(a): State<Accounts>, headers: HeaderMap) -> Result<Response> {
     let v = a.view(cookie(&headers)).await?;
-    Ok(no_store(json!({
-        "id": v.id, "email": v.email, "is_admin": v.is_admin, "totp_enabled": v.totp_enabled,
-        "backup_codes_left": v.backup_codes_left, "created_at": v.created_at,
-    })))
+    Ok(no_store(Account {
+        id: v.id,
+        email: v.email,
+        is_admin: v.is_admin,
+        totp_enabled: v.totp_enabled,
+        backup_codes_left: v.backup_codes_left,
+        created_at: v.created_at,
+    }))
 }
 
+#[utoipa::path(
+    post, path = "/v1/account/signup", tag = "Account",
+    summary = "Sign up by email",
+    description = "Mails a confirmation token (valid 24 hours) to a new or unconfirmed address, a notice to an address that has an account: the answer is the same. 3 mails per address and 10 per IP an hour.",
+    security(),
+    request_body = EmailBody,
+    responses(
+        (status = 202, description = "OK", body = Status),
+        (status = "default", response = ErrorBody),
+    ),
+)]
 async fn sign_up(State(a): State<Accounts>, addr: Option<Extension<ClientIp>>, raw: Bytes) -> Result<Response> {
     let b: EmailBody = body(&raw)?;
     let email = Email::parse(&b.email)?;
     a.sign_up(&email, ip(addr).as_deref()).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "confirmation_sent" }))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(Status { status: "confirmation_sent" })).into_response())
 }
 
+#[utoipa::path(
+    post, path = "/v1/account/confirm", tag = "Account",
+    summary = "Confirm a sign-up and set the first password",
+    description = "Passwords: 12 to 128 characters, refused when common, repetitive, sequential or the email. The first client confirmed becomes the admin.",
+    security(),
+    request_body = TokenPassword,
+    responses(
+        (status = 200, description = "OK", body = Status),
+        (status = "default", response = ErrorBody),
+    ),
+)]
 async fn confirm(State(a): State<Accounts>, raw: Bytes) -> Result<Response> {
     let b: TokenPassword = body(&raw)?;
     a.confirm(&b.token, &b.password).await?;
-    Ok(Json(json!({ "status": "confirmed" })).into_response())
+    Ok(Json(Status { status: "confirmed" }).into_response())
 }
 
+#[utoipa::path(
+    post, path = "/v1/account/login", tag = "Account",
+    summary = "Sign in with the password",
+    description = "Begins a session awaiting the second factor (or, without an authenticator, one that may only enrol one). 5 attempts per account a quarter of an hour and 20 a day, 30 per IP a quarter of an hour; 429 with Retry-After beyond.",
+    security(),
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "OK", body = NextStep, headers(("Set-Cookie" = String,
+            description = "The session cookie __Host-s2fa_session (a new value at every change of privilege)"))),
+        (status = "default", response = ErrorBody),
+    ),
+)]
 async fn login(State(a): State<Accounts>, addr: Option<Extension<ClientIp>>, raw: Bytes) -> Result<Response> {
     let b: Credentials = body(&raw)?;
     let session = a.login(&b.email, &b.password, ip(addr).as_deref()).await?;
-    Ok(with_session(StatusCode::OK, &session, json!({})))
+    Ok(with_session(StatusCode::OK, &session, NextStep { next: session.level.into() }))
 }
 
+#[utoipa::path(
+    post, path = "/v1/account/login/second-factor", tag = "Account",
+    summary = "Finish signing in with a TOTP code or a backup code",
+    description = "Each TOTP time step and each backup code is accepted once. 5 attempts a quarter of an hour, 20 a day.",
+    security(("sessionCookie" = [])),
+    request_body = SecondFactorBody,
+    responses(
+        (status = 200, description = "OK", body = NextStep, headers(("Set-Cookie" = String,
+            description = "The session cookie __Host-s2fa_session (a new value at every change of privilege)"))),
+        (status = "default", response = ErrorBody),
+    ),
+)]
 async fn second_factor(State(a): State<Accounts>, headers: HeaderMap, raw: Bytes) -> Result<Response> {
     let b: SecondFactorBody = body(&raw)?;
     let factor = match (b.code, b.backup_code) {
@@ -243,23 +364,55 @@ async fn second_factor(State(a): State<Accounts>, headers: HeaderMap, raw: Bytes
         _ => return Err(ApiError::InvalidRequest("send either code or backup_code".into())),
     };
     let session = a.second_factor(cookie(&headers), factor).await?;
-    Ok(with_session(StatusCode::OK, &session, json!({})))
+    Ok(with_session(StatusCode::OK, &session, NextStep { next: session.level.into() }))
 }
 
+#[utoipa::path(
+    post, path = "/v1/account/totp", tag = "Account",
+    summary = "Start linking an authenticator",
+    description = "Returns the secret, its otpauth URI and a QR code; confirm with a code.",
+    security(("sessionCookie" = [])),
+    responses(
+        (status = 200, description = "OK", body = TotpEnrolment),
+        (status = "default", response = ErrorBody),
+    ),
+)]
 async fn start_totp(State(a): State<Accounts>, headers: HeaderMap) -> Result<Response> {
     let e = a.start_totp(cookie(&headers)).await?;
-    Ok(no_store(json!({
-        "secret": *e.secret_base32, "otpauth_uri": *e.otpauth_uri, "qr_svg": e.qr_svg,
-    })))
+    Ok(no_store(TotpEnrolment {
+        secret: e.secret_base32.to_string(),
+        otpauth_uri: e.otpauth_uri.to_string(),
+        qr_svg: e.qr_svg,
+    }))
 }
 
+#[utoipa::path(
+    post, path = "/v1/account/totp/confirm", tag = "Account",
+    summary = "Confirm the authenticator with a current code",
+    description = "Returns ten backup codes, shown once, and signs in.",
+    security(("sessionCookie" = [])),
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "OK", body = BackupCodes, headers(("Set-Cookie" = String,
+            description = "The session cookie __Host-s2fa_session (a new value at every change of privilege)"))),
+        (status = "default", response = ErrorBody),
+    ),
+)]
 async fn confirm_totp(State(a): State<Accounts>, headers: HeaderMap, raw: Bytes) -> Result<Response> {
     let b: CodeBody = body(&raw)?;
     let (codes, session) = a.confirm_totp(cookie(&headers), &b.code).await?;
-    let codes: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
-    Ok(with_session(StatusCode::OK, &session, json!({ "backup_codes": codes })))
+    let backup_codes = codes.iter().map(|c| c.as_str().to_owned()).collect();
+    Ok(with_session(StatusCode::OK, &session, BackupCodes { backup_codes, next: Some(session.level.into()) }))
 }
 
+#[utoipa::path(
+    post, path = "/v1/account/totp/remove", tag = "Account",
+    summary = "Unlink the authenticator",
+    description = "Needs the password and a current code of the authenticator, or a backup code (a lost device); every session ends.",
+    security(("sessionCookie" = [])),
+    request_body = PasswordCode,
+    responses((status = 204, description = "OK"), (status = "default", response = ErrorBody)),
+)]
 async fn remove_totp(
     State(a): State<Accounts>,
     addr: Option<Extension<ClientIp>>,
@@ -271,6 +424,17 @@ async fn remove_totp(
     Ok(without_session(StatusCode::NO_CONTENT))
 }
 
+#[utoipa::path(
+    post, path = "/v1/account/backup-codes", tag = "Account",
+    summary = "Replace the backup codes",
+    description = "Needs the password; the new codes are shown once.",
+    security(("sessionCookie" = [])),
+    request_body = PasswordBody,
+    responses(
+        (status = 200, description = "OK", body = BackupCodes),
+        (status = "default", response = ErrorBody),
+    ),
+)]
 async fn backup_codes(
     State(a): State<Accounts>,
     addr: Option<Extension<ClientIp>>,
@@ -279,10 +443,22 @@ async fn backup_codes(
 ) -> Result<Response> {
     let b: PasswordBody = body(&raw)?;
     let codes = a.regenerate_backup_codes(cookie(&headers), &b.password, ip(addr).as_deref()).await?;
-    let codes: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
-    Ok(no_store(json!({ "backup_codes": codes })))
+    let backup_codes = codes.iter().map(|c| c.as_str().to_owned()).collect();
+    Ok(no_store(BackupCodes { backup_codes, next: None }))
 }
 
+#[utoipa::path(
+    post, path = "/v1/account/password", tag = "Account",
+    summary = "Change the password",
+    description = "Every other session ends; this one continues under a new cookie value.",
+    security(("sessionCookie" = [])),
+    request_body = PasswordChange,
+    responses(
+        (status = 200, description = "OK", body = NextStep, headers(("Set-Cookie" = String,
+            description = "The session cookie __Host-s2fa_session (a new value at every change of privilege)"))),
+        (status = "default", response = ErrorBody),
+    ),
+)]
 async fn change_password(
     State(a): State<Accounts>,
     addr: Option<Extension<ClientIp>>,
@@ -292,27 +468,61 @@ async fn change_password(
     let b: PasswordChange = body(&raw)?;
     let session =
         a.change_password(cookie(&headers), &b.current_password, &b.new_password, ip(addr).as_deref()).await?;
-    Ok(with_session(StatusCode::OK, &session, json!({})))
+    Ok(with_session(StatusCode::OK, &session, NextStep { next: session.level.into() }))
 }
 
+#[utoipa::path(
+    post, path = "/v1/account/password-reset", tag = "Account",
+    summary = "Ask for a password reset by mail",
+    description = "A token valid one hour goes to a confirmed account's address; the answer is the same for any address.",
+    security(),
+    request_body = EmailBody,
+    responses(
+        (status = 202, description = "OK", body = Status),
+        (status = "default", response = ErrorBody),
+    ),
+)]
 async fn request_reset(State(a): State<Accounts>, addr: Option<Extension<ClientIp>>, raw: Bytes) -> Result<Response> {
     let b: EmailBody = body(&raw)?;
     let email = Email::parse(&b.email)?;
     a.request_password_reset(&email, ip(addr).as_deref()).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "reset_sent_if_the_account_exists" }))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(Status { status: "reset_sent_if_the_account_exists" })).into_response())
 }
 
+#[utoipa::path(
+    post, path = "/v1/account/password-reset/confirm", tag = "Account",
+    summary = "Set a new password with a reset token",
+    description = "Every session ends; the authenticator stays linked.",
+    security(),
+    request_body = TokenPassword,
+    responses(
+        (status = 200, description = "OK", body = Status),
+        (status = "default", response = ErrorBody),
+    ),
+)]
 async fn reset_password(State(a): State<Accounts>, raw: Bytes) -> Result<Response> {
     let b: TokenPassword = body(&raw)?;
     a.reset_password(&b.token, &b.password).await?;
-    Ok(Json(json!({ "status": "password_changed" })).into_response())
+    Ok(Json(Status { status: "password_changed" }).into_response())
 }
 
+#[utoipa::path(
+    post, path = "/v1/account/logout", tag = "Account",
+    summary = "End this session",
+    security(),
+    responses((status = 204, description = "OK"), (status = "default", response = ErrorBody)),
+)]
 async fn logout(State(a): State<Accounts>, headers: HeaderMap) -> Result<Response> {
     a.logout(cookie(&headers)).await?;
     Ok(without_session(StatusCode::NO_CONTENT))
 }
 
+#[utoipa::path(
+    post, path = "/v1/account/logout-everywhere", tag = "Account",
+    summary = "End every session of the account",
+    security(("sessionCookie" = [])),
+    responses((status = 204, description = "OK"), (status = "default", response = ErrorBody)),
+)]
 async fn logout_everywhere(State(a): State<Accounts>, headers: HeaderMap) -> Result<Response> {
     a.logout_everywhere(cookie(&headers)).await?;
     Ok(without_session(StatusCode::NO_CONTENT))

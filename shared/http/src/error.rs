@@ -9,7 +9,11 @@ use secure2fa_core::error::{
     GenerateError, Internal, ManageError, ReceiptsError, RequestError, Unavailable, VerifyError,
 };
 use secure2fa_core::otp::ReceiptError;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::response::Response as ResponseDoc;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::{ToResponse, ToSchema};
 
 /// Why the service refused or failed a request, as HTTP sees it.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +124,77 @@ impl ApiError {
     }
 }
 
+/// Every code [`ApiError::code`] answers, for the document.
+const CODES: [&str; 16] = [
+    "invalid_body",
+    "malformed_payload",
+    "unauthenticated",
+    "invalid_request",
+    "stale_request",
+    "payload_too_large",
+    "unsupported_media_type",
+    "rate_limited",
+    "not_found",
+    "method_not_allowed",
+    "conflict",
+    "forbidden",
+    "unauthorized",
+    "bad_credentials",
+    "internal",
+    "unavailable",
+];
+
+/// Every error answer's body: `{"error": {"code", "message"}}`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody {
+    #[schema(inline)]
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ErrorDetail {
+    #[schema(schema_with = error_codes)]
+    code: &'static str,
+    message: String,
+}
+
+fn error_codes() -> utoipa::openapi::Object {
+    crate::openapi::string_enum(&CODES)
+}
+
+fn error_content() -> utoipa::openapi::Content {
+    ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build()
+}
+
+/// The shared `Error` answer of the document, any status.
+impl<'s> ToResponse<'s> for ErrorBody {
+    fn response() -> (&'s str, RefOr<ResponseDoc>) {
+        (
+            "Error",
+            ResponseBuilder::new().description("Error").content("application/json", error_content()).build().into(),
+        )
+    }
+}
+
+/// The shared `RateLimited` answer of the document: a 429 with `Retry-After`.
+pub(crate) struct RateLimited;
+
+impl<'s> ToResponse<'s> for RateLimited {
+    fn response() -> (&'s str, RefOr<ResponseDoc>) {
+        let retry_after = HeaderBuilder::new()
+            .schema(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::Integer))
+            .description(Some("Seconds to wait before trying again"))
+            .build();
+        let response = ResponseBuilder::new()
+            .description("Rate limited")
+            .header("Retry-After", retry_after)
+            .content("application/json", error_content())
+            .build();
+        ("RateLimited", response.into())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
@@ -127,7 +202,7 @@ impl IntoResponse for ApiError {
             Self::Unavailable(cause) => tracing::error!(%cause, "dependency unavailable"),
             other => tracing::info!(code = other.code(), "request refused"),
         }
-        let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        let body = ErrorBody { error: ErrorDetail { code: self.code(), message: self.to_string() } };
         let mut response = (self.status(), Json(body)).into_response();
         if let Some(seconds) = self.retry_after() {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
@@ -255,7 +330,7 @@ mod tests {
             ApiError::Internal(String::new()),
             ApiError::Unavailable(String::new()),
         ];
-        let doc: serde_json::Value = serde_json::from_str(crate::OPENAPI_JSON).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(crate::openapi_json()).unwrap();
         let documented: std::collections::BTreeSet<&str> = doc["components"]["schemas"]["Error"]["properties"]["error"]
             ["properties"]["code"]["enum"]
             .as_array()

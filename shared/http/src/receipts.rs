@@ -8,16 +8,18 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, Method, Uri, header};
+use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use secure2fa_core::otp::{MAX_RECEIPT_BODY, ReceiptCallback, Receipts};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::ApiError;
+use crate::error::ErrorBody;
 use crate::routes::Routes;
 
 #[derive(Clone)]
-struct Ctx {
+pub(crate) struct Ctx {
     receipts: Receipts,
     public_url: Option<String>,
 }
@@ -25,13 +27,31 @@ struct Ctx {
 /// The receipts endpoint. `public_url` is the deployment's public base URL
 /// (what the providers were told to call, and what Twilio and Plivo sign);
 /// without one, `https://<Host header>` stands in for it.
-fn routes() -> Routes<Ctx> {
-    Routes::new().at(Method::POST, "/receipts/{provider}/{client_id}/{channel_id}", receive)
+pub(crate) fn routes() -> Routes<Ctx> {
+    Routes::new().at(utoipa_axum::routes!(receive))
 }
 
-/// The receipts route, for the route-table test.
-pub(crate) fn served() -> Vec<(&'static str, Method)> {
-    routes().served().to_vec()
+/// What a callback changed.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ReceiptsOutcome)]
+struct Outcome {
+    /// Receipts that moved a delivery forward.
+    recorded: usize,
+    /// Duplicates, late lesser receipts, or about no current code of this channel's client.
+    ignored: usize,
+}
+
+/// The providers that post receipts (the others have no receipts endpoint).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // documents the path parameter, which the use case parses
+enum ReceiptsProvider {
+    Twilio,
+    Plivo,
+    Sendgrid,
+    Postmark,
+    Mailjet,
+    Clicksend,
 }
 
 pub fn receipts_router(receipts: Receipts, public_url: Option<String>) -> Router {
@@ -43,6 +63,28 @@ pub fn receipts_router(receipts: Receipts, public_url: Option<String>) -> Router
         .with_state(Ctx { receipts, public_url })
 }
 
+#[utoipa::path(
+    post, path = "/receipts/{provider}/{client_id}/{channel_id}", tag = "Receipts", security(),
+    summary = "A provider's delivery receipts (status callback)",
+    description = "Called by the providers, not by clients: authenticated by the provider's own scheme (Twilio \
+                   X-Twilio-Signature, Plivo V3 signature, SendGrid signed event webhook, HTTP basic auth with the \
+                   channel's receipts secret for Postmark and Mailjet, the token query parameter for ClickSend). 401 \
+                   when that check fails, 404 for an unknown provider, client or channel. Receipts only move a \
+                   delivery forward; duplicates and late lesser ones are ignored.",
+    params(
+        ("provider" = inline(ReceiptsProvider), Path),
+        ("client_id" = String, Path),
+        ("channel_id" = String, Path),
+    ),
+    request_body(
+        description = "The provider's callback, as it sends it",
+        content(
+            (Object = "application/x-www-form-urlencoded"),
+            (serde_json::Value = "application/json"),
+        ),
+    ),
+    responses((status = 200, description = "OK", body = Outcome), (status = "default", response = ErrorBody)),
+)]
 async fn receive(
     State(ctx): State<Ctx>,
     Path((provider, client_id, channel_id)): Path<(String, String, String)>,
@@ -67,5 +109,5 @@ async fn receive(
         body: body.to_vec(),
     };
     let outcome = ctx.receipts.ingest(&provider, &client_id, &channel_id, &callback).await?;
-    Ok(axum::Json(json!({ "recorded": outcome.recorded, "ignored": outcome.ignored })).into_response())
+    Ok(axum::Json(Outcome { recorded: outcome.recorded, ignored: outcome.ignored }).into_response())
 }

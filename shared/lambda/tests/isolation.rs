@@ -112,7 +112,7 @@ async fn every_route_refuses_another_clients_records_and_changes_nothing_on_dyna
     let credentials = [Credential::Session(&session), Credential::Token(&api_token)];
     let own = a.id.to_string();
     let calls =
-        every_route_refuses(secure2fa_http::OPENAPI_JSON, &others, &own, &credentials, |method, url, body, cred| {
+        every_route_refuses(secure2fa_http::openapi_json(), &others, &own, &credentials, |method, url, body, cred| {
             let header = match cred {
                 Credential::Session(c) => ("cookie", format!("__Host-s2fa_session={c}")),
                 Credential::Token(t) => ("authorization", format!("Bearer {t}")),

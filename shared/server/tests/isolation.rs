@@ -68,7 +68,7 @@ async fn every_route_refuses_another_clients_records_and_changes_nothing() {
     let credentials = [Credential::Session(&session), Credential::Token(&token)];
     let own = me["id"].as_str().unwrap().to_owned();
     let calls =
-        every_route_refuses(secure2fa_http::OPENAPI_JSON, &others, &own, &credentials, |method, url, body, cred| {
+        every_route_refuses(secure2fa_http::openapi_json(), &others, &own, &credentials, |method, url, body, cred| {
             let mut req = t.http.request(method.parse().unwrap(), format!("{}{url}", t.base));
             req = match cred {
                 Credential::Session(c) => req.header("cookie", format!("__Host-s2fa_session={c}")),
