@@ -470,3 +470,79 @@ async fn the_admin_sees_every_client_and_the_queues_and_disables_a_client() {
     assert!(refused.body.contains("disabled"));
     assert!(admin.get("/admin/clients").await.body.contains("disabled"));
 }
+
+#[tokio::test]
+async fn account_pages_reset_and_change_the_password_and_manage_codes_and_tokens() {
+    let t = spawn_app().await;
+    let mut b = Browser::new(&t);
+    let secret = b.sign_up("ron@example.com").await;
+    // API tokens: created within 15 minutes of sign-in, shown once, revoked.
+    let created = b.post("/account/tokens", &[("name", "ci")]).await;
+    let token = created.text_after("id=\"token-secret\" class=\"secret\">");
+    assert!(token.starts_with("s2fa_"), "{token}");
+    let account = b.get("/account").await;
+    assert!(account.body.contains("<td>ci</td>") && !account.body.contains(&token));
+    let listed = t.http.get(format!("{}/v1/clients", t.base)).bearer_auth(&token).send().await.unwrap();
+    assert_ne!(listed.status(), StatusCode::UNAUTHORIZED, "the new token authenticates");
+    let id = account.text_after("action=\"/account/tokens/").split('/').next().unwrap().to_owned();
+    assert_eq!(b.post(&format!("/account/tokens/{id}/revoke"), &[]).await.location(), "/account");
+    let refused = t.http.get(format!("{}/v1/clients", t.base)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    // New backup codes need the password and replace the old ones.
+    let wrong = b.post("/account/backup-codes", &[("password", "not the password at all")]).await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.body.contains("email or password is wrong"));
+    let codes = b.post("/account/backup-codes", &[("password", PW)]).await;
+    assert_eq!(codes.body.matches("<li><code>").count(), 10);
+    // Changing the password keeps this session and ends the others.
+    let mut elsewhere = Browser::new(&t);
+    elsewhere.get("/login").await;
+    elsewhere.post("/login", &[("email", "ron@example.com"), ("password", PW)]).await;
+    t.clock.advance(30);
+    elsewhere.post("/login/second-factor", &[("code", &t.totp(&secret))]).await;
+    assert_eq!(elsewhere.get("/account").await.status, StatusCode::OK);
+    let new = "another long private passphrase";
+    let mismatch = b.post("/account/password", &[("current", PW), ("new", new), ("confirm", "different")]).await;
+    assert!(mismatch.body.contains("the two new passwords differ"));
+    let changed = b.post("/account/password", &[("current", PW), ("new", new), ("confirm", new)]).await;
+    assert_eq!(changed.location(), "/account?changed=1");
+    assert!(b.get("/account?changed=1").await.body.contains("every other session ended"));
+    assert_eq!(elsewhere.get("/account").await.status, StatusCode::SEE_OTHER);
+    // Log out everywhere ends this one too.
+    assert_eq!(b.post("/account/logout-everywhere", &[]).await.location(), "/login");
+    assert_eq!(b.get("/account").await.status, StatusCode::SEE_OTHER);
+
+    // A reset by mail sets a new password and ends every session.
+    let mut r = Browser::new(&t);
+    r.get("/password-reset").await;
+    assert_eq!(r.post("/password-reset", &[("email", "ron@example.com")]).await.status, StatusCode::OK);
+    let token = t.mailed_token("ron@example.com").await;
+    let form = r.get(&format!("/password-reset/confirm?token={token}")).await;
+    assert!(form.body.contains("Choose a new password"));
+    let third = "a third long private passphrase";
+    let done = r.post("/password-reset/confirm", &[("token", &token), ("password", third), ("confirm", third)]).await;
+    assert_eq!(done.location(), "/login?reset=1");
+    let reused = r.post("/password-reset/confirm", &[("token", &token), ("password", third), ("confirm", third)]).await;
+    assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let login = r.post("/login", &[("email", "ron@example.com"), ("password", third)]).await;
+    assert_eq!(login.location(), "/login/second-factor");
+}
+
+#[tokio::test]
+async fn a_channel_sends_a_test_message_and_end_users_show_their_codes() {
+    let t = spawn_app().await;
+    let mut b = Browser::new(&t);
+    b.sign_up("sam@example.com").await;
+    let (channel, _, project) = b.create_records("Tested").await;
+    let before = t.outbox_len().await;
+    let sent = b.post(&format!("/channels/{channel}/test"), &[("to", "inbox@example.com")]).await;
+    assert!(sent.body.contains("The provider accepted the test message"), "{}", sent.body);
+    assert_eq!(t.outbox_len().await, before + 1);
+    let bad = b.post(&format!("/channels/{channel}/test"), &[("to", "not an address")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // The new channel's form: one field per credential of the provider, never pre-filled.
+    let form = b.get("/channels/new?provider=twilio").await;
+    assert!(form.body.contains("name=\"cred_auth_token\" type=\"password\""), "{}", form.body);
+    let users = b.get(&format!("/projects/{project}/end-users")).await;
+    assert!(users.body.contains("No end user yet"));
+}
