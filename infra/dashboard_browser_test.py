@@ -188,6 +188,8 @@ def run(base: str, creds: dict, shots: Path, chromium: str) -> None:
         page.get_by_role("button", name="Add").click()
         page.get_by_label("Subject (email)").fill("Votre code")
         page.get_by_label("Body").fill("Votre code {{ OTP_CODE }} pour {{ PROJECT_NAME }}.")
+        # The preview follows the typing (the script posts the form for a preview).
+        expect(page.locator("#preview-body")).to_have_text("Votre code 123456 pour Your project.")
         page.get_by_role("button", name="Save this version").click()
         expect(page.get_by_role("link", name="fr")).to_be_visible()
         j.shot(page, "a-template-editor")

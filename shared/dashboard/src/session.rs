@@ -40,10 +40,11 @@ impl FromRequestParts<Ctx> for Csrf {
     }
 }
 
-/// The sign-in page, coming back to `parts`' path afterwards.
+/// The sign-in page, coming back to `parts`' page afterwards (a page
+/// asked for with GET; a form's target is not one).
 fn to_login(parts: &Parts) -> Response {
     let here = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    if here == "/" {
+    if here == "/" || parts.method != axum::http::Method::GET {
         return see_other("/login");
     }
     let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();

@@ -19,8 +19,10 @@ use crate::session::Me;
 
 /// Entries per page of the table.
 const PAGE_SIZE: usize = 50;
-/// The charts read at most this many entries of the period (newest first).
-pub(crate) const CHART_ENTRIES: usize = 2_000;
+/// The charts read at most this many pages of the period's log (newest
+/// first, 200 entries a page at most): each page is one store query per
+/// log partition, so a page load's cost stays bounded whatever the logs hold.
+pub(crate) const CHART_PAGES: usize = 5;
 
 #[derive(Deserialize, Default)]
 pub(crate) struct LogsQuery {
@@ -139,8 +141,8 @@ pub(crate) async fn show(State(ctx): State<Ctx>, me: Me, Query(q): Query<LogsQue
     }))
 }
 
-/// The period's charts, from its newest [`CHART_ENTRIES`] log entries;
-/// `true` when the period holds more (the charts then start later).
+/// The period's charts, from its newest [`CHART_PAGES`] pages of log
+/// entries; `true` when the period holds more (the charts then start later).
 async fn charts(
     ctx: &Ctx,
     me: &Me,
@@ -152,18 +154,16 @@ async fn charts(
     let mut entries: Vec<LogEntry> = Vec::new();
     let mut before = None;
     let mut capped = false;
-    loop {
+    for read in 1..=CHART_PAGES {
         let filter = LogFilter { project_id: project, user_ref: None, level: None, before, limit: 200 };
         let page = ctx.manage.list_logs(&me.principal, me.client.id, filter).await?;
         let reached_start = page.entries.iter().any(|e| e.created_at < since);
         entries.extend(page.entries.into_iter().filter(|e| e.created_at >= since));
-        if entries.len() >= CHART_ENTRIES {
-            capped = true;
-            entries.truncate(CHART_ENTRIES);
-            break;
-        }
         match page.next_before {
-            Some(b) if !reached_start => before = Some(b),
+            Some(b) if !reached_start => {
+                capped = read == CHART_PAGES;
+                before = Some(b);
+            }
             _ => break,
         }
     }
@@ -175,6 +175,8 @@ fn draw(entries: &[LogEntry], since: UnixTime, now: UnixTime, days: i64) -> Vec<
     let first_day = since.div_euclid(86_400) + i64::from(days > 1);
     let last_day = now.div_euclid(86_400);
     let mut sent: BTreeMap<i64, f64> = (first_day..=last_day).map(|d| (d, 0.0)).collect();
+    // The period's first, partial day is not drawn (7 days: 7 bars).
+    let entries = entries.iter().filter(|e| e.created_at.div_euclid(86_400) >= first_day);
     let mut approved = sent.clone();
     let mut failures: BTreeMap<String, f64> = BTreeMap::new();
     for e in entries {
@@ -240,6 +242,8 @@ mod tests {
             entry("otp.generated", now - 20, ""),
             entry("otp.approved", now - 5, ""),
             entry("otp.generated", now - 86_400, ""),
+            // On the period's first, partial day: not drawn.
+            entry("otp.generated", now - 7 * 86_400 + 60, ""),
             entry("delivery.failed", now - 30, "Delivery via twilio after 3 attempt(s): 500"),
             entry("delivery.failed", now - 31, "Delivery via the fallback failed: its channel no longer exists"),
         ];
