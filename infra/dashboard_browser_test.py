@@ -69,9 +69,24 @@ class Journey:
         page.on("response", response)
         return page
 
-    def shot(self, page: Page, name: str) -> None:
+    def shot(self, page: Page, name: str, scripts: bool = True) -> None:
         self.count += 1
         page.screenshot(path=str(self.shots / f"{self.count:02d}-{name}.png"), full_page=True)
+        if scripts:
+            self.accessible_basics(page, name)
+
+    def accessible_basics(self, page: Page, name: str) -> None:
+        """Every field has a label, one h1 comes first, no heading level is skipped."""
+        unlabelled = page.evaluate("""() => [...document.querySelectorAll(
+            'input:not([type=hidden]), select, textarea')]
+            .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label'))
+            .map(e => e.name || e.id)""")
+        if unlabelled:
+            self.problems.append(f"{name}: fields without a label: {unlabelled}")
+        levels = page.evaluate("() => [...document.querySelectorAll('h1,h2,h3,h4')].map(h => +h.tagName[1])")
+        skipped = any(b > a + 1 for a, b in zip(levels, levels[1:]))
+        if not levels or levels[0] != 1 or levels.count(1) != 1 or skipped:
+            self.problems.append(f"{name}: headings out of order: {levels}")
 
     def outbox(self) -> list[dict]:
         with urllib.request.urlopen(self.creds["outbox_url"]) as r:
@@ -87,32 +102,32 @@ class Journey:
             time.sleep(0.1)
         fail(f"no mail to {to} with a {path} link")
 
-    def sign_up(self, page: Page, email: str, tag: str) -> str:
+    def sign_up(self, page: Page, email: str, tag: str, scripts: bool = True) -> str:
         """Signs up, confirms, sets the password and enrols: the TOTP secret."""
         page.goto(self.base + "/signup")
-        self.shot(page, f"{tag}-signup")
+        self.shot(page, scripts=scripts, name=f"{tag}-signup")
         page.get_by_label("Email").fill(email)
         page.get_by_role("button", name="Sign up").click()
         expect(page.get_by_role("heading", name="Check your mail")).to_be_visible()
-        self.shot(page, f"{tag}-check-your-mail")
+        self.shot(page, scripts=scripts, name=f"{tag}-check-your-mail")
         link = self.mailed_link(email, "/confirm")
         page.goto(link)
-        self.shot(page, f"{tag}-choose-password")
+        self.shot(page, scripts=scripts, name=f"{tag}-choose-password")
         page.get_by_label("New password").fill(PASSWORD)
         page.get_by_label("Repeat it").fill(PASSWORD)
         page.get_by_role("button", name="Save the password").click()
         expect(page.get_by_text("Your address is confirmed")).to_be_visible()
-        self.shot(page, f"{tag}-login-confirmed")
+        self.shot(page, scripts=scripts, name=f"{tag}-login-confirmed")
         self.password_step(page, email)
         expect(page.get_by_role("heading", name="Link an authenticator")).to_be_visible()
         page.get_by_role("button", name="Show the QR code").click()
         expect(page.locator("figure.qr svg")).to_be_visible()
-        self.shot(page, f"{tag}-enrol-totp")
+        self.shot(page, scripts=scripts, name=f"{tag}-enrol-totp")
         secret = page.locator("#totp-secret").inner_text().strip()
         page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
         page.get_by_role("button", name="Confirm").click()
         expect(page.get_by_role("heading", name="Your backup codes")).to_be_visible()
-        self.shot(page, f"{tag}-backup-codes")
+        self.shot(page, scripts=scripts, name=f"{tag}-backup-codes")
         return secret
 
     def password_step(self, page: Page, email: str, password: str = PASSWORD) -> None:
@@ -257,15 +272,15 @@ def run(base: str, creds: dict, shots: Path, chromium: str) -> None:
         # and the first client's project is not found by its URL.
         context_b = browser.new_context(java_script_enabled=False, viewport={"width": 360, "height": 780})
         page_b = j.watch(context_b.new_page())
-        j.sign_up(page_b, "bob@example.com", "b-nojs-360px")
+        j.sign_up(page_b, "bob@example.com", "b-nojs-360px", scripts=False)
         page_b.get_by_role("link", name="Continue to the dashboard").click()
         expect(page_b.get_by_role("heading", name="Logs")).to_be_visible()
-        j.shot(page_b, "b-nojs-360px-home")
+        j.shot(page_b, "b-nojs-360px-home", scripts=False)
         response = page_b.goto(project_url)
         if response is None or response.status != 404:
             fail(f"another client's project answered {response and response.status}, not 404")
         expect(page_b.get_by_role("heading", name="Not found")).to_be_visible()
-        j.shot(page_b, "b-other-clients-project-404")
+        j.shot(page_b, "b-other-clients-project-404", scripts=False)
         response = page_b.goto(base + "/admin/clients")
         if response is None or response.status != 403:
             fail(f"a non-admin got {response and response.status} on the admin page, not 403")
