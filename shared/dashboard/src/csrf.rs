@@ -23,20 +23,9 @@ pub const CSRF_COOKIE: &str = "__Host-s2fa_csrf";
 #[derive(Clone, Debug)]
 pub(crate) struct CsrfToken(pub String);
 
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v)
-}
-
 /// The browser's form token if it is one we could have issued.
 fn presented_cookie(headers: &HeaderMap) -> Option<&str> {
-    cookie_value(headers, CSRF_COOKIE).filter(|v| {
+    secure2fa_http::request_cookie(headers, CSRF_COOKIE).filter(|v| {
         (32..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     })
 }

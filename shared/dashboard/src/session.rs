@@ -94,3 +94,8 @@ impl FromRequestParts<Ctx> for SessionCookie {
         Ok(Self(session_cookie(&parts.headers).map(str::to_owned)))
     }
 }
+
+/// The caller's address as the throttles count it, if the entry point knows it.
+pub(crate) fn client_ip(ip: Option<axum::extract::Extension<secure2fa_http::ClientIp>>) -> Option<String> {
+    ip.map(|axum::extract::Extension(secure2fa_http::ClientIp(ip))| ip.to_string())
+}

@@ -80,13 +80,18 @@ async fn json_only(req: Request, next: Next) -> Response {
 
 /// The session cookie's value, if the request carries one.
 pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    request_cookie(headers, SESSION_COOKIE)
+}
+
+/// The value of the cookie `name`, if the request carries it.
+pub fn request_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value)
 }
 

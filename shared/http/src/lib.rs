@@ -18,7 +18,7 @@ mod routes;
 use axum::Router;
 use error::ErrorBody;
 
-pub use account::{SESSION_COOKIE, account_router, session_cookie, session_set_cookie};
+pub use account::{SESSION_COOKIE, account_router, request_cookie, session_cookie, session_set_cookie};
 pub use client_ip::ClientIp;
 pub use error::{ApiError, RateLimitReason};
 pub use management::{management_router, operator_only};

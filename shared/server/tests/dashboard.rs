@@ -469,6 +469,14 @@ async fn the_admin_sees_every_client_and_the_queues_and_disables_a_client() {
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(refused.body.contains("disabled"));
     assert!(admin.get("/admin/clients").await.body.contains("disabled"));
+    assert_eq!(admin.post(&format!("/admin/clients/{id}/enable"), &[]).await.location(), "/admin/clients");
+    let back = other.post("/login", &[("email", "someone@example.com"), ("password", PW)]).await;
+    assert_eq!(back.location(), "/login/second-factor");
+    // Redrive: the local job table's dead letters back on the queue.
+    let moved = admin.post("/admin/queues/delivery/redrive", &[]).await;
+    assert!(moved.body.contains("0 dead letter(s) of the delivery queue moved back"), "{}", moved.body);
+    assert_eq!(admin.post("/admin/queues/nothing/redrive", &[]).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(other.post("/admin/queues/delivery/redrive", &[]).await.status, StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
@@ -529,7 +537,7 @@ async fn account_pages_reset_and_change_the_password_and_manage_codes_and_tokens
 }
 
 #[tokio::test]
-async fn a_channel_sends_a_test_message_and_end_users_show_their_codes() {
+async fn a_channel_sends_a_test_message_and_provider_forms_list_their_fields() {
     let t = spawn_app().await;
     let mut b = Browser::new(&t);
     b.sign_up("sam@example.com").await;

@@ -17,7 +17,7 @@ use crate::Ctx;
 use crate::page::{Layout, PageError, PageResult, form_error, ok, render, see_other};
 use crate::pages::auth::end_session_cookie;
 use crate::pages::time::date_time;
-use crate::session::{Csrf, Me, SessionCookie};
+use crate::session::{Csrf, Me, SessionCookie, client_ip};
 
 struct TokenRow {
     id: String,
@@ -181,10 +181,6 @@ pub(crate) struct PasswordForm {
     confirm: String,
 }
 
-fn ip(ip: Option<Extension<ClientIp>>) -> Option<String> {
-    ip.map(|Extension(ClientIp(ip))| ip.to_string())
-}
-
 pub(crate) async fn change_password(
     State(ctx): State<Ctx>,
     me: Me,
@@ -194,7 +190,7 @@ pub(crate) async fn change_password(
     if f.new != f.confirm {
         return account_page(&ctx, &me, Some("the two new passwords differ".into()), None).await;
     }
-    match ctx.accounts.change_password(&me.cookie, &f.current, &f.new, ip(addr).as_deref()).await {
+    match ctx.accounts.change_password(&me.cookie, &f.current, &f.new, client_ip(addr).as_deref()).await {
         Ok(session) => {
             let mut response = see_other("/account?changed=1");
             response
@@ -220,7 +216,7 @@ pub(crate) async fn regenerate_backup_codes(
     addr: Option<Extension<ClientIp>>,
     Form(f): Form<ConfirmPasswordForm>,
 ) -> PageResult {
-    match ctx.accounts.regenerate_backup_codes(&me.cookie, &f.password, ip(addr).as_deref()).await {
+    match ctx.accounts.regenerate_backup_codes(&me.cookie, &f.password, client_ip(addr).as_deref()).await {
         Ok(codes) => Ok(ok(&BackupCodesPage { layout: Layout::signed_in("Your backup codes", "account", &me), codes })),
         Err(e) => {
             let (_, message) = form_error(e)?;

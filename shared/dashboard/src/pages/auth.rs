@@ -16,11 +16,7 @@ use serde::Deserialize;
 
 use crate::Ctx;
 use crate::page::{Layout, PageResult, form_error, local_path, ok, render, see_other};
-use crate::session::{Csrf, SessionCookie};
-
-fn ip(ip: Option<Extension<ClientIp>>) -> Option<String> {
-    ip.map(|Extension(ClientIp(ip))| ip.to_string())
-}
+use crate::session::{Csrf, SessionCookie, client_ip};
 
 /// A page with a short message and a link onward.
 #[derive(Template)]
@@ -62,7 +58,7 @@ pub(crate) async fn sign_up(
         Ok(e) => e,
         Err(e) => return Ok(refused(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
     };
-    ctx.accounts.sign_up(&email, ip(addr).as_deref()).await?;
+    ctx.accounts.sign_up(&email, client_ip(addr).as_deref()).await?;
     Ok(ok(&MessagePage {
         layout: Layout::public("Check your mail", &csrf),
         message: "If this address can sign up, a message with a link to choose your password is on its way. \
@@ -199,7 +195,7 @@ pub(crate) async fn login(
     Form(f): Form<LoginForm>,
 ) -> PageResult {
     let next = local_path(Some(&f.next));
-    match ctx.accounts.login(&f.email, &f.password, ip(addr).as_deref()).await {
+    match ctx.accounts.login(&f.email, &f.password, client_ip(addr).as_deref()).await {
         Ok(session) => Ok(match session.level {
             SessionLevel::SecondFactor => with_session(&format!("/login/second-factor{}", next_query(&next)), &session),
             SessionLevel::Enrol => with_session("/account/authenticator", &session),
@@ -303,7 +299,7 @@ pub(crate) async fn reset_request(
             return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
         }
     };
-    ctx.accounts.request_password_reset(&email, ip(addr).as_deref()).await?;
+    ctx.accounts.request_password_reset(&email, client_ip(addr).as_deref()).await?;
     Ok(ok(&MessagePage {
         layout: Layout::public("Check your mail", &csrf),
         message: "If an account has this address, a message with a link to choose a new password is on its way. \
