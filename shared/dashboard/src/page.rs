@@ -4,6 +4,7 @@
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use secure2fa_core::accounts::NewSession;
 use secure2fa_core::error::{AccountError, ManageError};
 
 use crate::csrf::CsrfToken;
@@ -64,6 +65,14 @@ pub(crate) fn ok(page: &impl Template) -> Response {
 pub(crate) fn see_other(to: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     response.headers_mut().insert(header::LOCATION, HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/")));
+    response
+}
+
+/// `response`, giving the browser `session`'s cookie (a new value at every
+/// change of privilege).
+pub(crate) fn with_session_cookie(mut response: Response, session: &NewSession) -> Response {
+    let cookie = secure2fa_http::session_set_cookie(session.secret.expose(), session.max_age);
+    response.headers_mut().append(header::SET_COOKIE, cookie);
     response
 }
 

@@ -4,17 +4,17 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 use secure2fa_core::error::AccountError;
 use secure2fa_core::ids::TokenId;
 use secure2fa_core::model::{ApiToken, SessionLevel};
-use secure2fa_http::{ClientIp, session_set_cookie};
+use secure2fa_http::ClientIp;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::Ctx;
-use crate::page::{Layout, PageError, PageResult, form_error, ok, render, see_other};
+use crate::page::{Layout, PageError, PageResult, form_error, ok, render, see_other, with_session_cookie};
 use crate::pages::auth::end_session_cookie;
 use crate::pages::time::date_time;
 use crate::session::{Csrf, Me, SessionCookie, client_ip};
@@ -155,11 +155,8 @@ pub(crate) async fn confirm_authenticator(
     let cookie = enrolling(&ctx, &cookie).await?;
     match ctx.accounts.confirm_totp(&cookie, f.code.trim()).await {
         Ok((codes, session)) => {
-            let mut response = ok(&BackupCodesPage { layout: Layout::public("Your backup codes", &csrf), codes });
-            response
-                .headers_mut()
-                .append(header::SET_COOKIE, session_set_cookie(session.secret.expose(), session.max_age));
-            Ok(response)
+            let page = ok(&BackupCodesPage { layout: Layout::public("Your backup codes", &csrf), codes });
+            Ok(with_session_cookie(page, &session))
         }
         Err(e) => {
             let (status, message) = form_error(e).map_err(axum::response::IntoResponse::into_response)?;
@@ -191,13 +188,7 @@ pub(crate) async fn change_password(
         return account_page(&ctx, &me, Some("the two new passwords differ".into()), None).await;
     }
     match ctx.accounts.change_password(&me.cookie, &f.current, &f.new, client_ip(addr).as_deref()).await {
-        Ok(session) => {
-            let mut response = see_other("/account?changed=1");
-            response
-                .headers_mut()
-                .append(header::SET_COOKIE, session_set_cookie(session.secret.expose(), session.max_age));
-            Ok(response)
-        }
+        Ok(session) => Ok(with_session_cookie(see_other("/account?changed=1"), &session)),
         Err(e) => {
             let (_, message) = form_error(e)?;
             account_page(&ctx, &me, Some(message), None).await

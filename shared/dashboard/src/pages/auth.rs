@@ -15,7 +15,7 @@ use secure2fa_http::{ClientIp, session_set_cookie};
 use serde::Deserialize;
 
 use crate::Ctx;
-use crate::page::{Layout, PageResult, form_error, local_path, ok, render, see_other};
+use crate::page::{Layout, PageResult, form_error, local_path, ok, render, see_other, with_session_cookie};
 use crate::session::{Csrf, SessionCookie, client_ip};
 
 /// A page with a short message and a link onward.
@@ -176,9 +176,7 @@ pub(crate) struct LoginForm {
 
 /// A redirect to `to` that gives the browser `session`'s cookie.
 fn with_session(to: &str, session: &NewSession) -> Response {
-    let mut response = see_other(to);
-    response.headers_mut().append(header::SET_COOKIE, session_set_cookie(session.secret.expose(), session.max_age));
-    response
+    with_session_cookie(see_other(to), session)
 }
 
 fn next_query(next: &str) -> String {
