@@ -287,6 +287,19 @@ impl Management {
         Ok(channel)
     }
 
+    /// Creates a project on `principal`'s word: its keys are new secrets,
+    /// so an older session may not (see [`Principal::obtains_keys`]).
+    pub async fn create_project_as(
+        &self,
+        principal: &Principal,
+        client: ClientId,
+        new: NewProject,
+    ) -> Result<(Project, ProjectKeys), ManageError> {
+        principal.check_obtains_keys()?;
+        let client = self.authorize(principal, client).await?;
+        self.create_project(client.id, new).await
+    }
+
     pub async fn create_project(
         &self,
         client: ClientId,
@@ -418,6 +431,7 @@ impl Management {
         client: ClientId,
         channel: ChannelId,
     ) -> Result<(Channel, String), ManageError> {
+        principal.check_obtains_keys()?;
         let client = self.authorize(principal, client).await?;
         let channel = self.store.channel(client.id, channel).await?.ok_or(ManageError::NotFound("channel"))?;
         let key = self.keys.get(&KeyContext::client(client.id), &client.data_key).await?;
@@ -591,6 +605,7 @@ impl Management {
         id: ProjectId,
         overlap_seconds: u32,
     ) -> Result<(Project, SecretKey), ManageError> {
+        principal.check_obtains_keys()?;
         if overlap_seconds > MAX_KEY_OVERLAP_SECONDS {
             return Err(ParseError::new("overlap_seconds", "must be at most 604800 (7 days)").into());
         }
@@ -645,6 +660,7 @@ impl Management {
         client: ClientId,
         id: ProjectId,
     ) -> Result<WebhookSecret, ManageError> {
+        principal.check_obtains_keys()?;
         let old = self.get_project(principal, client, id).await?;
         let Some(webhook) = &old.webhook else {
             return Err(ManageError::Conflict("the project has no webhook".into()));
@@ -711,6 +727,7 @@ impl Management {
                 let signing_secret = match &old.webhook {
                     Some(w) => w.signing_secret.clone(),
                     None => {
+                        principal.check_obtains_keys()?;
                         let secret = WebhookSecret::generate();
                         let sealed = key.seal_str(Aad::webhook_secret(&pid), secret.expose());
                         new_secret = Some(secret);
@@ -797,8 +814,9 @@ pub enum Principal {
     Operator,
     /// A client, by a signed-in session or an API token; `recent_sign_in`:
     /// a session begun (password and second factor) within
-    /// [`crate::accounts::RECENT_SIGN_IN_SECONDS`].
-    Client { id: ClientId, is_admin: bool, recent_sign_in: bool },
+    /// [`crate::accounts::RECENT_SIGN_IN_SECONDS`]; `by_token`: by an API
+    /// token (never a recent sign-in).
+    Client { id: ClientId, is_admin: bool, recent_sign_in: bool, by_token: bool },
 }
 
 impl Principal {
@@ -813,6 +831,21 @@ impl Principal {
     /// mint tokens that outlive it).
     pub fn manages_credentials(&self) -> bool {
         matches!(self, Self::Operator | Self::Client { recent_sign_in: true, .. })
+    }
+
+    /// Whether this principal may obtain a project's new secret keys (a
+    /// project created, a key or webhook or receipts secret rotated): the
+    /// operator, an API token (automation rotates keys), and a session
+    /// begun recently; not an older session (a stolen cookie must not
+    /// obtain keys that outlive it).
+    pub fn obtains_keys(&self) -> bool {
+        matches!(self, Self::Operator | Self::Client { recent_sign_in: true, .. } | Self::Client { by_token: true, .. })
+    }
+
+    /// `Forbidden` unless [`Self::obtains_keys`]: checked before any
+    /// lookup, so the answer says nothing of the ids asked for.
+    fn check_obtains_keys(&self) -> Result<(), ManageError> {
+        if self.obtains_keys() { Ok(()) } else { Err(ManageError::Forbidden) }
     }
 }
 
@@ -1011,7 +1044,7 @@ impl Management {
         {
             tracing::warn!(error = %e, "could not record a token's use");
         }
-        Ok(Some(Principal::Client { id: client.id, is_admin: client.is_admin, recent_sign_in: false }))
+        Ok(Some(Principal::Client { id: client.id, is_admin: client.is_admin, recent_sign_in: false, by_token: true }))
     }
 
     /// A page of the client's logs, newest first (at most 200 entries).

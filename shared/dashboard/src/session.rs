@@ -74,6 +74,7 @@ impl FromRequestParts<Ctx> for Me {
                 id: client.id,
                 is_admin: client.is_admin,
                 recent_sign_in: ctx.accounts.is_recent(&session),
+                by_token: false,
             },
             is_admin: client.is_admin,
             email,

@@ -161,6 +161,7 @@ async fn authenticate(State(ctx): State<Ctx>, mut req: Request, next: Next) -> R
                 id: client.id,
                 is_admin: client.is_admin,
                 recent_sign_in: ctx.accounts.is_recent(&session),
+                by_token: false,
             }),
             Err(e) => return ApiError::from(e).into_response(),
         }
@@ -997,7 +998,7 @@ async fn create_project(
             (None, None) => None,
         },
     };
-    let (project, keys) = ctx.manage.create_project(client.id, new).await?;
+    let (project, keys) = ctx.manage.create_project_as(&caller, client.id, new).await?;
     // Shown once: only sealed copies are kept.
     Ok(created(records::CreatedProject {
         project: (&project).into(),

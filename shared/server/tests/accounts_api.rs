@@ -230,3 +230,57 @@ async fn a_disabled_client_loses_its_sessions_tokens_and_projects_until_enabled(
     assert_eq!(generate("u3").await.status, StatusCode::ACCEPTED);
     assert_eq!(with_token(format!("{c}/channels")).await.unwrap().status(), StatusCode::OK);
 }
+
+/// A project's keys are new secrets: a session older than a quarter of an
+/// hour (a stolen cookie, say) may not obtain them, by any route; an API
+/// token may (automation rotates keys), and so may a fresh sign-in.
+#[tokio::test]
+async fn an_older_session_cannot_obtain_project_keys_but_a_token_and_a_fresh_session_can() {
+    let t = spawn_app().await;
+    let session = t.signed_in("keys@acme.example").await;
+    let me = t.call(Method::GET, "/v1/account", Some(&session), None).await.body;
+    let c = format!("/v1/clients/{}", me["id"].as_str().unwrap());
+    let token = t.call(Method::POST, &format!("{c}/tokens"), Some(&session), Some(json!({ "name": "ci" }))).await;
+    let token = token.body["token"].as_str().unwrap().to_owned();
+    let ch = json!({ "title": "Mail", "method": "email", "provider": "outbox" });
+    let ch = t.call(Method::POST, &format!("{c}/channels"), Some(&session), Some(ch)).await.body;
+    let tpl = json!({ "title": "T", "default_lang": "en", "versions": { "en": { "subject": "Code", "body": "{{ OTP_CODE }}" } } });
+    let tpl = t.call(Method::POST, &format!("{c}/templates"), Some(&session), Some(tpl)).await.body;
+    let new_project = json!({ "title": "App", "channel_id": ch["id"], "template_id": tpl["id"] });
+    let prj = t.call(Method::POST, &format!("{c}/projects"), Some(&session), Some(new_project.clone())).await;
+    assert_eq!(prj.status, StatusCode::CREATED, "a fresh session creates a project");
+    let p = format!("{c}/projects/{}", prj.body["id"].as_str().unwrap());
+    let channel = format!("{c}/channels/{}", ch["id"].as_str().unwrap());
+
+    t.clock.advance(16 * 60);
+    let key_routes = [
+        (Method::POST, format!("{c}/projects"), Some(new_project.clone())),
+        (Method::POST, format!("{p}/rotate-secret-key"), None),
+        (Method::POST, format!("{p}/rotate-webhook-secret"), None),
+        (Method::POST, format!("{channel}/receipts-secret"), None),
+        (Method::PATCH, p.clone(), Some(json!({ "webhook_url": "https://hooks.example/otp" }))),
+    ];
+    for (method, path, body) in key_routes.clone() {
+        let stale = t.call(method.clone(), &path, Some(&session), body).await;
+        assert_eq!(stale.status, StatusCode::FORBIDDEN, "{method} {path}: {}", stale.body);
+    }
+    // Nothing was created or changed; the session still edits records.
+    let list = t.call(Method::GET, &format!("{c}/projects"), Some(&session), None).await.body;
+    assert_eq!(list["projects"].as_array().unwrap().len(), 1);
+    let renamed = t.call(Method::PATCH, &p, Some(&session), Some(json!({ "title": "Renamed" }))).await;
+    assert_eq!(renamed.status, StatusCode::OK);
+    assert_eq!(renamed.body["has_webhook"], false);
+
+    // The API token obtains keys.
+    let by_token = |method: Method, path: String, body: Option<serde_json::Value>| {
+        let mut req = t.http.request(method, format!("{}{path}", t.base)).bearer_auth(token.clone());
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send()
+    };
+    let rotated = by_token(Method::POST, format!("{p}/rotate-secret-key"), None).await.unwrap();
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let created = by_token(Method::POST, format!("{c}/projects"), Some(new_project)).await.unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+}

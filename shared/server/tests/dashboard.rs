@@ -340,6 +340,13 @@ async fn a_project_s_secret_key_is_shown_once_and_the_snippet_carries_it() {
     assert!(new != secret && !rotated.body.contains(&secret));
     let shown = b.get(&format!("/projects/{id}")).await;
     assert!(!shown.body.contains(&new) && shown.body.contains("the previous key works until"));
+    // A quarter of an hour after sign-in, new keys need a fresh sign-in.
+    t.clock.advance(16 * 60);
+    let stale = b.post(&format!("/projects/{id}/rotate-secret-key"), &[("overlap_seconds", "0")]).await;
+    assert_eq!(stale.status, StatusCode::FORBIDDEN);
+    assert!(stale.body.contains("sign in again"));
+    let stale = b.post("/projects/new", &project_form("Late", &channel, &template)).await;
+    assert_eq!(stale.status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

@@ -337,8 +337,8 @@ async fn each_operation_authorizes_its_principal() {
     assert!(admin.is_admin, "the demo client came first");
     let alice = m.create_client(&Principal::Operator, &Email::parse("alice@example.com").unwrap()).await.unwrap();
     let bob = m.create_client(&Principal::Operator, &Email::parse("bob@example.com").unwrap()).await.unwrap();
-    let as_alice = Principal::Client { id: alice.id, is_admin: false, recent_sign_in: false };
-    let as_admin = Principal::Client { id: admin.id, is_admin: true, recent_sign_in: false };
+    let as_alice = Principal::Client { id: alice.id, is_admin: false, recent_sign_in: false, by_token: false };
+    let as_admin = Principal::Client { id: admin.id, is_admin: true, recent_sign_in: false, by_token: false };
 
     assert!(m.list_channels(&as_alice, alice.id).await.unwrap().is_empty());
     let not_found = |r: Result<(), ManageError>| matches!(r, Err(ManageError::NotFound("client")));

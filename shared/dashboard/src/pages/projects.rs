@@ -266,8 +266,7 @@ pub(crate) async fn create(State(ctx): State<Ctx>, me: Me, Form(f): Form<Project
             webhook_url: f.webhook(),
             fallback: f.fallback(None)?,
         };
-        let client = ctx.manage.authorize(&me.principal, me.client.id).await?;
-        Ok::<_, PageError>(ctx.manage.create_project(client.id, new).await?)
+        Ok::<_, PageError>(ctx.manage.create_project_as(&me.principal, me.client.id, new).await?)
     };
     match attempt.await {
         Ok((project, keys)) => {
