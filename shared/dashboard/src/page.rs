@@ -41,6 +41,29 @@ impl Layout {
     }
 }
 
+/// One option of a `<select>`.
+pub(crate) struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// A select's options over `items`, the one whose value is `selected` marked.
+pub(crate) fn choices<T>(
+    items: &[T],
+    selected: &str,
+    value: impl Fn(&T) -> String,
+    label: impl Fn(&T) -> String,
+) -> Vec<Choice> {
+    items
+        .iter()
+        .map(|i| {
+            let value = value(i);
+            Choice { selected: value == selected, label: label(i), value }
+        })
+        .collect()
+}
+
 /// A rendered page with `status`.
 pub(crate) fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {

@@ -961,7 +961,8 @@ async fn create_project(
     Path(client_id): Path<String>,
     bytes: Bytes,
 ) -> Result<Response> {
-    let client = client_of(&ctx, &caller, &client_id).await?;
+    // Authorized by the use case (`create_project_as`).
+    let client: ClientId = id(&client_id, "client")?;
     let b: NewProjectBody = body(&bytes)?;
     let d = ProjectSettings::default();
     let settings = ProjectSettings::new(
@@ -998,7 +999,7 @@ async fn create_project(
             (None, None) => None,
         },
     };
-    let (project, keys) = ctx.manage.create_project_as(&caller, client.id, new).await?;
+    let (project, keys) = ctx.manage.create_project_as(&caller, client, new).await?;
     // Shown once: only sealed copies are kept.
     Ok(created(records::CreatedProject {
         project: (&project).into(),

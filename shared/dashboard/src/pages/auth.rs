@@ -6,7 +6,7 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Extension, Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use secure2fa_core::accounts::{NewSession, SecondFactor};
 use secure2fa_core::error::AccountError;
 use secure2fa_core::model::SessionLevel;
@@ -319,10 +319,4 @@ pub(crate) async fn reset(State(ctx): State<Ctx>, Csrf(csrf): Csrf, Form(f): For
 pub(crate) fn end_session_cookie(mut response: Response) -> Response {
     response.headers_mut().append(header::SET_COOKIE, session_set_cookie("", 0));
     response
-}
-
-impl IntoResponse for MessagePage {
-    fn into_response(self) -> Response {
-        ok(&self)
-    }
 }

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::Ctx;
 use crate::page::{Layout, PageError, PageResult, form_error, ok, render, see_other};
+use crate::pages::projects::holding;
 use crate::pages::time::date_time;
 use crate::session::Me;
 
@@ -200,18 +201,9 @@ async fn channel_page(
     status: StatusCode,
     error: Option<String>,
     notice: Option<String>,
+    used_by: Vec<(String, String)>,
 ) -> PageResult {
     let c = ctx.manage.get_channel(&me.principal, me.client.id, id).await?;
-    let used_by = if status == StatusCode::CONFLICT {
-        let projects = ctx.manage.list_projects(&me.principal, me.client.id).await?;
-        projects
-            .into_iter()
-            .filter(|p| p.channel_id == id || p.fallback.is_some_and(|f| f.channel_id == id))
-            .map(|p| (p.id.to_string(), p.title))
-            .collect()
-    } else {
-        Vec::new()
-    };
     Ok(render(
         status,
         &ChannelPage {
@@ -226,7 +218,7 @@ async fn channel_page(
 }
 
 pub(crate) async fn show(State(ctx): State<Ctx>, me: Me, Path(id): Path<String>) -> PageResult {
-    channel_page(&ctx, &me, channel_id(&id)?, StatusCode::OK, None, None).await
+    channel_page(&ctx, &me, channel_id(&id)?, StatusCode::OK, None, None, vec![]).await
 }
 
 /// Renames the channel and, if any credential field is filled, replaces
@@ -243,10 +235,10 @@ pub(crate) async fn edit(
     let creds = replace.then(|| credentials(old.provider, &form));
     let title = field(&form, "title");
     match ctx.manage.update_channel(&me.principal, me.client.id, id, Some(&title), creds.as_ref()).await {
-        Ok(_) => channel_page(&ctx, &me, id, StatusCode::OK, None, Some("Saved.".into())).await,
+        Ok(_) => channel_page(&ctx, &me, id, StatusCode::OK, None, Some("Saved.".into()), vec![]).await,
         Err(e) => {
             let (status, message) = form_error(e)?;
-            channel_page(&ctx, &me, id, status, Some(message), None).await
+            channel_page(&ctx, &me, id, status, Some(message), None, vec![]).await
         }
     }
 }
@@ -269,16 +261,16 @@ pub(crate) async fn test_send(
                 Some(m) => format!("The provider accepted the test message (message id {m})."),
                 None => "The provider accepted the test message.".into(),
             };
-            channel_page(&ctx, &me, id, StatusCode::OK, None, Some(said)).await
+            channel_page(&ctx, &me, id, StatusCode::OK, None, Some(said), vec![]).await
         }
         Ok(TestSendOutcome::Failed { reason, retryable }) => {
             let later = if retryable { " Trying again later may work." } else { "" };
             let said = format!("The provider refused the test message: {reason}.{later}");
-            channel_page(&ctx, &me, id, StatusCode::OK, Some(said), None).await
+            channel_page(&ctx, &me, id, StatusCode::OK, Some(said), None, vec![]).await
         }
         Err(e) => {
             let (status, message) = form_error(e)?;
-            channel_page(&ctx, &me, id, status, Some(message), None).await
+            channel_page(&ctx, &me, id, status, Some(message), None, vec![]).await
         }
     }
 }
@@ -290,7 +282,9 @@ pub(crate) async fn delete(State(ctx): State<Ctx>, me: Me, Path(id): Path<String
         Ok(false) => Err(PageError::not_found("channel")),
         Err(ManageError::InUse) => {
             let said = "This channel is still used by the projects below: link them to another channel first.";
-            channel_page(&ctx, &me, id, StatusCode::CONFLICT, Some(said.into()), None).await
+            let used_by =
+                holding(&ctx, &me, |p| p.channel_id == id || p.fallback.is_some_and(|f| f.channel_id == id)).await?;
+            channel_page(&ctx, &me, id, StatusCode::CONFLICT, Some(said.into()), None, used_by).await
         }
         Err(e) => Err(e.into()),
     }

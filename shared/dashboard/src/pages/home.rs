@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::Ctx;
 use crate::chart::{BarChart, bar_chart};
-use crate::page::{Layout, PageResult, ok};
+use crate::page::{Choice, Layout, PageResult, choices, ok};
 use crate::pages::time::{date, date_time};
 use crate::session::Me;
 
@@ -42,12 +42,6 @@ struct Row {
     project: String,
     user_ref: String,
     message: String,
-}
-
-struct Choice {
-    value: String,
-    label: String,
-    selected: bool,
 }
 
 #[derive(Template)]
@@ -112,11 +106,8 @@ pub(crate) async fn show(State(ctx): State<Ctx>, me: Me, Query(q): Query<LogsQue
     let (charts, chart_cap_reached) = charts(&ctx, &me, project, since, now, days).await?;
     let mut project_choices =
         vec![Choice { value: String::new(), label: "All projects".into(), selected: project.is_none() }];
-    project_choices.extend(projects.iter().map(|p| Choice {
-        value: p.id.to_string(),
-        label: p.title.clone(),
-        selected: Some(p.id) == project,
-    }));
+    let selected = project.map(|p| p.to_string()).unwrap_or_default();
+    project_choices.extend(choices(&projects, &selected, |p| p.id.to_string(), |p| p.title.clone()));
     let mut levels = vec![Choice { value: String::new(), label: "All levels".into(), selected: level.is_none() }];
     levels.extend(
         [LogLevel::Info, LogLevel::Success, LogLevel::Warning, LogLevel::Danger].into_iter().map(|l| Choice {

@@ -14,7 +14,7 @@ use secure2fa_core::types::CodeLength;
 use serde::Deserialize;
 
 use crate::Ctx;
-use crate::page::{Layout, PageError, PageResult, form_error, ok, render, see_other};
+use crate::page::{Choice, Layout, PageError, PageResult, choices, form_error, ok, render, see_other};
 use crate::pages::time::date_time;
 use crate::session::Me;
 
@@ -42,6 +42,17 @@ fn title_of<T>(items: &[T], matches: impl Fn(&T) -> bool, title: impl Fn(&T) -> 
     items.iter().find(|i| matches(i)).map(|i| title(i).to_owned()).unwrap_or_else(|| "(removed)".into())
 }
 
+/// The client's projects that `holds` (a channel or template whose
+/// deletion was refused), as (id, title) for the page's list.
+pub(crate) async fn holding(
+    ctx: &Ctx,
+    me: &Me,
+    holds: impl Fn(&Project) -> bool,
+) -> Result<Vec<(String, String)>, PageError> {
+    let projects = ctx.manage.list_projects(&me.principal, me.client.id).await?;
+    Ok(projects.into_iter().filter(|p| holds(p)).map(|p| (p.id.to_string(), p.title)).collect())
+}
+
 pub(crate) async fn list(State(ctx): State<Ctx>, me: Me) -> PageResult {
     let projects = ctx.manage.list_projects(&me.principal, me.client.id).await?;
     let channels = ctx.manage.list_channels(&me.principal, me.client.id).await?;
@@ -61,12 +72,6 @@ pub(crate) async fn list(State(ctx): State<Ctx>, me: Me) -> PageResult {
         projects: rows,
         can_create: !channels.is_empty() && !templates.is_empty(),
     }))
-}
-
-struct Option_ {
-    value: String,
-    label: String,
-    selected: bool,
 }
 
 /// The project form's values, as typed (re-shown after a refusal).
@@ -94,7 +99,9 @@ pub(crate) struct ProjectForm {
 }
 
 impl ProjectForm {
-    fn of(p: &Project, webhook_url: &str) -> Self {
+    /// The form over a stored project. The webhook URL is sealed and not
+    /// shown: the field stays empty, which keeps it.
+    fn of(p: &Project) -> Self {
         Self {
             title: p.title.clone(),
             channel_id: p.channel_id.to_string(),
@@ -102,7 +109,7 @@ impl ProjectForm {
             expiration_seconds: p.settings.expiration_seconds.to_string(),
             max_attempts: p.settings.max_attempts.to_string(),
             code_length: p.settings.code_length.get().to_string(),
-            webhook_url: webhook_url.to_owned(),
+            webhook_url: String::new(),
             fallback_channel_id: p.fallback.map(|f| f.channel_id.to_string()).unwrap_or_default(),
             remove_webhook: None,
         }
@@ -171,21 +178,11 @@ struct ProjectFormPage {
     layout: Layout,
     action: String,
     form: ProjectForm,
-    channels: Vec<Option_>,
-    fallbacks: Vec<Option_>,
-    templates: Vec<Option_>,
+    channels: Vec<Choice>,
+    fallbacks: Vec<Choice>,
+    templates: Vec<Choice>,
     error: Option<String>,
     editing: bool,
-}
-
-fn choices<T>(items: &[T], selected: &str, id: impl Fn(&T) -> String, label: impl Fn(&T) -> String) -> Vec<Option_> {
-    items
-        .iter()
-        .map(|i| {
-            let value = id(i);
-            Option_ { selected: value == selected, label: label(i), value }
-        })
-        .collect()
 }
 
 fn form_page(
@@ -198,7 +195,7 @@ fn form_page(
     editing: bool,
 ) -> ProjectFormPage {
     let channel_label = |c: &Channel| format!("{} ({} via {})", c.title, c.method.as_str(), c.provider.as_str());
-    let mut fallbacks = vec![Option_ {
+    let mut fallbacks = vec![Choice {
         value: String::new(),
         label: "No fallback".into(),
         selected: form.fallback_channel_id.is_empty(),
@@ -338,8 +335,7 @@ pub(crate) async fn edit_form(State(ctx): State<Ctx>, me: Me, Path(id): Path<Str
     let p = ctx.manage.get_project(&me.principal, me.client.id, project_id(&id)?).await?;
     let channels = ctx.manage.list_channels(&me.principal, me.client.id).await?;
     let templates = ctx.manage.list_templates(&me.principal, me.client.id).await?;
-    // The webhook URL is sealed and not shown: an empty field keeps it.
-    let form = ProjectForm::of(&p, "");
+    let form = ProjectForm::of(&p);
     Ok(ok(&form_page(&me, format!("/projects/{}/edit", p.id), form, &channels, &templates, None, true)))
 }
 

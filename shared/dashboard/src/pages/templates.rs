@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use crate::Ctx;
 use crate::page::{Layout, PageError, PageResult, form_error, ok, render, see_other};
+use crate::pages::projects::holding;
 use crate::pages::time::date_time;
 use crate::session::Me;
 
@@ -134,16 +135,21 @@ pub(crate) async fn new_form(me: Me) -> PageResult {
         body: SAMPLE_BODY.into(),
         ..VersionForm::default()
     };
-    Ok(ok(&EditorPage {
-        layout: Layout::signed_in("New template", "templates", &me),
+    Ok(ok(&new_editor(&me, form, None, None)))
+}
+
+/// The editor of a template not yet created: one version, the default.
+fn new_editor(me: &Me, form: VersionForm, preview: Option<Preview>, error: Option<String>) -> EditorPage {
+    EditorPage {
+        layout: Layout::signed_in("New template", "templates", me),
         id: None,
         form,
         tabs: vec![],
         is_default: true,
-        preview: None,
-        error: None,
+        preview,
+        error,
         used_by: vec![],
-    }))
+    }
 }
 
 fn preview_of(ctx: &Ctx, format: TemplateFormat, form: &VersionForm) -> Result<Preview, ManageError> {
@@ -153,17 +159,7 @@ fn preview_of(ctx: &Ctx, format: TemplateFormat, form: &VersionForm) -> Result<P
 
 pub(crate) async fn create(State(ctx): State<Ctx>, me: Me, Form(f): Form<VersionForm>) -> PageResult {
     let page = |status, error: Option<String>, preview: Option<Preview>| {
-        let page = EditorPage {
-            layout: Layout::signed_in("New template", "templates", &me),
-            id: None,
-            form: f.clone(),
-            tabs: vec![],
-            is_default: true,
-            preview,
-            error,
-            used_by: vec![],
-        };
-        render(status, &page)
+        render(status, &new_editor(&me, f.clone(), preview, error))
     };
     let attempt = async {
         let format = f.format()?;
@@ -311,9 +307,7 @@ pub(crate) async fn delete(State(ctx): State<Ctx>, me: Me, Path(id): Path<String
         Ok(false) => Err(PageError::not_found("template")),
         Err(ManageError::InUse) => {
             let t = ctx.manage.get_template(&me.principal, me.client.id, id).await?;
-            let projects = ctx.manage.list_projects(&me.principal, me.client.id).await?;
-            let used_by =
-                projects.into_iter().filter(|p| p.template_id == id).map(|p| (p.id.to_string(), p.title)).collect();
+            let used_by = holding(&ctx, &me, |p| p.template_id == id).await?;
             let said = "This template is still used by the projects below: link them to another template first.";
             let shown = Shown { error: Some(said.into()), used_by, ..Shown::default() };
             Ok(editor(&me, &t, None, StatusCode::CONFLICT, shown))
