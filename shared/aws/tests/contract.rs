@@ -60,3 +60,17 @@ async fn a_client_wide_log_page_over_too_many_projects_asks_for_a_project() {
     assert!(matches!(refused, StoreError::TooBroad(m) if m.contains("filter by project")), "{refused:?}");
     store.list_logs(first.client_id, &page(Some(first.id))).await.expect("one project's page");
 }
+
+/// Creating the table is repeatable: the SDK retries a CreateTable whose
+/// first attempt timed out after moto created the table, and the retry must
+/// find the table rather than fail (it failed the first tests on a busy CI
+/// machine with "Table already exists").
+#[tokio::test]
+async fn creating_the_table_again_keeps_it() {
+    let c = clients().await;
+    let table = format!("contract-{}", ulid_like());
+    create_table(&c.dynamodb(), &table).await.expect("created");
+    create_table(&c.dynamodb(), &table).await.expect("found and kept");
+    let store = DynamoStore::new(c.dynamodb(), table);
+    secure2fa_contract::fixtures::seeded_project(&store).await;
+}

@@ -39,9 +39,11 @@ fn gsi(name: &str, pk: &str, sk: &str, projection: ProjectionType) -> GlobalSeco
         .expect("complete")
 }
 
-/// Creates the table (on-demand) with TTL enabled.
+/// Creates the table (on-demand) with TTL enabled. A table already there
+/// under that name is kept: it is how a retried attempt finds the table its
+/// timed-out first attempt created.
 pub async fn create_table(client: &Client, name: &str) -> Result<(), String> {
-    client
+    let created = client
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
@@ -54,8 +56,12 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), String> {
         .global_secondary_indexes(gsi(GSI2, "gsi2pk", "gsi2sk", ProjectionType::All))
         .global_secondary_indexes(gsi(GSI3, "gsi3pk", "gsi3sk", ProjectionType::KeysOnly))
         .send()
-        .await
-        .map_err(|e| crate::describe(&e))?;
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {}
+        Err(e) => return Err(crate::describe(&e)),
+    }
     client
         .update_time_to_live()
         .table_name(name)
