@@ -269,6 +269,9 @@ def dashboard_first_steps(base: str, moto: Moto) -> None:
     status, headers, _ = b.request("GET", "/signup")
     expect(status == 200 and "__Host-s2fa_csrf" in b.cookies and "unsafe-inline" not in headers.get("content-security-policy", "x unsafe-inline"),
            "start-api: the sign-up page, with its form cookie and a CSP without unsafe-inline")
+    hsts = headers.get("strict-transport-security", "")
+    expect(hsts.startswith("max-age=") and int(hsts.split("=")[1].split(";")[0]) >= 31536000,
+           f"start-api: the management function's pages ask for HTTPS for a year (HSTS: {hsts!r}), API Gateway serving https only")
     status, _, page = b.request("POST", "/signup", {"email": email})
     expect(status == 200 and "Check your mail" in page, "start-api: sign-up from the page")
     token = None

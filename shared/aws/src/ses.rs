@@ -1,6 +1,7 @@
 //! Amazon SES (v2 API) as an email provider. The sender address comes from
 //! the channel's credentials (`{"from": "..."}`) or, failing that, from the
-//! deployment default. The address must be a verified SES identity.
+//! deployment default; either must be one the deployment allows
+//! ([`SesSenders`]) and a verified SES identity.
 
 use async_trait::async_trait;
 use aws_sdk_sesv2::Client;
@@ -9,18 +10,19 @@ use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use secure2fa_core::model::{ProviderKind, TemplateFormat};
 use secure2fa_core::ports::{MessageSender, OutgoingMessage, ProviderCredentials, SendError, SentMessage};
+use secure2fa_core::providers::SesSenders;
 use secure2fa_core::types::Recipient;
 
 #[derive(Clone)]
 pub struct SesSender {
     client: Client,
-    default_from: Option<String>,
+    senders: SesSenders,
     configuration_set: Option<String>,
 }
 
 impl SesSender {
-    pub fn new(client: Client, default_from: Option<String>, configuration_set: Option<String>) -> Self {
-        Self { client, default_from, configuration_set }
+    pub fn new(client: Client, senders: SesSenders, configuration_set: Option<String>) -> Self {
+        Self { client, senders, configuration_set }
     }
 }
 
@@ -42,13 +44,9 @@ impl MessageSender for SesSender {
         let Recipient::Email(to) = &m.to else {
             return Err(SendError::Permanent("SES sends email only".into()));
         };
-        let from =
-            creds.0.get("from").and_then(|v| v.as_str()).map(str::to_owned).or_else(|| self.default_from.clone());
-        let Some(from) = from else {
-            return Err(SendError::Permanent(
-                "no sender address: set \"from\" on the channel or SES_FROM_ADDRESS".into(),
-            ));
-        };
+        // Checked again at each send: a channel saved before the allowed
+        // senders changed may no longer use its address.
+        let from = self.senders.sender(&creds.0).map_err(|e| SendError::Permanent(format!("SES sender {e}")))?;
         let body = match m.format {
             TemplateFormat::Html => Body::builder().html(content(&m.body)?).build(),
             TemplateFormat::Text => Body::builder().text(content(&m.body)?).build(),
@@ -112,6 +110,31 @@ mod tests {
         let rejected = SendEmailError::MessageRejected(MessageRejected::builder().message("to a@b.c").build());
         match classify(&rejected) {
             SendError::Permanent(reason) => assert!(!reason.contains("a@b.c"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A channel saved with a sender the deployment does not (or no longer)
+    /// allow is refused before SES is called: the client below has no
+    /// endpoint, so a call would fail as unreachable, not as this refusal.
+    #[tokio::test]
+    async fn a_sender_the_deployment_does_not_allow_is_refused_at_send_time() {
+        let config = aws_sdk_sesv2::Config::builder()
+            .behavior_version(aws_sdk_sesv2::config::BehaviorVersion::latest())
+            .region(aws_sdk_sesv2::config::Region::new("us-east-1"))
+            .build();
+        let senders = SesSenders::new(Some("codes@operator.example"), "").unwrap();
+        let ses = SesSender::new(Client::from_conf(config), senders, None);
+        let message = OutgoingMessage {
+            to: Recipient::Email(secure2fa_core::types::Email::parse("user@example.com").unwrap()),
+            subject: "Code".into(),
+            body: "123456".into(),
+            format: TemplateFormat::Text,
+            tracking: None,
+        };
+        let spoofed = ProviderCredentials(serde_json::json!({ "from": "ceo@operator.example" }));
+        match ses.send(ProviderKind::Ses, &spoofed, &message).await {
+            Err(SendError::Permanent(reason)) => assert!(reason.starts_with("SES sender from:"), "{reason}"),
             other => panic!("{other:?}"),
         }
     }

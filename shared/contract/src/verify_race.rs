@@ -90,6 +90,7 @@ impl RaceFixture {
             allow_insecure_webhooks: false,
             public_url: None,
             queues: None,
+            ses_senders: Default::default(),
         };
         let client = manage.register_client(&Email::parse("race@example.com").unwrap()).await.unwrap();
         let channel = manage

@@ -36,6 +36,8 @@ pub struct Management {
     /// The background queues' statistics and redrive; `None`: this entry
     /// point offers none.
     pub queues: Option<Arc<dyn QueueAdmin>>,
+    /// The addresses SES channels may send from.
+    pub ses_senders: crate::providers::SesSenders,
 }
 
 /// The user name of the HTTP basic auth a provider presents to the receipts
@@ -110,6 +112,17 @@ fn title(field: &'static str, s: &str) -> Result<String, ManageError> {
 }
 
 impl Management {
+    /// A channel's credentials against the provider's schema, and an SES
+    /// channel's sender against the deployment's allowed senders.
+    fn check_credentials(&self, provider: ProviderKind, credentials: &serde_json::Value) -> Result<(), ManageError> {
+        crate::providers::validate_credentials(provider, credentials)
+            .map_err(|e| ManageError::Invalid(e.to_string()))?;
+        if provider == ProviderKind::Ses {
+            self.ses_senders.sender(credentials).map_err(|e| ManageError::Invalid(e.into()))?;
+        }
+        Ok(())
+    }
+
     /// The same use cases, sending test messages through `sender`.
     pub fn with_sender(self, sender: Arc<dyn MessageSender>) -> Self {
         Self { sender: Some(sender), ..self }
@@ -171,8 +184,7 @@ impl Management {
             )));
         }
         // The provider's schema, with a message naming the field (never its value).
-        crate::providers::validate_credentials(provider, credentials)
-            .map_err(|e| ManageError::Invalid(e.to_string()))?;
+        self.check_credentials(provider, credentials)?;
         let key = self.keys.get(&KeyContext::client(client.id), &client.data_key).await?;
         let id = ChannelId::generate();
         let raw = serde_json::to_vec(credentials).map_err(|e| Internal(e.to_string()))?;
@@ -478,8 +490,7 @@ impl Management {
         let new_title = title("title", new_title.unwrap_or(&channel.title))?;
         let sealed = match credentials {
             Some(c) => {
-                crate::providers::validate_credentials(channel.provider, c)
-                    .map_err(|e| ManageError::Invalid(e.to_string()))?;
+                self.check_credentials(channel.provider, c)?;
                 let key = self.keys.get(&KeyContext::client(client.id), &client.data_key).await?;
                 let raw = serde_json::to_vec(c).map_err(|e| Internal(e.to_string()))?;
                 Some(key.seal(Aad::channel_credentials(&id.to_string()), &raw))

@@ -117,24 +117,15 @@ const FROM_NAME: CredentialField = field(
     FieldKind::Text { max_len: 100 },
 );
 
-const SES: &[CredentialField] = &[
-    field(
-        "from",
-        "Sender address",
-        "Optional: a verified SES identity; the deployment's default sender is used when empty.",
-        false,
-        false,
-        FieldKind::Email,
-    ),
-    field(
-        "configuration_set",
-        "Configuration set",
-        "Optional SES configuration set (event publishing, dedicated IP pools).",
-        false,
-        false,
-        FieldKind::Identifier { max_len: 64 },
-    ),
-];
+const SES: &[CredentialField] = &[field(
+    "from",
+    "Sender address",
+    "Optional: an address the deployment allows SES channels to send from (its default sender, \
+         or one of SesAllowedSenders); the default sender when empty.",
+    false,
+    false,
+    FieldKind::Email,
+)];
 
 const SMTP: &[CredentialField] = &[
     field(
@@ -770,6 +761,71 @@ pub fn sms_length(text: &str) -> SmsLength {
     SmsLength { encoding, units, segments }
 }
 
+/// The addresses SES channels may send from. SES sends from any identity the
+/// deployment's AWS account has verified, so without this any client could
+/// send its own text from the operator's domain: a channel's `from` must be
+/// the deployment's default sender (`SES_FROM_ADDRESS`) or match an entry of
+/// `SES_ALLOWED_SENDERS` (addresses, or `@domain` for any address of a domain).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SesSenders {
+    default_from: Option<Email>,
+    /// Canonical addresses, and domains with their leading `@`.
+    allowed: Vec<String>,
+}
+
+impl SesSenders {
+    /// From the deployment's default sender and its comma-separated list
+    /// of further addresses and `@domain`s (either may be empty).
+    pub fn new(default_from: Option<&str>, allowed: &str) -> Result<Self, String> {
+        let default_from = default_from
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| Email::parse(d).map_err(|_| "the default sender is not a plain email address".to_owned()))
+            .transpose()?;
+        let allowed = allowed
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|entry| match entry.strip_prefix('@') {
+                Some(domain) => Email::parse(&format!("x@{domain}"))
+                    .map(|_| format!("@{}", domain.to_ascii_lowercase()))
+                    .map_err(|_| format!("\"{entry}\" is not an @domain")),
+                None => {
+                    Email::parse(entry).map(|e| e.canonical()).map_err(|_| format!("\"{entry}\" is not an address"))
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { default_from, allowed })
+    }
+
+    /// The sender of an SES channel that names none.
+    pub fn default_from(&self) -> Option<&str> {
+        self.default_from.as_ref().map(Email::as_str)
+    }
+
+    /// Whether an SES channel may send from `from`.
+    pub fn permits(&self, from: &str) -> bool {
+        let Ok(from) = Email::parse(from) else { return false };
+        let from = from.canonical();
+        let domain = &from[from.rfind('@').unwrap_or(0)..];
+        self.default_from.as_ref().is_some_and(|d| d.canonical() == from)
+            || self.allowed.iter().any(|a| *a == from || a == domain)
+    }
+
+    /// The sender of an SES channel with these credentials, or why it has
+    /// none it may use.
+    pub fn sender(&self, credentials: &Value) -> Result<String, &'static str> {
+        match credentials.get("from").and_then(Value::as_str).filter(|f| !f.is_empty()) {
+            Some(from) if self.permits(from) => Ok(from.to_owned()),
+            Some(_) => Err("from: not a sender this deployment allows SES channels to use (its default \
+                 sender or SesAllowedSenders)"),
+            None => self
+                .default_from()
+                .map(str::to_owned)
+                .ok_or("from: this deployment has no default SES sender (SesFromAddress); name an allowed one"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -783,7 +839,7 @@ mod tests {
     fn valid_example(kind: ProviderKind) -> Value {
         match kind {
             ProviderKind::Outbox => json!({}),
-            ProviderKind::Ses => json!({"from": "codes@example.com", "configuration_set": "otp-events"}),
+            ProviderKind::Ses => json!({"from": "codes@example.com"}),
             ProviderKind::Smtp => json!({
                 "host": "smtp.example.com", "port": 587, "security": "starttls",
                 "username": "mailer", "password": "pa ss:word", "from": "codes@example.com", "from_name": "Acme"
@@ -894,8 +950,8 @@ mod tests {
 
     #[test]
     fn empty_and_null_optional_values_count_as_absent() {
-        let creds = json!({"from": "", "configuration_set": null});
-        assert_eq!(validate_credentials(ProviderKind::Ses, &creds), Ok(()));
+        assert_eq!(validate_credentials(ProviderKind::Ses, &json!({"from": ""})), Ok(()));
+        assert_eq!(validate_credentials(ProviderKind::Ses, &json!({"from": null})), Ok(()));
         let creds = json!({"server_token": "", "from": "codes@example.com"});
         assert_eq!(
             validate_credentials(ProviderKind::Postmark, &creds),
@@ -930,7 +986,7 @@ mod tests {
             (ProviderKind::Twilio, "from", json!("12")),
             (ProviderKind::Plivo, "auth_id", json!("MA/../Account")),
             (ProviderKind::Plivo, "src", json!("+99")),
-            (ProviderKind::Ses, "configuration_set", json!("a b")),
+            (ProviderKind::Ses, "from", json!("Ops <ops@example.com>")),
         ];
         for (kind, name, value) in cases {
             let mut creds = valid_example(*kind);
@@ -1149,5 +1205,39 @@ mod tests {
         // 128 code points minus the escape; \n and \r included.
         assert_eq!(GSM7_BASIC.chars().count(), 127);
         assert_eq!(GSM7_EXTENSION.chars().count(), 10);
+    }
+
+    #[test]
+    fn ses_channels_send_only_from_the_senders_the_deployment_allows() {
+        let senders = SesSenders::new(Some("codes@operator.example"), " alerts@other.example, @Mail.Client.example ")
+            .expect("valid");
+        for allowed in
+            ["codes@operator.example", "alerts@other.example", "anyone@mail.client.example", "x@MAIL.client.example"]
+        {
+            assert!(senders.permits(allowed), "{allowed}");
+        }
+        // The operator's other addresses, a subdomain, a parent domain, a
+        // display name and a look-alike are all refused.
+        for refused in [
+            "ceo@operator.example",
+            "a@sub.mail.client.example",
+            "a@client.example",
+            "Codes <codes@operator.example>",
+            "codes@operator.example.evil.example",
+            "",
+        ] {
+            assert!(!senders.permits(refused), "{refused}");
+        }
+        assert_eq!(senders.sender(&json!({})), Ok("codes@operator.example".to_owned()));
+        assert_eq!(senders.sender(&json!({"from": ""})), Ok("codes@operator.example".to_owned()));
+        assert_eq!(senders.sender(&json!({"from": "a@mail.client.example"})), Ok("a@mail.client.example".to_owned()));
+        assert!(senders.sender(&json!({"from": "ceo@operator.example"})).unwrap_err().starts_with("from:"));
+        // No configuration at all: nothing to send from.
+        let none = SesSenders::default();
+        assert!(!none.permits("codes@operator.example"));
+        assert!(none.sender(&json!({})).is_err());
+        assert!(SesSenders::new(None, "not an address").is_err());
+        assert!(SesSenders::new(None, "@").is_err());
+        assert!(SesSenders::new(Some("Ops <ops@example.com>"), "").is_err());
     }
 }

@@ -12,6 +12,7 @@ use crate::crypto::{DataKeyCache, IndexKey, KeyVault};
 use crate::manage::Management;
 use crate::otp::{OtpService, ReceiptReader, Receipts, Worker};
 use crate::ports::{JobQueue, MessageSender, Store, WebhookPoster};
+use crate::providers::SesSenders;
 use crate::quota::QuotaGate;
 
 /// How the services are tuned by the entry point.
@@ -29,6 +30,8 @@ pub struct ServiceConfig {
     /// providers post delivery receipts; `None`: providers that need a
     /// callback URL per message (Twilio, Plivo) are given none.
     pub public_url: Option<String>,
+    /// The addresses SES channels may send from.
+    pub ses_senders: SesSenders,
 }
 
 impl Default for ServiceConfig {
@@ -38,6 +41,7 @@ impl Default for ServiceConfig {
             key_cache_capacity: 10_000,
             read_cache_ttl: None,
             public_url: None,
+            ses_senders: SesSenders::default(),
         }
     }
 }
@@ -52,6 +56,7 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     otp: OtpService,
     public_url: Option<String>,
+    ses_senders: SesSenders,
 }
 
 impl Services {
@@ -70,7 +75,7 @@ impl Services {
         let keys = Arc::new(DataKeyCache::new(vault, config.key_cache_capacity, config.key_cache_ttl));
         let otp = OtpService::new(store.clone(), keys.clone(), queue.clone(), clock.clone(), quotas);
         let public_url = config.public_url.as_ref().map(|u| u.trim_end_matches('/').to_owned());
-        Self { store, keys, queue, clock, otp, public_url }
+        Self { store, keys, queue, clock, otp, public_url, ses_senders: config.ses_senders.clone() }
     }
 
     /// The public OTP API (one rejection sampler per process).
@@ -129,6 +134,7 @@ impl Services {
             allow_insecure_webhooks,
             public_url: self.public_url.clone(),
             queues: None,
+            ses_senders: self.ses_senders.clone(),
         }
     }
 }

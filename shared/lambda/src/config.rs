@@ -4,6 +4,7 @@
 
 use std::num::NonZeroU32;
 
+use secure2fa_core::providers::SesSenders;
 use secure2fa_providers::ProviderEndpoints;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +41,9 @@ pub struct Config {
     pub deployment_secret_id: String,
     /// Secrets Manager id of `{"operator_token": ...}`.
     pub operator_token_secret_id: String,
-    pub ses_from_address: Option<String>,
+    /// `SES_FROM_ADDRESS` (the default sender, also of account mail) and
+    /// `SES_ALLOWED_SENDERS` (further addresses and `@domain`s).
+    pub ses_senders: SesSenders,
     pub ses_configuration_set: Option<String>,
     /// Must equal the queue's redrive `maxReceiveCount`.
     pub max_receive_count: u32,
@@ -107,7 +110,11 @@ impl Config {
             webhook_dlq_url: get("WEBHOOK_DLQ_URL"),
             deployment_secret_id,
             operator_token_secret_id,
-            ses_from_address: get("SES_FROM_ADDRESS"),
+            ses_senders: SesSenders::new(
+                get("SES_FROM_ADDRESS").as_deref(),
+                get("SES_ALLOWED_SENDERS").as_deref().unwrap_or(""),
+            )
+            .map_err(|e| ConfigError::Invalid("SES_FROM_ADDRESS/SES_ALLOWED_SENDERS", e))?,
             ses_configuration_set: get("SES_CONFIGURATION_SET"),
             max_receive_count: number("MAX_RECEIVE_COUNT", 5)?.clamp(1, 1000) as u32,
             // Off unless set: the callers are backends, from few addresses.
@@ -161,5 +168,22 @@ mod tests {
         let err =
             Config::from_lookup(Needs::default(), |k| (k == "PLIVO_API_URL").then(|| "ftp://x".into())).unwrap_err();
         assert!(err.to_string().contains("PLIVO_API_URL"), "{err}");
+    }
+
+    #[test]
+    fn ses_senders_come_from_the_default_and_the_allowed_list() {
+        let env = |k: &str| match k {
+            "SES_FROM_ADDRESS" => Some("codes@operator.example".to_string()),
+            "SES_ALLOWED_SENDERS" => Some("@mail.operator.example".to_string()),
+            _ => None,
+        };
+        let cfg = Config::from_lookup(Needs::default(), env).unwrap();
+        assert!(
+            cfg.ses_senders.permits("codes@operator.example") && cfg.ses_senders.permits("a@mail.operator.example")
+        );
+        assert!(!cfg.ses_senders.permits("ceo@operator.example"));
+        let err =
+            Config::from_lookup(Needs::default(), |k| (k == "SES_ALLOWED_SENDERS").then(|| "ceo".into())).unwrap_err();
+        assert!(err.to_string().contains("SES_ALLOWED_SENDERS"), "{err}");
     }
 }

@@ -38,6 +38,7 @@ pub fn services(aws: &AwsClients, cfg: &Config) -> Services {
         key_cache_ttl: Duration::from_secs(cfg.key_cache_ttl_seconds),
         read_cache_ttl: (cfg.read_cache_ttl_seconds > 0).then(|| Duration::from_secs(cfg.read_cache_ttl_seconds)),
         public_url: cfg.public_url.clone(),
+        ses_senders: cfg.ses_senders.clone(),
         ..Default::default()
     };
     // A project's calls spread over many instances: its quota is counted in
@@ -59,7 +60,7 @@ fn address_policy(cfg: &Config) -> AddressPolicy {
 
 /// SES and every provider of `secure2fa-providers`, for the channels.
 fn senders(aws: &AwsClients, cfg: &Config) -> Result<Arc<dyn MessageSender>, SetupError> {
-    let ses = SesSender::new(aws.ses(), cfg.ses_from_address.clone(), cfg.ses_configuration_set.clone());
+    let ses = SesSender::new(aws.ses(), cfg.ses_senders.clone(), cfg.ses_configuration_set.clone());
     let providers = ProvidersConfig {
         endpoints: cfg.provider_endpoints.clone(),
         smtp: SmtpOptions { address_policy: address_policy(cfg), ..Default::default() },
@@ -116,7 +117,7 @@ pub async fn management(
     }
     // Account mail (sign-up, reset) through SES from the deployment's sender.
     let mailer = SystemMailer {
-        sender: Arc::new(SesSender::new(aws.ses(), cfg.ses_from_address.clone(), cfg.ses_configuration_set.clone())),
+        sender: Arc::new(SesSender::new(aws.ses(), cfg.ses_senders.clone(), cfg.ses_configuration_set.clone())),
         provider: ProviderKind::Ses,
         credentials: Arc::new(serde_json::json!({})),
     };

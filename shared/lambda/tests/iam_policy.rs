@@ -62,6 +62,8 @@ fn stack(env: &AwsEnv, twilio_url: &str) -> Stack {
         // SMS through Twilio go to a mock on loopback.
         ("TwilioApiUrl", twilio_url),
         ("SesFromAddress", "otp@example.com"),
+        // Allowed by the deployment, but never verified in SES.
+        ("SesAllowedSenders", "otp@unverified.test"),
         // The tests send no client IP; the limiter is tested elsewhere.
         ("IpLimitPerMinute", "0"),
         // The webhook receiver listens on http://127.0.0.1.
@@ -400,6 +402,15 @@ async fn drive_management(
         json!({ "title": "Mail", "method": "email", "provider": "ses", "credentials": { "from": "otp@example.com" } });
     let (s, channel) = call("POST", format!("{c}/channels"), Some(channel)).await;
     assert_eq!(s, 201, "{channel}");
+    // The account has verified the whole domain: a client must still not
+    // send from any other of its addresses than those the deployment allows.
+    let spoof =
+        json!({ "title": "Spoof", "method": "email", "provider": "ses", "credentials": { "from": "ceo@example.com" } });
+    let (s, body) = call("POST", format!("{c}/channels"), Some(spoof)).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (400, Some("invalid_request")), "{body}");
+    let replace = Some(json!({ "credentials": { "from": "ceo@example.com" } }));
+    let (s, body) = call("PATCH", format!("{c}/channels/{}", channel["id"].as_str().unwrap()), replace).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (400, Some("invalid_request")), "{body}");
     assert_eq!(call("GET", format!("{c}/channels"), None).await.0, 200);
     let test = Some(json!({ "to": "ops@example.com" }));
     let (s, sent) = call("POST", format!("{c}/channels/{}/test", channel["id"].as_str().unwrap()), test).await;

@@ -561,3 +561,41 @@ async fn a_channel_sends_a_test_message_and_provider_forms_list_their_fields() {
     let users = b.get(&format!("/projects/{project}/end-users")).await;
     assert!(users.body.contains("No end user yet"));
 }
+
+/// The charts read at most five pages (1,000 entries) of the period's log
+/// and say so: with 1,250 codes sent today the day's bar shows 1,000, and
+/// the page still loads (the table shows its first 50).
+#[tokio::test]
+async fn the_charts_count_at_most_the_period_s_newest_thousand_entries() {
+    use secure2fa_core::clock::Clock;
+    use secure2fa_core::ids::{LogId, ProjectId};
+    use secure2fa_core::model::{LogEntry, LogLevel};
+    use secure2fa_core::ports::{LogStore, ProjectStore};
+
+    let t = spawn_app().await;
+    let mut b = Browser::new(&t);
+    b.sign_up("busy@example.com").await;
+    let (_, _, project) = b.create_records("Busy").await;
+    let project = t.app.store.project(ProjectId::parse(&project).unwrap()).await.unwrap().unwrap();
+    let now = t.clock.now();
+    for _ in 0..1_250 {
+        let entry = LogEntry {
+            id: LogId::generate(),
+            client_id: project.client_id,
+            project_id: Some(project.id),
+            user_ref: None,
+            verification_id: None,
+            level: LogLevel::Info,
+            event: "otp.generated".into(),
+            message: "Code generated".into(),
+            created_at: now,
+        };
+        t.app.store.append_log(&entry).await.unwrap();
+    }
+    let home = b.get("/?period=1").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains(": 1000</title>"), "{}", home.body);
+    assert!(!home.body.contains(": 1250</title>"));
+    assert!(home.body.contains("The charts count the period's newest 1,000 log entries"));
+    assert_eq!(home.body.matches("<td><code>otp.generated</code></td>").count(), 50, "{}", home.body);
+}

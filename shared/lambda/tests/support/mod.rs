@@ -168,6 +168,8 @@ impl AwsEnv {
             ("DEPLOYMENT_SECRET_ID", master_id),
             ("OPERATOR_TOKEN_SECRET_ID", token_id),
             ("SES_FROM_ADDRESS", "otp@example.com".into()),
+            // Allowed by the deployment, but never verified in SES.
+            ("SES_ALLOWED_SENDERS", "otp@unverified.test".into()),
             ("IP_LIMIT_PER_MINUTE", "0".into()),
             // As template.yaml sets it for the OTP functions and workers.
             ("READ_CACHE_TTL_SECONDS", "10".into()),
@@ -187,6 +189,7 @@ impl AwsEnv {
             allow_insecure_webhooks: true,
             public_url: None,
             queues: None,
+            ses_senders: cfg.ses_senders.clone(),
         };
         Self { endpoint, counter, clients, cfg, api, worker, manage }
     }
