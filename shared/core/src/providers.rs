@@ -120,8 +120,8 @@ const FROM_NAME: CredentialField = field(
 const SES: &[CredentialField] = &[field(
     "from",
     "Sender address",
-    "Optional: an address the deployment allows SES channels to send from (its default sender, \
-         or one of SesAllowedSenders); the default sender when empty.",
+    "Optional: an address the operator allows SES channels to send from; the deployment's default \
+     sender when empty.",
     false,
     false,
     FieldKind::Email,
@@ -761,6 +761,18 @@ pub fn sms_length(text: &str) -> SmsLength {
     SmsLength { encoding, units, segments }
 }
 
+/// An address SES cannot read otherwise than we do: ASCII only, a dot-atom
+/// local part (no quotes, no Unicode look-alikes such as the Kelvin sign
+/// that lower-cases to `k`), a dotted domain, and valid as an [`Email`].
+fn plain_address(address: &str) -> bool {
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    let dot_atom = |s: &str| !s.is_empty() && s.split('.').all(|p| !p.is_empty() && p.chars().all(atext));
+    match address.split_once('@') {
+        Some((local, domain)) => dot_atom(local) && dot_atom(domain) && Email::parse(address).is_ok(),
+        None => false,
+    }
+}
+
 /// The addresses SES channels may send from. SES sends from any identity the
 /// deployment's AWS account has verified, so without this any client could
 /// send its own text from the operator's domain: a channel's `from` must be
@@ -779,19 +791,22 @@ impl SesSenders {
     pub fn new(default_from: Option<&str>, allowed: &str) -> Result<Self, String> {
         let default_from = default_from
             .filter(|d| !d.trim().is_empty())
-            .map(|d| Email::parse(d).map_err(|_| "the default sender is not a plain email address".to_owned()))
+            .map(|d| match Email::parse(d.trim()) {
+                Ok(e) if plain_address(d.trim()) => Ok(e),
+                _ => Err("the default sender is not a plain email address".to_owned()),
+            })
             .transpose()?;
         let allowed = allowed
             .split(',')
             .map(str::trim)
             .filter(|e| !e.is_empty())
             .map(|entry| match entry.strip_prefix('@') {
-                Some(domain) => Email::parse(&format!("x@{domain}"))
-                    .map(|_| format!("@{}", domain.to_ascii_lowercase()))
-                    .map_err(|_| format!("\"{entry}\" is not an @domain")),
-                None => {
-                    Email::parse(entry).map(|e| e.canonical()).map_err(|_| format!("\"{entry}\" is not an address"))
+                Some(domain) if plain_address(&format!("x@{domain}")) => {
+                    Ok(format!("@{}", domain.to_ascii_lowercase()))
                 }
+                Some(_) => Err(format!("\"{entry}\" is not an @domain")),
+                None if plain_address(entry) => Ok(entry.to_ascii_lowercase()),
+                None => Err(format!("\"{entry}\" is not an address")),
             })
             .collect::<Result<_, _>>()?;
         Ok(Self { default_from, allowed })
@@ -802,12 +817,16 @@ impl SesSenders {
         self.default_from.as_ref().map(Email::as_str)
     }
 
-    /// Whether an SES channel may send from `from`.
+    /// Whether an SES channel may send from `from`: a [`plain_address`]
+    /// equal, ignoring ASCII case, to the default sender or an allowed
+    /// address, or in an allowed domain.
     pub fn permits(&self, from: &str) -> bool {
-        let Ok(from) = Email::parse(from) else { return false };
-        let from = from.canonical();
-        let domain = &from[from.rfind('@').unwrap_or(0)..];
-        self.default_from.as_ref().is_some_and(|d| d.canonical() == from)
+        if !plain_address(from) {
+            return false;
+        }
+        let from = from.to_ascii_lowercase();
+        let domain = &from[from.find('@').unwrap_or(0)..];
+        self.default_from.as_ref().is_some_and(|d| d.as_str().eq_ignore_ascii_case(&from))
             || self.allowed.iter().any(|a| *a == from || a == domain)
     }
 
@@ -816,12 +835,12 @@ impl SesSenders {
     pub fn sender(&self, credentials: &Value) -> Result<String, &'static str> {
         match credentials.get("from").and_then(Value::as_str).filter(|f| !f.is_empty()) {
             Some(from) if self.permits(from) => Ok(from.to_owned()),
-            Some(_) => Err("from: not a sender this deployment allows SES channels to use (its default \
-                 sender or SesAllowedSenders)"),
+            Some(_) => Err("from: not a sender this deployment allows SES channels to use (the operator \
+                 lists them); leave it empty for the deployment's default sender"),
             None => self
                 .default_from()
                 .map(str::to_owned)
-                .ok_or("from: this deployment has no default SES sender (SesFromAddress); name an allowed one"),
+                .ok_or("from: this deployment has no default SES sender; name one the operator allows"),
         }
     }
 }
@@ -1209,11 +1228,18 @@ mod tests {
 
     #[test]
     fn ses_channels_send_only_from_the_senders_the_deployment_allows() {
-        let senders = SesSenders::new(Some("codes@operator.example"), " alerts@other.example, @Mail.Client.example ")
-            .expect("valid");
-        for allowed in
-            ["codes@operator.example", "alerts@other.example", "anyone@mail.client.example", "x@MAIL.client.example"]
-        {
+        let senders = SesSenders::new(
+            Some("codes@operator.example"),
+            " alerts@other.example, @Mail.Client.example, kim@operator.example ",
+        )
+        .expect("valid");
+        for allowed in [
+            "codes@operator.example",
+            "alerts@other.example",
+            "anyone@mail.client.example",
+            "x@MAIL.client.example",
+            "Kim@operator.example",
+        ] {
             assert!(senders.permits(allowed), "{allowed}");
         }
         // The operator's other addresses, a subdomain, a parent domain, a
@@ -1224,6 +1250,10 @@ mod tests {
             "a@client.example",
             "Codes <codes@operator.example>",
             "codes@operator.example.evil.example",
+            "\u{212A}im@operator.example",
+            "\"ceo@operator.example\"@mail.client.example",
+            "codes@operator.example.",
+            "co\tdes@operator.example",
             "",
         ] {
             assert!(!senders.permits(refused), "{refused}");
