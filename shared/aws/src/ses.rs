@@ -116,7 +116,8 @@ mod tests {
 
     /// A channel saved with a sender the deployment does not (or no longer)
     /// allow is refused before SES is called: the client below has no
-    /// endpoint, so a call would fail as unreachable, not as this refusal.
+    /// credentials, so a call would fail as a transient error, not as this
+    /// refusal.
     #[tokio::test]
     async fn a_sender_the_deployment_does_not_allow_is_refused_at_send_time() {
         let config = aws_sdk_sesv2::Config::builder()

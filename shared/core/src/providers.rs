@@ -780,8 +780,8 @@ fn plain_address(address: &str) -> bool {
 /// `SES_ALLOWED_SENDERS` (addresses, or `@domain` for any address of a domain).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SesSenders {
-    default_from: Option<Email>,
-    /// Canonical addresses, and domains with their leading `@`.
+    default_from: Option<String>,
+    /// Addresses and domains (with their leading `@`), ASCII lower-cased.
     allowed: Vec<String>,
 }
 
@@ -790,11 +790,9 @@ impl SesSenders {
     /// of further addresses and `@domain`s (either may be empty).
     pub fn new(default_from: Option<&str>, allowed: &str) -> Result<Self, String> {
         let default_from = default_from
-            .filter(|d| !d.trim().is_empty())
-            .map(|d| match Email::parse(d.trim()) {
-                Ok(e) if plain_address(d.trim()) => Ok(e),
-                _ => Err("the default sender is not a plain email address".to_owned()),
-            })
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| plain_address(d).then(|| d.to_owned()).ok_or("the default sender is not a plain email address"))
             .transpose()?;
         let allowed = allowed
             .split(',')
@@ -814,7 +812,7 @@ impl SesSenders {
 
     /// The sender of an SES channel that names none.
     pub fn default_from(&self) -> Option<&str> {
-        self.default_from.as_ref().map(Email::as_str)
+        self.default_from.as_deref()
     }
 
     /// Whether an SES channel may send from `from`: a [`plain_address`]
@@ -826,7 +824,7 @@ impl SesSenders {
         }
         let from = from.to_ascii_lowercase();
         let domain = &from[from.find('@').unwrap_or(0)..];
-        self.default_from.as_ref().is_some_and(|d| d.as_str().eq_ignore_ascii_case(&from))
+        self.default_from.as_ref().is_some_and(|d| d.eq_ignore_ascii_case(&from))
             || self.allowed.iter().any(|a| *a == from || a == domain)
     }
 
