@@ -58,9 +58,15 @@ fn address_policy(cfg: &Config) -> AddressPolicy {
     if cfg.allow_private_webhooks { AddressPolicy::AllowPrivate } else { AddressPolicy::PublicOnly }
 }
 
+/// SES from the deployment's allowed senders, with its configuration set:
+/// the channels' and the account mail's.
+fn ses_sender(aws: &AwsClients, cfg: &Config) -> SesSender {
+    SesSender::new(aws.ses(), cfg.ses_senders.clone(), cfg.ses_configuration_set.clone())
+}
+
 /// SES and every provider of `secure2fa-providers`, for the channels.
 fn senders(aws: &AwsClients, cfg: &Config) -> Result<Arc<dyn MessageSender>, SetupError> {
-    let ses = SesSender::new(aws.ses(), cfg.ses_senders.clone(), cfg.ses_configuration_set.clone());
+    let ses = ses_sender(aws, cfg);
     let providers = ProvidersConfig {
         endpoints: cfg.provider_endpoints.clone(),
         smtp: SmtpOptions { address_policy: address_policy(cfg), ..Default::default() },
@@ -117,7 +123,7 @@ pub async fn management(
     }
     // Account mail (sign-up, reset) through SES from the deployment's sender.
     let mailer = SystemMailer {
-        sender: Arc::new(SesSender::new(aws.ses(), cfg.ses_senders.clone(), cfg.ses_configuration_set.clone())),
+        sender: Arc::new(ses_sender(aws, cfg)),
         provider: ProviderKind::Ses,
         credentials: Arc::new(serde_json::json!({})),
     };
